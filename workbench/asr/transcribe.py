@@ -22,6 +22,15 @@ class TranscribeOptions:
     task: str = "transcribe"
     beam_size: int | None = None  # None: greedy
     temperature: float = 0.0
+    # whisper.transcribe's fallback: re-decode a clip at the next temperature when its output looks
+    # like a repetition loop (gzip compression ratio above the threshold) or has a low avg log-prob
+    fallback_temperatures: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = None  # whisper.transcribe uses -1.0; costly on hard audio
+    fallback_best_of: int = 1  # samples per fallback; 1 keeps the batch batched (whisper uses 5)
+    seed: int = 0  # torch seed for sampling at temperature > 0, so fallbacks are repeatable
+    # cap on generated tokens: a short clip cannot need 224 tokens, only a repetition loop does
+    max_tokens_per_second: float | None = 15.0
     prompt: str | None = None  # previous-text prompt (prompt biasing)
     without_timestamps: bool = True
     fp16: bool = False  # CPU needs fp32
@@ -47,14 +56,53 @@ def log_mel_batch(model: whisper.Whisper, clips: Sequence[np.ndarray]) -> torch.
     return torch.stack(mels).to(device)
 
 
+def _decode(model: whisper.Whisper, mel: torch.Tensor, decoding: whisper.DecodingOptions) -> list:
+    """``whisper.decode``, one clip at a time when the decoder keeps several candidates per clip.
+
+    openai-whisper 20250625 no longer repeats the audio features per beam/sample (upstream PR #1483),
+    which only broadcasts for a batch of one: beam search or best-of-n on a batch > 1 fails with a
+    size mismatch (open upstream as openai/whisper#2197). Greedy decoding batches fine.
+    """
+    if (decoding.beam_size or decoding.best_of or 1) > 1 and mel.shape[0] > 1:
+        return [whisper.decode(model, mel[i : i + 1], decoding)[0] for i in range(mel.shape[0])]
+    return whisper.decode(model, mel, decoding)
+
+
+def _needs_fallback(result: whisper.DecodingResult, options: TranscribeOptions) -> bool:
+    too_repetitive = (
+        options.compression_ratio_threshold is not None and result.compression_ratio > options.compression_ratio_threshold
+    )
+    too_unlikely = options.logprob_threshold is not None and result.avg_logprob < options.logprob_threshold
+    return too_repetitive or too_unlikely
+
+
 @torch.inference_mode()
 def transcribe_batch(model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
-    decoding = whisper.DecodingOptions(
-        task=options.task, language=options.language, temperature=options.temperature,
-        beam_size=options.beam_size, prompt=options.prompt, without_timestamps=options.without_timestamps,
-        fp16=options.fp16,
-    )
-    results = whisper.decode(model, log_mel_batch(model, clips), decoding)
+    """Decode a batch; clips whose result fails whisper's quality checks are re-decoded hotter."""
+    mel = log_mel_batch(model, clips)
+    sample_len = None
+    if options.max_tokens_per_second:
+        longest = max(len(c) for c in clips) / 16000
+        sample_len = min(model.dims.n_text_ctx // 2, int(10 + options.max_tokens_per_second * longest))
+    temperatures = (options.temperature, *[t for t in options.fallback_temperatures if t > options.temperature])
+    results: list[whisper.DecodingResult | None] = [None] * len(clips)
+    pending = list(range(len(clips)))
+    for attempt, temperature in enumerate(temperatures):
+        sampling = temperature > 0
+        decoding = whisper.DecodingOptions(
+            task=options.task, language=options.language, temperature=temperature,
+            beam_size=None if sampling else options.beam_size,
+            best_of=options.fallback_best_of if sampling else None, sample_len=sample_len,
+            prompt=options.prompt, without_timestamps=options.without_timestamps, fp16=options.fp16,
+        )
+        if sampling:
+            torch.manual_seed(options.seed + attempt)
+        for index, result in zip(pending, _decode(model, mel[pending], decoding)):
+            results[index] = result
+        last = attempt == len(temperatures) - 1
+        pending = [i for i in pending if not last and _needs_fallback(results[i], options)]
+        if not pending:
+            break
     return [
         Transcription(r.text.strip(), r.language, float(r.avg_logprob), float(r.no_speech_prob), list(r.tokens))
         for r in results

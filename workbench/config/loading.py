@@ -70,7 +70,13 @@ def _build(cls: type[T], values: Mapping, where: str) -> T:
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.default)}
+    kwargs = {}
+    for key, value in values.items():
+        if key in defaults and isinstance(value, Mapping):
+            # a partial nested section overrides the field's own default, not the class defaults
+            value = {**dataclasses.asdict(defaults[key]), **value}
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
     return cls(**kwargs)
 
 

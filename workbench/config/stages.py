@@ -39,6 +39,7 @@ class EvaluateConfig:
     model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
     batch_size: int = 8  # clips per encoder/decoder batch
     beam_size: int | None = None  # None: greedy decoding
+    temperature_fallback: bool = True  # whisper.transcribe's re-decoding of repetitive/unlikely outputs
     language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
     normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
     device: str = "cpu"

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> None:
                 options = TranscribeOptions(
                     language=language if by_language else config.language, beam_size=config.beam_size,
                     fp16=config.device != "cpu",
+                    **({} if config.temperature_fallback else {"fallback_temperatures": ()}),
                 )
                 clips = [load_audio(u.audio_path(args.manifest.parent)) for u in batch]
                 for utt, result in zip(batch, transcribe_batch(model, clips, options)):

@@ -1,0 +1,51 @@
+"""Tests run offline: hub access off, no proxies, and any non-loopback connection is an error."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(variable, None)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # never a developer's server by accident
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+_real_connect = socket.socket.connect
+
+
+class NetworkUsed(RuntimeError):
+    pass
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family == socket.AF_UNIX or host in ("127.0.0.1", "::1", "localhost"):
+        return _real_connect(self, address)
+    raise NetworkUsed(f"test tried to open a network connection to {address!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def whisper_base_path(tmp_path_factory) -> Path:
+    """Whisper base converted from the installed PyPI parts, once per session."""
+    from workbench.assets.materialize import whisper_base
+
+    return whisper_base(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def whisper_base(whisper_base_path):
+    from workbench.asr import load_whisper
+
+    return load_whisper(whisper_base_path)

@@ -1,0 +1,35 @@
+"""The evaluate stage end to end on committed clips: files, metrics, MLflow run."""
+
+import json
+import shutil
+
+from mlflow.tracking import MlflowClient
+
+from workbench.cli import main
+
+from conftest import FIXTURES
+
+
+def test_evaluate_stage_writes_outputs_and_mlflow_run(tmp_path, monkeypatch, whisper_base_path):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(FIXTURES, tmp_path / "fixtures")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    main([
+        "evaluate", "--manifest", "fixtures/tiny.jsonl", "--out", "out", "--name", "tiny",
+        "--set", f"model={whisper_base_path}", "--set", f"tracking.uri={store}", "--set", "batch_size=2",
+    ])
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["name"] == "tiny" and metrics["utterances"] == 2
+    assert 0 <= metrics["mer"] <= 0.25
+    hyps = [json.loads(line) for line in (tmp_path / "out" / "hypotheses.jsonl").read_text().splitlines()]
+    assert [h["id"] for h in hyps] == ["cmn_eng-0044", "en_entities-0101"]
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert set(errors[0]) >= {"id", "wer", "cer", "mer", "reference_normalized", "hypothesis_normalized"}
+
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("baseline").experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_name == "evaluate-tiny"
+    assert run.data.metrics["mer"] == metrics["mer"]
+    assert run.data.params["evaluate.batch_size"] == "2"
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"hypotheses.jsonl", "errors.jsonl", "metrics.json", "config.json"} <= names
