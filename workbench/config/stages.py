@@ -35,13 +35,20 @@ class CorpusConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
+    poi_neighbourhood: int = 0  # ±k tokens around embedded-language spans also count as POIs (PIER)
+    embedded_language: str = "en"  # language of the POI spans found by token-level language ID
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
     batch_size: int = 8  # clips per encoder/decoder batch
     beam_size: int | None = None  # None: greedy decoding
     temperature_fallback: bool = True  # whisper.transcribe's re-decoding of repetitive/unlikely outputs
     language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
-    normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
+    score: ScoreConfig = ScoreConfig()  # normalization and POI settings of the metrics
     device: str = "cpu"
     threads: int | None = None  # torch CPU threads (None: torch's default)
     tracking: TrackingConfig = TrackingConfig(experiment="baseline")

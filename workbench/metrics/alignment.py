@@ -1,8 +1,8 @@
-"""One alignment for every metric: Levenshtein alignment of token sequences via jiwer.
+"""One alignment for every metric: Levenshtein alignment of token sequences.
 
-Tokens never contain whitespace (they come from ``workbench.text.tokenize``), so joining them
-with spaces and letting jiwer split on spaces is lossless; jiwer (rapidfuzz underneath) does the
-dynamic programming and gives the edit script.
+rapidfuzz computes the edit script (the same call jiwer makes, so counts agree with jiwer to the
+last digit); every metric in this package is a thin function over the resulting ``Alignment``.
+Tokens are whatever the caller's tokenizer produced (words, characters, mixed CJK/Latin).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import jiwer
+from rapidfuzz.distance import Levenshtein
 
-_IDENTITY = jiwer.Compose([jiwer.ReduceToListOfListOfWords()])
+_KINDS = {"equal": "equal", "replace": "substitute", "delete": "delete", "insert": "insert"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ class Alignment:
     def reference_length(self) -> int:
         return len(self.reference)
 
+    def rate(self) -> float:
+        """Errors per reference token; an empty reference gives 0 with no errors, else inf."""
+        if self.reference_length:
+            return self.errors / self.reference_length
+        return 0.0 if self.errors == 0 else float("inf")
+
     def reference_tags(self) -> list[str]:
         """Per reference token: "C" correct, "S" substituted, "D" deleted."""
         tags = [""] * len(self.reference)
@@ -54,24 +60,39 @@ class Alignment:
                     tags[i] = code[chunk.kind]
         return tags
 
+    def insertion_gaps(self) -> list[tuple[int, int, int]]:
+        """Insertions as (gap, hyp_start, hyp_end): gap g sits between reference tokens g-1 and g."""
+        return [(c.ref_start, c.hyp_start, c.hyp_end) for c in self.chunks if c.kind == "insert"]
+
+    def pairs(self) -> list[tuple[str | None, str | None]]:
+        """The alignment as (ref token or None, hyp token or None) pairs, in order."""
+        out: list[tuple[str | None, str | None]] = []
+        for c in self.chunks:
+            if c.kind in ("equal", "substitute"):
+                out.extend(zip(self.reference[c.ref_start : c.ref_end], self.hypothesis[c.hyp_start : c.hyp_end]))
+            elif c.kind == "delete":
+                out.extend((r, None) for r in self.reference[c.ref_start : c.ref_end])
+            else:
+                out.extend((None, h) for h in self.hypothesis[c.hyp_start : c.hyp_end])
+        return out
+
 
 def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
     """Align two token sequences (either may be empty)."""
     reference, hypothesis = tuple(reference), tuple(hypothesis)
-    if not reference or not hypothesis:
-        chunks = ()
-        if reference:
-            chunks = (Chunk("delete", 0, len(reference), 0, 0),)
-        elif hypothesis:
-            chunks = (Chunk("insert", 0, 0, 0, len(hypothesis)),)
-        return Alignment(reference, hypothesis, 0, 0, len(reference), len(hypothesis), chunks)
-    out = jiwer.process_words(
-        " ".join(reference), " ".join(hypothesis), reference_transform=_IDENTITY, hypothesis_transform=_IDENTITY
-    )
-    chunks = tuple(
-        Chunk(c.type, c.ref_start_idx, c.ref_end_idx, c.hyp_start_idx, c.hyp_end_idx) for c in out.alignments[0]
-    )
-    return Alignment(reference, hypothesis, out.hits, out.substitutions, out.deletions, out.insertions, chunks)
+    hits = subs = dels = ins = 0
+    chunks = []
+    for tag, i1, i2, j1, j2 in Levenshtein.opcodes(reference, hypothesis):
+        chunks.append(Chunk(_KINDS[tag], i1, i2, j1, j2))
+        if tag == "equal":
+            hits += i2 - i1
+        elif tag == "replace":
+            subs += i2 - i1
+        elif tag == "delete":
+            dels += i2 - i1
+        else:
+            ins += j2 - j1
+    return Alignment(reference, hypothesis, hits, subs, dels, ins, tuple(chunks))
 
 
 def corpus_rate(alignments: Sequence[Alignment]) -> float:

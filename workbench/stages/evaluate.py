@@ -13,9 +13,8 @@ from workbench.config import config_to_dict
 from workbench.config.stages import EvaluateConfig
 from workbench.data import load_audio, read_manifest, write_json_atomic
 from workbench.data.jsonl import write_jsonl
-from workbench.metrics import error_rates, utterance_errors
+from workbench.metrics.scorer import Reference, Scorer, aggregate
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
-from workbench.text import build_normalizer
 from workbench.tracking import make_logger, tracked_run
 
 NAME = "evaluate"
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
     utterances = read_manifest(args.manifest)
     if not utterances:
         raise SystemExit(f"{args.manifest}: the manifest has no utterances")
-    normalizer = build_normalizer(config.normalization)
+    scorer = Scorer(config.score.normalization, config.score.poi_neighbourhood, config.score.embedded_language)
     logger = make_logger(
         config.tracking.backend, config.tracking.experiment, f"evaluate-{name}", config.tracking.uri,
         tags={"stage": "evaluate", "manifest": str(args.manifest)},
@@ -68,17 +67,17 @@ def run(args: argparse.Namespace) -> None:
                 )
                 clips = [load_audio(u.audio_path(args.manifest.parent)) for u in batch]
                 for utt, result in zip(batch, transcribe_batch(model, clips, options)):
-                    scored = utterance_errors(utt.text, result.text, normalizer)
+                    scored = scorer.score(Reference.from_utterance(utt), result.text)
                     hypotheses.append({
                         "id": utt.id, "reference": utt.text, "hypothesis": result.text, "language": result.language,
                         "avg_logprob": result.avg_logprob, "no_speech_prob": result.no_speech_prob,
                     })
-                    errors.append({"id": utt.id, **scored.to_json()})
+                    errors.append(scored.to_json())
                     scored_all.append(scored)
                 bar.update(len(batch))
         elapsed = time.perf_counter() - started
-        rates = error_rates(scored_all)
-        metrics = {**rates.as_metrics(), "decode_seconds": round(elapsed, 3),
+        corpus = aggregate(scored_all)
+        metrics = {**{k: v for k, v in corpus.as_metrics().items() if v == v}, "decode_seconds": round(elapsed, 3),
                    "seconds_per_utterance": round(elapsed / len(utterances), 4)}
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "hypotheses.jsonl", hypotheses)
@@ -87,4 +86,5 @@ def run(args: argparse.Namespace) -> None:
         logger.log_metrics(metrics)
         for artifact in ("hypotheses.jsonl", "errors.jsonl", "metrics.json"):
             logger.log_artifact(args.out / artifact)
-        log.info("%s: %d utterances WER %.3f CER %.3f MER %.3f", name, rates.utterances, rates.wer, rates.cer, rates.mer)
+        log.info("%s: %d utterances WER %.3f CER %.3f MER %.3f PIER %.3f", name, corpus.utterances, corpus.wer,
+                 corpus.cer, corpus.mer, corpus.pier.pier)

@@ -18,20 +18,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
 
 
-def _pct(value: float) -> str:
+COLUMNS = (("wer", "WER %"), ("cer", "CER %"), ("mer", "MER %"), ("pier", "PIER %"), ("b_wer", "B-WER %"),
+           ("u_wer", "U-WER %"), ("ker", "KER %"))
+
+
+def _pct(value) -> str:
+    """Undefined metrics (absent or NaN) show as a gap, never as zero."""
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
 
 def render(rows: list[dict]) -> str:
-    lines = [
-        "| test set | utterances | WER % | CER % | MER % | s/utt |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    header = "| test set | utterances | " + " | ".join(label for _, label in COLUMNS) + " | s/utt |"
+    lines = [header, "|---|---:|" + "---:|" * len(COLUMNS) + "---:|"]
     for row in rows:
-        lines.append(
-            f"| {row['name']} | {row['utterances']:.0f} | {_pct(row['wer'])} | {_pct(row['cer'])} | "
-            f"{_pct(row['mer'])} | {row.get('seconds_per_utterance', float('nan')):.2f} |"
-        )
+        cells = " | ".join(_pct(row.get(key)) for key, _ in COLUMNS)
+        speed = row.get("seconds_per_utterance")
+        lines.append(f"| {row['name']} | {row['utterances']:.0f} | {cells} | {speed:.2f} |" if speed is not None
+                     else f"| {row['name']} | {row['utterances']:.0f} | {cells} | – |")
     return "\n".join(lines) + "\n"
 
 

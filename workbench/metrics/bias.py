@@ -1,0 +1,118 @@
+"""B-WER / U-WER / U-CER (Le et al. 2021, as used in seed 000).
+
+Bias-phrase occurrences are located in the reference tokens leftmost-longest: scanning left to
+right, at each position the longest bias phrase that matches there is taken (ties between equal
+lengths cannot differ in content) and the scan resumes after it; overlapping phrases are thus
+resolved deterministically and a phrase that appears twice counts twice.
+
+    B errors = substitutions + deletions of tokens inside bias occurrences
+               + inserted tokens that form a bias phrase (a bias phrase found, leftmost-longest,
+                 inside a contiguous run of inserted hypothesis tokens)
+    U errors = all other errors
+    B-WER = B errors / bias tokens;  U-WER = U errors / other tokens
+
+With character tokens the same function gives B-CER / U-CER.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from workbench.metrics.alignment import Alignment
+
+
+@dataclass(frozen=True)
+class BiasCounts:
+    bias_tokens: int
+    bias_errors: int
+    other_tokens: int
+    other_errors: int
+    occurrences: int
+
+    @property
+    def b_rate(self) -> float:
+        return self.bias_errors / self.bias_tokens if self.bias_tokens else float("nan")
+
+    @property
+    def u_rate(self) -> float:
+        return self.other_errors / self.other_tokens if self.other_tokens else float("nan")
+
+
+@dataclass(frozen=True)
+class BiasResult:
+    b_rate: float
+    u_rate: float
+    bias_tokens: int
+    bias_errors: int
+    other_tokens: int
+    other_errors: int
+    occurrences: int
+    utterances: int
+
+    def as_metrics(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}{k}": float(v) for k, v in self.__dict__.items()}
+
+
+class PhraseIndex:
+    """Bias phrases (token tuples) indexed by first token, longest first: build once per list."""
+
+    def __init__(self, phrases: Iterable[Sequence[str]]):
+        self.by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in {tuple(p) for p in phrases if p}:
+            self.by_first.setdefault(phrase[0], []).append(phrase)
+        for candidates in self.by_first.values():
+            candidates.sort(key=lambda p: (-len(p), p))
+
+    def __bool__(self) -> bool:
+        return bool(self.by_first)
+
+
+def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Sequence[str]]") -> list[tuple[int, int]]:
+    """Leftmost-longest, non-overlapping [start, end) occurrences of any phrase in ``tokens``."""
+    index = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
+    found, i, n = [], 0, len(tokens)
+    while i < n:
+        for phrase in index.by_first.get(tokens[i], ()):
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                found.append((i, i + len(phrase)))
+                i += len(phrase)
+                break
+        else:
+            i += 1
+    return found
+
+
+def bias_counts(alignment: Alignment, phrases: "PhraseIndex | Iterable[Sequence[str]]") -> BiasCounts:
+    phrases = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
+    occurrences = find_occurrences(alignment.reference, phrases)
+    in_bias = [False] * alignment.reference_length
+    for start, end in occurrences:
+        for i in range(start, end):
+            in_bias[i] = True
+    bias_errors = other_errors = 0
+    for chunk in alignment.chunks:
+        if chunk.kind in ("substitute", "delete"):
+            on_bias = sum(1 for i in range(chunk.ref_start, chunk.ref_end) if in_bias[i])
+            bias_errors += on_bias
+            other_errors += (chunk.ref_end - chunk.ref_start) - on_bias
+        elif chunk.kind == "insert":
+            inserted = alignment.hypothesis[chunk.hyp_start : chunk.hyp_end]
+            forming = sum(end - start for start, end in find_occurrences(inserted, phrases))
+            bias_errors += forming
+            other_errors += len(inserted) - forming
+    n_bias = sum(in_bias)
+    return BiasCounts(n_bias, bias_errors, len(in_bias) - n_bias, other_errors, len(occurrences))
+
+
+def corpus_bias(counts: Iterable[BiasCounts]) -> BiasResult:
+    counts = list(counts)
+    b_tok = sum(c.bias_tokens for c in counts)
+    b_err = sum(c.bias_errors for c in counts)
+    u_tok = sum(c.other_tokens for c in counts)
+    u_err = sum(c.other_errors for c in counts)
+    return BiasResult(
+        b_rate=b_err / b_tok if b_tok else float("nan"), u_rate=u_err / u_tok if u_tok else float("nan"),
+        bias_tokens=b_tok, bias_errors=b_err, other_tokens=u_tok, other_errors=u_err,
+        occurrences=sum(c.occurrences for c in counts), utterances=len(counts),
+    )

@@ -1,0 +1,94 @@
+"""KER and SACC (seed 001), proper-noun hit rate and digit error rate (seed 004 S2).
+
+KER: each annotated keyword of an utterance that does not occur in the hypothesis is one error;
+occurrence means the keyword's normalized tokens appear contiguously in the hypothesis tokens.
+A keyword annotated n times must occur n times (missing occurrences are errors).
+KER = errors / annotated keywords. Proper-noun hit rate = 1 − KER over a list of proper nouns.
+SACC: share of utterances whose normalized hypothesis tokens equal the reference tokens.
+Digit error rate: substitutions + deletions of reference tokens that contain a digit, over such
+tokens (insertions have no reference digit to blame and are not counted).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from workbench.metrics.alignment import Alignment
+
+
+@dataclass(frozen=True)
+class KeywordCounts:
+    keywords: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class KeywordResult:
+    ker: float
+    keywords: int
+    missing: int
+    utterances: int
+    utterances_without_keywords: int
+
+    @property
+    def hit_rate(self) -> float:
+        return 1.0 - self.ker if self.keywords else float("nan")
+
+    def as_metrics(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}{k}": float(v) for k, v in {**self.__dict__, "hit_rate": self.hit_rate}.items()}
+
+
+def count_occurrences(tokens: Sequence[str], phrase: Sequence[str]) -> int:
+    """Non-overlapping occurrences of ``phrase`` in ``tokens``."""
+    phrase = tuple(phrase)
+    if not phrase:
+        return 0
+    count, i, n, m = 0, 0, len(tokens), len(phrase)
+    while i + m <= n:
+        if tuple(tokens[i : i + m]) == phrase:
+            count += 1
+            i += m
+        else:
+            i += 1
+    return count
+
+
+def keyword_counts(hypothesis_tokens: Sequence[str], keywords: Iterable[Sequence[str]]) -> KeywordCounts:
+    wanted = Counter(tuple(k) for k in keywords if k)
+    missing = sum(max(0, n - count_occurrences(hypothesis_tokens, k)) for k, n in wanted.items())
+    return KeywordCounts(sum(wanted.values()), missing)
+
+
+def corpus_keywords(counts: Iterable[KeywordCounts]) -> KeywordResult:
+    counts = list(counts)
+    total = sum(c.keywords for c in counts)
+    missing = sum(c.missing for c in counts)
+    return KeywordResult(
+        ker=missing / total if total else float("nan"), keywords=total, missing=missing,
+        utterances=len(counts), utterances_without_keywords=sum(1 for c in counts if not c.keywords),
+    )
+
+
+def sentence_accuracy(alignments: Sequence[Alignment]) -> float:
+    """SACC: share of utterances with no error at all (NaN for an empty corpus)."""
+    return sum(1 for a in alignments if a.errors == 0) / len(alignments) if alignments else float("nan")
+
+
+@dataclass(frozen=True)
+class DigitCounts:
+    digit_tokens: int
+    digit_errors: int
+
+
+def digit_counts(alignment: Alignment) -> DigitCounts:
+    tags = alignment.reference_tags()
+    digits = [i for i, tok in enumerate(alignment.reference) if any(c.isdigit() for c in tok)]
+    return DigitCounts(len(digits), sum(1 for i in digits if tags[i] in ("S", "D")))
+
+
+def digit_error_rate(counts: Iterable[DigitCounts]) -> float:
+    counts = list(counts)
+    total = sum(c.digit_tokens for c in counts)
+    return sum(c.digit_errors for c in counts) / total if total else float("nan")
