@@ -2,7 +2,12 @@
 
 rapidfuzz computes the edit script (the same call jiwer makes, so counts agree with jiwer to the
 last digit); every metric in this package is a thin function over the resulting ``Alignment``.
-Tokens are whatever the caller's tokenizer produced (words, characters, mixed CJK/Latin).
+Tokens are whatever the caller's tokenizer produced (words, characters, mixed CJK/Latin); a
+string aligns character by character.
+
+Chunks are plain tuples ``(kind, ref_start, ref_end, hyp_start, hyp_end)`` with ``kind`` one of
+``EQUAL``, ``SUBSTITUTE``, ``DELETE``, ``INSERT`` (rapidfuzz's opcode names): metrics run over
+tens of thousands of utterances, and tuples cost a fraction of an object per chunk.
 """
 
 from __future__ import annotations
@@ -12,29 +17,19 @@ from typing import Sequence
 
 from rapidfuzz.distance import Levenshtein
 
-_KINDS = {"equal": "equal", "replace": "substitute", "delete": "delete", "insert": "insert"}
+EQUAL, SUBSTITUTE, DELETE, INSERT = "equal", "replace", "delete", "insert"
+Chunk = tuple  # (kind, ref_start, ref_end, hyp_start, hyp_end)
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """One edit-script chunk: ``kind`` over ref[ref_start:ref_end] and hyp[hyp_start:hyp_end]."""
-
-    kind: str  # "equal" | "substitute" | "delete" | "insert"
-    ref_start: int
-    ref_end: int
-    hyp_start: int
-    hyp_end: int
-
-
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Alignment:
-    reference: tuple[str, ...]
-    hypothesis: tuple[str, ...]
+    reference: Sequence[str]
+    hypothesis: Sequence[str]
     hits: int
     substitutions: int
     deletions: int
     insertions: int
-    chunks: tuple[Chunk, ...]
+    chunks: list  # list of Chunk tuples, in order
 
     @property
     def errors(self) -> int:
@@ -53,49 +48,42 @@ class Alignment:
     def reference_tags(self) -> list[str]:
         """Per reference token: "C" correct, "S" substituted, "D" deleted."""
         tags = [""] * len(self.reference)
-        code = {"equal": "C", "substitute": "S", "delete": "D"}
-        for chunk in self.chunks:
-            if chunk.kind in code:
-                for i in range(chunk.ref_start, chunk.ref_end):
-                    tags[i] = code[chunk.kind]
+        code = {EQUAL: "C", SUBSTITUTE: "S", DELETE: "D"}
+        for kind, r1, r2, _h1, _h2 in self.chunks:
+            if kind in code:
+                tags[r1:r2] = code[kind] * (r2 - r1)
         return tags
-
-    def insertion_gaps(self) -> list[tuple[int, int, int]]:
-        """Insertions as (gap, hyp_start, hyp_end): gap g sits between reference tokens g-1 and g."""
-        return [(c.ref_start, c.hyp_start, c.hyp_end) for c in self.chunks if c.kind == "insert"]
 
     def pairs(self) -> list[tuple[str | None, str | None]]:
         """The alignment as (ref token or None, hyp token or None) pairs, in order."""
         out: list[tuple[str | None, str | None]] = []
-        for c in self.chunks:
-            if c.kind in ("equal", "substitute"):
-                out.extend(zip(self.reference[c.ref_start : c.ref_end], self.hypothesis[c.hyp_start : c.hyp_end]))
-            elif c.kind == "delete":
-                out.extend((r, None) for r in self.reference[c.ref_start : c.ref_end])
+        for kind, r1, r2, h1, h2 in self.chunks:
+            if kind in (EQUAL, SUBSTITUTE):
+                out.extend(zip(self.reference[r1:r2], self.hypothesis[h1:h2]))
+            elif kind == DELETE:
+                out.extend((r, None) for r in self.reference[r1:r2])
             else:
-                out.extend((None, h) for h in self.hypothesis[c.hyp_start : c.hyp_end])
+                out.extend((None, h) for h in self.hypothesis[h1:h2])
         return out
 
 
 def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
     """Align two token sequences (either may be empty)."""
-    reference, hypothesis = tuple(reference), tuple(hypothesis)
+    chunks = Levenshtein.opcodes(reference, hypothesis).as_list()
     hits = subs = dels = ins = 0
-    chunks = []
-    for tag, i1, i2, j1, j2 in Levenshtein.opcodes(reference, hypothesis):
-        chunks.append(Chunk(_KINDS[tag], i1, i2, j1, j2))
-        if tag == "equal":
-            hits += i2 - i1
-        elif tag == "replace":
-            subs += i2 - i1
-        elif tag == "delete":
-            dels += i2 - i1
+    for kind, r1, r2, h1, h2 in chunks:
+        if kind == EQUAL:
+            hits += r2 - r1
+        elif kind == SUBSTITUTE:
+            subs += r2 - r1
+        elif kind == DELETE:
+            dels += r2 - r1
         else:
-            ins += j2 - j1
-    return Alignment(reference, hypothesis, hits, subs, dels, ins, tuple(chunks))
+            ins += h2 - h1
+    return Alignment(reference, hypothesis, hits, subs, dels, ins, chunks)
 
 
 def corpus_rate(alignments: Sequence[Alignment]) -> float:
     """Sum of errors over sum of reference tokens (NaN when there are no reference tokens)."""
-    total = sum(a.reference_length for a in alignments)
+    total = sum(len(a.reference) for a in alignments)
     return sum(a.errors for a in alignments) / total if total else float("nan")

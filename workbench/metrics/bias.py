@@ -16,13 +16,14 @@ With character tokens the same function gives B-CER / U-CER.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from workbench.metrics.alignment import Alignment
+from workbench.metrics.alignment import DELETE, INSERT, SUBSTITUTE, Alignment
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BiasCounts:
     bias_tokens: int
     bias_errors: int
@@ -63,6 +64,18 @@ class PhraseIndex:
             self.by_first.setdefault(phrase[0], []).append(phrase)
         for candidates in self.by_first.values():
             candidates.sort(key=lambda p: (-len(p), p))
+        self._pattern = None
+
+    def character_pattern(self) -> "re.Pattern":
+        """For character sequences given as one string: a regex whose alternatives are longest first.
+
+        ``finditer`` then scans left to right taking, at each position, the longest phrase that
+        matches there: the same leftmost-longest occurrences as the token scan, at C speed.
+        """
+        if self._pattern is None:
+            strings = sorted({"".join(p) for group in self.by_first.values() for p in group}, key=lambda p: (-len(p), p))
+            self._pattern = re.compile("|".join(map(re.escape, strings)))
+        return self._pattern
 
     def __bool__(self) -> bool:
         return bool(self.by_first)
@@ -71,10 +84,14 @@ class PhraseIndex:
 def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Sequence[str]]") -> list[tuple[int, int]]:
     """Leftmost-longest, non-overlapping [start, end) occurrences of any phrase in ``tokens``."""
     index = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
+    if not index.by_first:
+        return []
+    if isinstance(tokens, str):  # characters: every token is one character
+        return [m.span() for m in index.character_pattern().finditer(tokens)]
     found, i, n = [], 0, len(tokens)
     while i < n:
         for phrase in index.by_first.get(tokens[i], ()):
-            if tuple(tokens[i : i + len(phrase)]) == phrase:
+            if len(phrase) == 1 or tuple(tokens[i : i + len(phrase)]) == phrase:
                 found.append((i, i + len(phrase)))
                 i += len(phrase)
                 break
@@ -85,24 +102,25 @@ def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Seq
 
 def bias_counts(alignment: Alignment, phrases: "PhraseIndex | Iterable[Sequence[str]]") -> BiasCounts:
     phrases = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
+    n_ref = len(alignment.reference)
+    if not phrases:  # no bias list: every error is a U error
+        return BiasCounts(0, 0, n_ref, alignment.errors, 0)
     occurrences = find_occurrences(alignment.reference, phrases)
-    in_bias = [False] * alignment.reference_length
+    in_bias = [False] * n_ref
     for start, end in occurrences:
-        for i in range(start, end):
-            in_bias[i] = True
+        in_bias[start:end] = [True] * (end - start)
     bias_errors = other_errors = 0
-    for chunk in alignment.chunks:
-        if chunk.kind in ("substitute", "delete"):
-            on_bias = sum(1 for i in range(chunk.ref_start, chunk.ref_end) if in_bias[i])
+    for kind, r1, r2, h1, h2 in alignment.chunks:
+        if kind == SUBSTITUTE or kind == DELETE:
+            on_bias = sum(in_bias[r1:r2])
             bias_errors += on_bias
-            other_errors += (chunk.ref_end - chunk.ref_start) - on_bias
-        elif chunk.kind == "insert":
-            inserted = alignment.hypothesis[chunk.hyp_start : chunk.hyp_end]
-            forming = sum(end - start for start, end in find_occurrences(inserted, phrases))
+            other_errors += (r2 - r1) - on_bias
+        elif kind == INSERT:
+            forming = sum(end - start for start, end in find_occurrences(alignment.hypothesis[h1:h2], phrases))
             bias_errors += forming
-            other_errors += len(inserted) - forming
+            other_errors += (h2 - h1) - forming
     n_bias = sum(in_bias)
-    return BiasCounts(n_bias, bias_errors, len(in_bias) - n_bias, other_errors, len(occurrences))
+    return BiasCounts(n_bias, bias_errors, n_ref - n_bias, other_errors, len(occurrences))
 
 
 def corpus_bias(counts: Iterable[BiasCounts]) -> BiasResult:

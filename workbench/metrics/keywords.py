@@ -11,6 +11,7 @@ tokens (insertions have no reference digit to blame and are not counted).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -18,7 +19,7 @@ from typing import Iterable, Sequence
 from workbench.metrics.alignment import Alignment
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KeywordCounts:
     keywords: int
     missing: int
@@ -56,6 +57,8 @@ def count_occurrences(tokens: Sequence[str], phrase: Sequence[str]) -> int:
 
 
 def keyword_counts(hypothesis_tokens: Sequence[str], keywords: Iterable[Sequence[str]]) -> KeywordCounts:
+    if not keywords:
+        return KeywordCounts(0, 0)
     wanted = Counter(tuple(k) for k in keywords if k)
     missing = sum(max(0, n - count_occurrences(hypothesis_tokens, k)) for k, n in wanted.items())
     return KeywordCounts(sum(wanted.values()), missing)
@@ -76,15 +79,20 @@ def sentence_accuracy(alignments: Sequence[Alignment]) -> float:
     return sum(1 for a in alignments if a.errors == 0) / len(alignments) if alignments else float("nan")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DigitCounts:
     digit_tokens: int
     digit_errors: int
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def digit_counts(alignment: Alignment) -> DigitCounts:
+    if not _DIGIT.search("".join(alignment.reference)):  # most utterances: no digit, one C-level scan
+        return DigitCounts(0, 0)
+    digits = [i for i, tok in enumerate(alignment.reference) if _DIGIT.search(tok)]
     tags = alignment.reference_tags()
-    digits = [i for i, tok in enumerate(alignment.reference) if any(c.isdigit() for c in tok)]
     return DigitCounts(len(digits), sum(1 for i in digits if tags[i] in ("S", "D")))
 
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from workbench.metrics.alignment import Alignment, align
+from workbench.metrics.alignment import DELETE, INSERT, SUBSTITUTE, Alignment, align
 from workbench.text.poi import TaggedTokens
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PIERCounts:
     poi_tokens: int
     poi_errors: int
@@ -63,18 +63,17 @@ def pier_counts(alignment: Alignment, poi: Sequence[bool]) -> PIERCounts:
     if len(poi) != alignment.reference_length:
         raise ValueError(f"{len(poi)} POI flags for {alignment.reference_length} reference tokens")
     poi_errors = other_errors = 0
-    for chunk in alignment.chunks:
-        if chunk.kind in ("substitute", "delete"):
-            on_poi = sum(1 for i in range(chunk.ref_start, chunk.ref_end) if poi[i])
+    for kind, r1, r2, h1, h2 in alignment.chunks:
+        if kind == SUBSTITUTE or kind == DELETE:
+            on_poi = sum(poi[r1:r2])
             poi_errors += on_poi
-            other_errors += (chunk.ref_end - chunk.ref_start) - on_poi
-        elif chunk.kind == "insert":
-            gap = chunk.ref_start
-            adjacent = (gap > 0 and poi[gap - 1]) or (gap < len(poi) and poi[gap])
+            other_errors += (r2 - r1) - on_poi
+        elif kind == INSERT:
+            adjacent = (r1 > 0 and poi[r1 - 1]) or (r1 < len(poi) and poi[r1])  # gap r1: between tokens r1-1 and r1
             if adjacent:
-                poi_errors += chunk.hyp_end - chunk.hyp_start
+                poi_errors += h2 - h1
             else:
-                other_errors += chunk.hyp_end - chunk.hyp_start
+                other_errors += h2 - h1
     n_poi = sum(poi)
     return PIERCounts(n_poi, poi_errors, len(poi) - n_poi, other_errors)
 

@@ -9,7 +9,6 @@ characters, common words) are normalized once per corpus.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -20,9 +19,9 @@ from workbench.metrics.keywords import (
     sentence_accuracy,
 )
 from workbench.metrics.pier import PIERCounts, PIERResult, corpus_pier, pier_counts
-from workbench.text import Normalizer, build_normalizer, character_tokens, mixed_tokens, word_tokens
+from workbench.text import Normalizer, build_normalizer
 from workbench.text.normalize import DEFAULT_STEPS
-from workbench.text.poi import normalize_tokens, tag_pois
+from workbench.text.poi import TextAnalyzer, has_tags, strip_tags, tag_pois
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,11 @@ class Reference:
         return cls(utt.id, utt.text, utt.language, tuple(utt.hotwords), tuple((s.start, s.end) for s in utt.spans))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UtteranceScore:
     id: str
-    reference_normalized: str
-    hypothesis_normalized: str
     word: Alignment
-    char: Alignment
+    char: Alignment  # over the characters of the normalized text, spaces excluded
     mixed: Alignment
     pier: PIERCounts
     bias_word: BiasCounts
@@ -60,8 +57,8 @@ class UtteranceScore:
             return {"ref_tokens": a.reference_length, "hits": a.hits, "sub": a.substitutions, "del": a.deletions, "ins": a.insertions}
 
         return {
-            "id": self.id, "reference_normalized": self.reference_normalized,
-            "hypothesis_normalized": self.hypothesis_normalized,
+            "id": self.id, "reference_normalized": " ".join(self.word.reference),
+            "hypothesis_normalized": " ".join(self.word.hypothesis),
             "wer": counts(self.word), "cer": counts(self.char), "mer": counts(self.mixed),
             "poi": {"source": self.poi_source, "tokens": self.pier.poi_tokens, "errors": self.pier.poi_errors},
             "bias": {"tokens": self.bias_word.bias_tokens, "errors": self.bias_word.bias_errors},
@@ -108,46 +105,61 @@ class Scorer:
     ):
         self.poi_neighbourhood = poi_neighbourhood  # ±k tokens around embedded spans also count as POIs
         self.embedded_language = embedded_language
-        self._normalize_whole = build_normalizer(normalization)
-        self._normalize_token = functools.lru_cache(maxsize=500_000)(self._normalize_whole)
-        self._global_phrases = None
-        if bias_phrases is not None:
-            self._global_phrases = self._phrase_indexes(bias_phrases)
+        self.normalizer: Normalizer = build_normalizer(normalization)
+        self.analyzer = TextAnalyzer(self.normalizer)
+        self._phrases: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._indexes: dict[tuple[str, ...], tuple[PhraseIndex, PhraseIndex]] = {}
+        self._global_phrases = self._phrase_indexes(bias_phrases) if bias_phrases is not None else None
 
-    @property
-    def normalizer(self) -> Normalizer:
-        return self._normalize_whole
+    def phrase_tokens(self, phrase: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A hotword as mixed tokens and as characters, normalized like the texts."""
+        hit = self._phrases.get(phrase)
+        if hit is None:
+            analysis = self.analyzer.analyse(phrase)
+            hit = self._phrases[phrase] = (tuple(analysis.mixed), tuple("".join(analysis.words)))
+        return hit
 
-    def phrase_tokens(self, phrase: str) -> tuple[list[str], list[str]]:
-        text = self._normalize_whole(phrase)
-        return mixed_tokens(text), character_tokens(text)
-
-    def _phrase_indexes(self, phrases: Iterable[str]) -> tuple[PhraseIndex, PhraseIndex]:
-        mixed, chars = zip(*(self.phrase_tokens(p) for p in phrases)) if phrases else ((), ())
-        return PhraseIndex(mixed), PhraseIndex(chars)
+    def _phrase_indexes(self, phrases: Sequence[str]) -> tuple[PhraseIndex, PhraseIndex]:
+        key = tuple(phrases)
+        hit = self._indexes.get(key)
+        if hit is None:
+            tokens = [self.phrase_tokens(p) for p in phrases]
+            hit = (PhraseIndex(t[0] for t in tokens), PhraseIndex(t[1] for t in tokens))
+            if len(self._indexes) < 100_000:
+                self._indexes[key] = hit
+        return hit
 
     def score(self, reference: Reference, hypothesis: str) -> UtteranceScore:
-        ref_norm, hyp_norm = self._normalize_whole(reference.text), self._normalize_whole(hypothesis)
+        text = reference.text
+        ref = None if has_tags(text) else self.analyzer.analyse(text)
         tagged = tag_pois(
-            reference.text, reference.language, self._normalize_token, reference.spans or None,
-            self.poi_neighbourhood, self.embedded_language,
+            text, reference.language, self.analyzer, reference.spans or None, self.poi_neighbourhood,
+            self.embedded_language, analysis=ref,
         )
-        hyp_mixed, _ = normalize_tokens(hypothesis, self._normalize_token)
-        mixed = align(tagged.tokens, hyp_mixed)
-        char = align(character_tokens(ref_norm), character_tokens(hyp_norm))
-        phrases = self._global_phrases or self._phrase_indexes(reference.hotwords)
+        if ref is None:
+            ref = self.analyzer.analyse(strip_tags(text)[0])
+        hyp = self.analyzer.analyse(hypothesis)
+        mixed = align(ref.mixed, hyp.mixed)
+        same_words = ref.words == ref.mixed and hyp.words == hyp.mixed  # no CJK: words are the mixed tokens
+        word = mixed if same_words else align(ref.words, hyp.words)
+        char = align("".join(ref.words), "".join(hyp.words))
+        if self._global_phrases is not None:
+            phrases = self._global_phrases
+        elif reference.hotwords:
+            phrases = self._phrase_indexes(reference.hotwords)
+        else:
+            phrases = _NO_PHRASES
         keywords = [self.phrase_tokens(h)[0] for h in reference.hotwords]
         return UtteranceScore(
-            id=reference.id, reference_normalized=ref_norm, hypothesis_normalized=hyp_norm,
-            word=align(word_tokens(ref_norm), word_tokens(hyp_norm)), char=char, mixed=mixed,
-            pier=pier_counts(mixed, tagged.poi), bias_word=bias_counts(mixed, phrases[0]),
-            bias_char=bias_counts(char, phrases[1]), keywords=keyword_counts(hyp_mixed, keywords),
-            digits=digit_counts(mixed), poi_source=tagged.source,
+            reference.id, word, char, mixed, pier_counts(mixed, tagged.poi), bias_counts(mixed, phrases[0]),
+            bias_counts(char, phrases[1]), keyword_counts(hyp.mixed, keywords), digit_counts(mixed), tagged.source,
         )
 
     def score_corpus(self, pairs: Iterable[tuple[Reference, str]]) -> CorpusScore:
-        scores = [self.score(ref, hyp) for ref, hyp in pairs]
-        return aggregate(scores)
+        return aggregate([self.score(ref, hyp) for ref, hyp in pairs])
+
+
+_NO_PHRASES = (PhraseIndex(()), PhraseIndex(()))
 
 
 def aggregate(scores: Sequence[UtteranceScore]) -> CorpusScore:

@@ -20,14 +20,14 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from workbench.text.lid import token_language
+from workbench.text.lid import CJK_MATRIX, VIETNAMESE, token_language
 from workbench.text.tokenize import mixed_tokens
 
 _TAG = re.compile(r"<tag\s+([^<>]*?)\s*>")
 _RAW_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TaggedTokens:
     """Normalized tokens of a text with a POI flag each."""
 
@@ -66,16 +66,88 @@ def raw_tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(0), m.start(), m.end()) for m in _RAW_TOKEN.finditer(text)]
 
 
+@dataclass(slots=True)
+class TokenAnalysis:
+    """A text's normalized words (WER), mixed tokens (MER/PIER) and the raw token behind each."""
+
+    raw: list  # raw (un-normalized) mixed-script tokens, in order
+    words: list  # whitespace words of the normalized text
+    mixed: list  # mixed-script tokens of the normalized text
+    owner: list  # index into ``raw`` of each mixed token
+
+
+class TextAnalyzer:
+    """Normalizes text raw token by raw token, with caches: a repeated word costs one dict lookup.
+
+    Per-token normalization equals whole-string normalization for character-local transforms (all
+    of ``workbench.text.normalize`` except Whisper's removal of bracketed spans that cross tokens),
+    and it lets POI flags of raw tokens follow them through normalization.
+    """
+
+    _MAX_CACHE = 1_000_000
+
+    def __init__(self, normalize: Callable[[str], str]):
+        self.normalize = normalize
+        self._tokens: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._words: dict[str, tuple] = {}
+        self._languages: dict[tuple[str, str, str], str | None] = {}
+
+    def token(self, raw: str) -> tuple[str, tuple[str, ...]]:
+        """(normalized text, its mixed tokens) of one raw token."""
+        hit = self._tokens.get(raw)
+        if hit is None:
+            normalized = self.normalize(raw)
+            hit = (normalized, tuple(mixed_tokens(normalized)))
+            if len(self._tokens) < self._MAX_CACHE:
+                self._tokens[raw] = hit
+        return hit
+
+    def _word(self, word: str) -> tuple:
+        """(normalized words, mixed tokens, raw tokens, mixed-token count per raw token) of a whitespace word."""
+        hit = self._words.get(word)
+        if hit is None:
+            raws = _RAW_TOKEN.findall(word)
+            parts, pieces, counts = [], [], []
+            for raw in raws:
+                normalized, tokens = self.token(raw)
+                parts.append(normalized)
+                pieces.extend(tokens)
+                counts.append(len(tokens))
+            hit = ("".join(parts).split(), pieces, raws, counts)
+            if len(self._words) < self._MAX_CACHE:
+                self._words[word] = hit
+        return hit
+
+    def language(self, raw: str, matrix: str, embedded: str) -> str | None:
+        key = (raw, matrix, embedded)
+        if key not in self._languages:
+            self._languages[key] = token_language(raw, matrix, embedded)
+        return self._languages[key]
+
+    def analyse(self, text: str) -> TokenAnalysis:
+        raw, words, mixed, owner = [], [], [], []
+        for word in text.split():
+            word_words, pieces, raws, counts = self._word(word)
+            words.extend(word_words)
+            mixed.extend(pieces)
+            base = len(raw)
+            raw.extend(raws)
+            for offset, count in enumerate(counts):
+                if count == 1:
+                    owner.append(base + offset)
+                elif count:
+                    owner.extend([base + offset] * count)
+        return TokenAnalysis(raw, words, mixed, owner)
+
+
 def normalize_tokens(
     text: str, normalize: Callable[[str], str], flags: Sequence[bool] | None = None
 ) -> tuple[list[str], list[bool]]:
-    """Normalize token by token, keeping each raw token's flag on whatever it becomes."""
-    tokens, out_flags = [], []
-    for index, (raw, _start, _end) in enumerate(raw_tokens(text)):
-        for piece in mixed_tokens(normalize(raw)):
-            tokens.append(piece)
-            out_flags.append(bool(flags[index]) if flags is not None else False)
-    return tokens, out_flags
+    """Mixed tokens of the normalized text, each carrying its raw token's flag."""
+    analysis = (normalize if isinstance(normalize, TextAnalyzer) else TextAnalyzer(normalize)).analyse(text)
+    if flags is None:
+        return analysis.mixed, [False] * len(analysis.mixed)
+    return analysis.mixed, [bool(flags[i]) for i in analysis.owner]
 
 
 def widen(flags: Sequence[bool], k: int) -> list[bool]:
@@ -99,26 +171,32 @@ def widen(flags: Sequence[bool], k: int) -> list[bool]:
 def tag_pois(
     reference: str,
     matrix_language: str,
-    normalize: Callable[[str], str],
+    normalize: Callable[[str], str] | TextAnalyzer,
     spans: Sequence[tuple[int, int]] | None = None,
     neighbourhood: int = 0,
     embedded_language: str = "en",
+    analysis: TokenAnalysis | None = None,
 ) -> TaggedTokens:
-    """POI flags over the normalized mixed tokens of ``reference`` (see the module docstring)."""
+    """POI flags over the normalized mixed tokens of ``reference`` (see the module docstring).
+
+    ``analysis`` may pass the analysis of an already tag-free reference to avoid redoing it.
+    """
+    analyzer = normalize if isinstance(normalize, TextAnalyzer) else TextAnalyzer(normalize)
     if has_tags(reference):
         reference, spans = strip_tags(reference)
-        source = "tags"
+        source, analysis = "tags", None
     elif spans:
         source = "spans"
-    else:
+    elif matrix_language in CJK_MATRIX or matrix_language in VIETNAMESE:
         source = "lid"
-    raw = raw_tokens(reference)
-    if source == "lid":
-        try:
-            flags = [token_language(tok, matrix_language, embedded_language) == embedded_language for tok, _, _ in raw]
-        except ValueError:
-            flags, source = [False] * len(raw), "none"  # no LID rule for this matrix language
     else:
-        flags = [any(start < e and s < end for s, e in spans) for _tok, start, end in raw]
-    tokens, token_flags = normalize_tokens(reference, normalize, flags)
-    return TaggedTokens(tuple(tokens), tuple(widen(token_flags, neighbourhood)), source)
+        source = "none"  # no LID rule for this matrix language, no marks: no POI
+    analysis = analysis or analyzer.analyse(reference)
+    if source == "none":
+        return TaggedTokens(tuple(analysis.mixed), (False,) * len(analysis.mixed), source)
+    if source == "lid":
+        raw_flags = [analyzer.language(tok, matrix_language, embedded_language) == embedded_language for tok in analysis.raw]
+    else:  # raw_tokens(reference) yields the same raw tokens as the analysis, with their offsets
+        raw_flags = [any(start < e and s < end for s, e in spans) for _tok, start, end in raw_tokens(reference)]
+    flags = [raw_flags[i] for i in analysis.owner]
+    return TaggedTokens(tuple(analysis.mixed), tuple(widen(flags, neighbourhood)), source)
