@@ -1,7 +1,7 @@
 import jiwer
 import pytest
 
-from workbench.metrics import align, error_rates, utterance_errors
+from workbench.metrics import Reference, Scorer, align
 from workbench.text import build_normalizer, mixed_tokens
 
 
@@ -10,8 +10,8 @@ from workbench.text import build_normalizer, mixed_tokens
     [("the cat sat on the mat", "the cat sit on mat"), ("a b c", "a x b c d"), ("hello world", "")],
 )
 def test_wer_agrees_with_jiwer(ref, hyp):
-    scored = utterance_errors(ref, hyp)
-    assert scored.rate("wer") == pytest.approx(jiwer.wer(ref, hyp) if hyp else 1.0)
+    scored = Scorer().score(Reference("u", ref), hyp)
+    assert scored.word.rate() == pytest.approx(jiwer.wer(ref, hyp) if hyp else 1.0)
 
 
 def test_mixed_tokens_split_cjk_and_latin():
@@ -31,5 +31,5 @@ def test_alignment_tags_and_corpus_rate():
     a = align(["a", "b", "c"], ["a", "x"])
     assert (a.hits, a.substitutions, a.deletions, a.insertions) == (1, 1, 1, 0)
     assert a.reference_tags() == ["C", "S", "D"]
-    rates = error_rates([utterance_errors("a b c", "a x"), utterance_errors("d", "d")])
-    assert rates.wer == pytest.approx(2 / 4)
+    corpus = Scorer().score_corpus([(Reference("1", "a b c"), "a x"), (Reference("2", "d"), "d")])
+    assert corpus.wer == pytest.approx(2 / 4)

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.text.poi import strip_marks
+
 _MARK = re.compile(r"\{([^{}]+)\}")
 
 
@@ -42,19 +44,8 @@ class MarkedSentence:
 def parse_marked(line: str, source: str = "<string>", number: int = 0) -> MarkedSentence:
     if line.count("{") != line.count("}") or re.search(r"\{[^}]*\{", line):
         raise MarkedTextError(f"{source}:{number}: unbalanced or nested braces in {line!r}")
-    text, marks, cursor = [], [], 0
-    length = 0
-    for match in _MARK.finditer(line):
-        before = line[cursor : match.start()]
-        text.append(before)
-        length += len(before)
-        term = match.group(1)
-        marks.append((length, length + len(term)))
-        text.append(term)
-        length += len(term)
-        cursor = match.end()
-    text.append(line[cursor:])
-    sentence = MarkedSentence("".join(text), tuple(marks))
+    text, marks = strip_marks(line, _MARK)
+    sentence = MarkedSentence(text, tuple(marks))
     if "{" in sentence.text or "}" in sentence.text:
         raise MarkedTextError(f"{source}:{number}: stray brace in {line!r}")
     if not sentence.text.strip():

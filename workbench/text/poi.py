@@ -40,21 +40,22 @@ class TaggedTokens:
         return frozenset(i for i, flag in enumerate(self.poi) if flag)
 
 
-def strip_tags(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """Remove ``<tag ...>`` marks; returns the clean text and the character spans they marked."""
-    clean, spans, cursor = [], [], 0
-    length = 0
-    for match in _TAG.finditer(text):
-        before = text[cursor : match.start()]
-        clean.append(before)
-        length += len(before)
-        inner = match.group(1)
-        spans.append((length, length + len(inner)))
-        clean.append(inner)
-        length += len(inner)
+def strip_marks(text: str, pattern: re.Pattern) -> tuple[str, list[tuple[int, int]]]:
+    """Replace each match of ``pattern`` by its group 1; returns the clean text and those groups' spans."""
+    clean, spans, cursor, length = [], [], 0, 0
+    for match in pattern.finditer(text):
+        before, inner = text[cursor : match.start()], match.group(1)
+        clean += [before, inner]
+        spans.append((length + len(before), length + len(before) + len(inner)))
+        length += len(before) + len(inner)
         cursor = match.end()
     clean.append(text[cursor:])
     return "".join(clean), spans
+
+
+def strip_tags(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """Remove ``<tag ...>`` marks; returns the clean text and the character spans they marked."""
+    return strip_marks(text, _TAG)
 
 
 def has_tags(text: str) -> bool:
