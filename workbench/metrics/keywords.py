@@ -12,7 +12,6 @@ tokens (insertions have no reference digit to blame and are not counted).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -59,7 +58,11 @@ def count_occurrences(tokens: Sequence[str], phrase: Sequence[str]) -> int:
 def keyword_counts(hypothesis_tokens: Sequence[str], keywords: Iterable[Sequence[str]]) -> KeywordCounts:
     if not keywords:
         return KeywordCounts(0, 0)
-    wanted = Counter(tuple(k) for k in keywords if k)
+    wanted: dict[tuple[str, ...], int] = {}
+    for keyword in keywords:
+        if keyword:
+            key = tuple(keyword)
+            wanted[key] = wanted.get(key, 0) + 1
     missing = sum(max(0, n - count_occurrences(hypothesis_tokens, k)) for k, n in wanted.items())
     return KeywordCounts(sum(wanted.values()), missing)
 

@@ -62,6 +62,8 @@ def pier_counts(alignment: Alignment, poi: Sequence[bool]) -> PIERCounts:
     """Split one alignment's errors into POI and non-POI parts (the rule in the module docstring)."""
     if len(poi) != alignment.reference_length:
         raise ValueError(f"{len(poi)} POI flags for {alignment.reference_length} reference tokens")
+    if not any(poi):  # no POI: everything is the non-POI remainder
+        return PIERCounts(0, 0, len(poi), alignment.errors)
     poi_errors = other_errors = 0
     for kind, r1, r2, h1, h2 in alignment.chunks:
         if kind == SUBSTITUTE or kind == DELETE:

@@ -31,8 +31,8 @@ _RAW_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\
 class TaggedTokens:
     """Normalized tokens of a text with a POI flag each."""
 
-    tokens: tuple[str, ...]
-    poi: tuple[bool, ...]
+    tokens: Sequence[str]
+    poi: Sequence[bool]
     source: str  # "tags" | "spans" | "lid" | "none"
 
     @property
@@ -91,7 +91,7 @@ class TextAnalyzer:
         self.normalize = normalize
         self._tokens: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._words: dict[str, tuple] = {}
-        self._languages: dict[tuple[str, str, str], str | None] = {}
+        self._languages: dict[tuple[str, str], dict[str, str | None]] = {}
 
     def token(self, raw: str) -> tuple[str, tuple[str, ...]]:
         """(normalized text, its mixed tokens) of one raw token."""
@@ -109,24 +109,37 @@ class TextAnalyzer:
         if hit is None:
             raws = _RAW_TOKEN.findall(word)
             parts, pieces, counts = [], [], []
+            cached = self._tokens.get
             for raw in raws:
-                normalized, tokens = self.token(raw)
+                normalized, tokens = cached(raw) or self.token(raw)
                 parts.append(normalized)
-                pieces.extend(tokens)
+                pieces += tokens
                 counts.append(len(tokens))
             hit = ("".join(parts).split(), pieces, raws, counts)
             if len(self._words) < self._MAX_CACHE:
                 self._words[word] = hit
         return hit
 
-    def language(self, raw: str, matrix: str, embedded: str) -> str | None:
-        key = (raw, matrix, embedded)
-        if key not in self._languages:
-            self._languages[key] = token_language(raw, matrix, embedded)
-        return self._languages[key]
+    def embedded_flags(self, raws: Sequence[str], matrix: str, embedded: str) -> list[bool]:
+        """Per raw token: is it in the embedded language (token-level LID, cached)?"""
+        cache = self._languages.setdefault((matrix, embedded), {})
+        flags = []
+        for raw in raws:
+            language = cache.get(raw, cache)
+            if language is cache:
+                language = cache[raw] = token_language(raw, matrix, embedded)
+            flags.append(language == embedded)
+        return flags
 
-    def analyse(self, text: str) -> TokenAnalysis:
+    def analyse(self, text: str, with_raw: bool = True) -> TokenAnalysis:
+        """``with_raw=False`` skips the raw tokens and owners (a hypothesis needs no POI flags)."""
         raw, words, mixed, owner = [], [], [], []
+        if not with_raw:
+            for word in text.split():
+                hit = self._words.get(word) or self._word(word)
+                words += hit[0]
+                mixed += hit[1]
+            return TokenAnalysis(raw, words, mixed, owner)
         for word in text.split():
             word_words, pieces, raws, counts = self._word(word)
             words.extend(word_words)
@@ -194,10 +207,10 @@ def tag_pois(
         source = "none"  # no LID rule for this matrix language, no marks: no POI
     analysis = analysis or analyzer.analyse(reference)
     if source == "none":
-        return TaggedTokens(tuple(analysis.mixed), (False,) * len(analysis.mixed), source)
+        return TaggedTokens(analysis.mixed, [False] * len(analysis.mixed), source)
     if source == "lid":
-        raw_flags = [analyzer.language(tok, matrix_language, embedded_language) == embedded_language for tok in analysis.raw]
+        raw_flags = analyzer.embedded_flags(analysis.raw, matrix_language, embedded_language)
     else:  # raw_tokens(reference) yields the same raw tokens as the analysis, with their offsets
         raw_flags = [any(start < e and s < end for s, e in spans) for _tok, start, end in raw_tokens(reference)]
     flags = [raw_flags[i] for i in analysis.owner]
-    return TaggedTokens(tuple(analysis.mixed), tuple(widen(flags, neighbourhood)), source)
+    return TaggedTokens(analysis.mixed, widen(flags, neighbourhood) if neighbourhood else flags, source)
