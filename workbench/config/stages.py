@@ -52,3 +52,17 @@ class EvaluateConfig:
     device: str = "cpu"
     threads: int | None = None  # torch CPU threads (None: torch's default)
     tracking: TrackingConfig = TrackingConfig(experiment="baseline")
+
+
+@dataclass(frozen=True)
+class NBestConfig:
+    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    batch_size: int = 8  # clips per batch (the beam multiplies the decoder batch)
+    beam_size: int = 5
+    n_best: int = 5  # hypotheses kept per clip (<= beam_size * patience)
+    patience: float | None = None
+    length_penalty: float | None = None
+    max_tokens_per_second: float | None = 15.0  # cap on tokens per clip second (+10), against loops
+    language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
+    device: str = "cpu"
+    threads: int | None = None

@@ -188,3 +188,16 @@ def write_manifest(path: Path | str, utterances: Iterable[Utterance], check_file
                     check_audio(utt, path.parent, path, count)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return count
+
+
+def batches_by_language(utterances: Iterable[Utterance], size: int, by_language: bool = True) -> Iterator[tuple[str | None, list[Utterance]]]:
+    """Batches of at most ``size`` utterances, one matrix language per batch when ``by_language``
+    (Whisper decodes a batch with one language token); the language is None otherwise."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
+    groups: dict[str | None, list[Utterance]] = {}
+    for utt in utterances:
+        groups.setdefault(utt.language if by_language else None, []).append(utt)
+    for language, items in groups.items():
+        for start in range(0, len(items), size):
+            yield language, items[start : start + size]

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from workbench.asr import TranscribeOptions, load_whisper, transcribe_batch
 from workbench.config import config_to_dict
 from workbench.config.stages import EvaluateConfig
-from workbench.data import load_audio, read_manifest, write_json_atomic
+from workbench.data import batches_by_language, load_audio, read_manifest, write_json_atomic
 from workbench.data.jsonl import write_jsonl
 from workbench.metrics.scorer import Reference, Scorer, aggregate
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
@@ -28,16 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for hypotheses.jsonl, errors.jsonl, metrics.json")
     parser.add_argument("--name", default=None, help="run name (default: the manifest's parent directory name)")
     add_params_arguments(parser, "evaluate")
-
-
-def batches(utterances, size: int, by_language: bool):
-    """Batches of at most ``size``; one language per batch when the manifest gives languages."""
-    groups: dict[str | None, list] = {}
-    for utt in utterances:
-        groups.setdefault(utt.language if by_language else None, []).append(utt)
-    for language, items in groups.items():
-        for start in range(0, len(items), size):
-            yield language, items[start : start + size]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -59,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
         hypotheses, errors, scored_all = [], [], []
         started = time.perf_counter()
         with tqdm(total=len(utterances), desc=f"decode {name}", unit="utt") as bar:
-            for language, batch in batches(utterances, config.batch_size, by_language):
+            for language, batch in batches_by_language(utterances, config.batch_size, by_language):
                 options = TranscribeOptions(
                     language=language if by_language else config.language, beam_size=config.beam_size,
                     fp16=config.device != "cpu",

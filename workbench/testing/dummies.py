@@ -35,3 +35,20 @@ def write_lines(path: Path, lines: list[dict | str | bytes]) -> Path:
                 line = json.dumps(line, ensure_ascii=False)
             handle.write((line.encode("utf-8") if isinstance(line, str) else line) + b"\n")
     return path
+
+
+def tiny_whisper(seed: int = 0, multilingual: bool = True):
+    """A randomly initialised Whisper with real dimensions where the tokenizer needs them."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    torch.manual_seed(seed)
+    dims = ModelDimensions(
+        n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+        n_vocab=51865 if multilingual else 51864, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2,
+    )
+    model = Whisper(dims)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.5)  # spread the logits so beams differ
+    return model.eval()

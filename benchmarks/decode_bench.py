@@ -1,0 +1,77 @@
+"""Batched N-best beam search vs openai-whisper clip by clip (beam 5), and teacher forcing vs
+separate forward passes. One run, same clips, medians over repeats.
+
+    .venv/bin/python benchmarks/decode_bench.py --manifest data/default/en_entities/test.jsonl --clips 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import whisper
+
+from workbench.asr import load_whisper
+from workbench.asr.nbest import NBestOptions, decode_nbest, teacher_forced_scores
+from workbench.asr.transcribe import log_mel_batch
+from workbench.data import load_audio, read_manifest, write_json_atomic
+
+
+def timed(fn, repeats: int):
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, default=Path("data/default/en_entities/test.jsonl"))
+    parser.add_argument("--model", type=Path, default=Path("models/whisper-base.pt"))
+    parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("results/benchmarks/decode.json"))
+    args = parser.parse_args()
+
+    utts = read_manifest(args.manifest)[: args.clips]
+    model = load_whisper(args.model)
+    mel = log_mel_batch(model, [load_audio(u.audio_path(args.manifest.parent)) for u in utts])
+    language = utts[0].language
+    options = NBestOptions(beam_size=args.beam_size, n_best=args.beam_size, language=language)
+    reference_options = options.decoding_options()
+
+    single_s, single = timed(lambda: [whisper.decode(model, m, reference_options).text for m in mel], args.repeats)
+    batched_s, batched = timed(lambda: [
+        r.hyps[0].text for i in range(0, len(mel), args.batch_size)
+        for r in decode_nbest(model, mel[i : i + args.batch_size], options)
+    ], args.repeats)
+
+    # teacher forcing: K=8 candidates in one decoder pass vs 8 separate passes (encoder included in both)
+    k = 8
+    (nbest,) = decode_nbest(model, mel[:1], NBestOptions(beam_size=k, n_best=k, language=language))
+    candidates = [h.tokens for h in nbest.hyps]
+    one_pass_s, _ = timed(lambda: teacher_forced_scores(model, mel[0], candidates, language), 3)
+    separate_s, _ = timed(lambda: [teacher_forced_scores(model, mel[0], [c], language) for c in candidates], 3)
+
+    result = {
+        "benchmark": "decode", "clips": len(utts), "beam_size": args.beam_size, "batch_size": args.batch_size,
+        "threads": torch.get_num_threads(), "whisper_clip_by_clip_utt_per_s": len(utts) / single_s,
+        "batched_nbest_utt_per_s": len(utts) / batched_s, "speedup": single_s / batched_s,
+        "identical_1best": single == batched, "teacher_forcing_candidates": len(candidates),
+        "teacher_forcing_one_pass_s": one_pass_s, "teacher_forcing_separate_s": separate_s,
+        "teacher_forcing_speedup": separate_s / one_pass_s,
+    }
+    write_json_atomic(args.out, result)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
