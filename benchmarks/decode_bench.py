@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, default=Path("data/default/en_entities/test.jsonl"))
     parser.add_argument("--model", type=Path, default=Path("models/whisper-base.pt"))
     parser.add_argument("--clips", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16)  # clips per batched decode
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/decode.json"))

@@ -6,8 +6,9 @@ update and ranker), so the 1-best is exactly whisper's, and return all candidate
 
 - the encoder runs once per batch of clips; the beam is a batch dimension (``n_audio * beam``
   rows) sharing one kv-cache;
-- the audio features are repeated per beam row, which whisper 20250625 forgot (its batched beam
-  search fails for more than one clip, openai/whisper#2197).
+- the beams of a clip share its cross-attention keys/values (stacked as extra query positions),
+  where whisper 20250625 broadcasts them only for a single clip (its batched beam search fails
+  for more than one clip, openai/whisper#2197).
 
 Teacher forcing scores K candidate texts for one clip with one encoder pass and one batched
 decoder pass, applying the same logit filters as decoding, so the score of the 1-best equals the
@@ -16,8 +17,10 @@ beam search's own ``sum_logprob``.
 
 from __future__ import annotations
 
+import contextlib
+import types
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +92,40 @@ class NBestResult:
     extra: dict = field(default_factory=dict)
 
 
+def _grouped_cross_attention_forward(self, x, xa=None, mask=None, kv_cache=None):
+    """Cross-attention where ``x`` has ``group`` rows (beams) per row of ``xa`` (clips).
+
+    Cross-attention queries never attend to each other, so the beams of a clip can be stacked as
+    extra query positions against that clip's keys/values: exact, and the 1500-frame keys/values
+    are stored and read once per clip instead of once per beam (a memory-bound step on CPU).
+    """
+    q = self.query(x)
+    if kv_cache is None or self.key not in kv_cache:
+        k, v = self.key(xa), self.value(xa)
+    else:
+        k, v = kv_cache[self.key], kv_cache[self.value]
+    n_audio, group = k.shape[0], q.shape[0] // k.shape[0]
+    if group == 1:
+        wv, qk = self.qkv_attention(q, k, v, mask)
+        return self.out(wv), qk
+    n_ctx = q.shape[1]
+    wv, _ = self.qkv_attention(q.reshape(n_audio, group * n_ctx, q.shape[2]), k, v, None)
+    return self.out(wv.reshape(n_audio * group, n_ctx, wv.shape[2])), None
+
+
+@contextlib.contextmanager
+def grouped_cross_attention(model: whisper.Whisper) -> Iterator[None]:
+    """Patch the decoder's cross-attention instances (not the class) for one decode."""
+    modules = [block.cross_attn for block in model.decoder.blocks]
+    for module in modules:
+        module.forward = types.MethodType(_grouped_cross_attention_forward, module)
+    try:
+        yield
+    finally:
+        for module in modules:
+            del module.forward
+
+
 class _NBestTask(DecodingTask):
     """whisper's DecodingTask, returning every finished beam candidate instead of the best one."""
 
@@ -101,8 +138,8 @@ class _NBestTask(DecodingTask):
         tokens = torch.tensor([self.initial_tokens]).repeat(n_audio, 1)
         languages, _ = self._detect_language(audio_features, tokens)
         tokens = tokens.repeat_interleave(self.n_group, dim=0).to(audio_features.device)
-        audio_features = audio_features.repeat_interleave(self.n_group, dim=0)  # one row per beam
-        tokens, sum_logprobs, no_speech_probs = self._main_loop(audio_features, tokens)
+        with grouped_cross_attention(self.model):  # beams share their clip's audio keys/values
+            tokens, sum_logprobs, no_speech_probs = self._main_loop(audio_features, tokens)
         no_speech_probs = no_speech_probs[:: self.n_group]
         tokens = tokens.reshape(n_audio, self.n_group, -1)
         sum_logprobs = sum_logprobs.reshape(n_audio, self.n_group)

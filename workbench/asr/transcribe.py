@@ -14,6 +14,9 @@ import numpy as np
 import torch
 import whisper
 from whisper.audio import N_SAMPLES
+from whisper.decoding import DecodingTask
+
+from workbench.asr.context_graph import ContextGraph, install_context_bias
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class TranscribeOptions:
     logprob_threshold: float | None = None  # whisper.transcribe uses -1.0; costly on hard audio
     fallback_best_of: int = 1  # samples per fallback; 1 keeps the batch batched (whisper uses 5)
     seed: int = 0  # torch seed for sampling at temperature > 0, so fallbacks are repeatable
+    hotwords: tuple[str, ...] = ()  # trie biasing (ContextGraph) toward these phrases; () = off
+    hotword_bonus: float = 1.5  # logit bonus per token that continues a hotword
     # cap on generated tokens: a short clip cannot need 224 tokens, only a repetition loop does
     max_tokens_per_second: float | None = 15.0
     prompt: str | None = None  # previous-text prompt (prompt biasing)
@@ -56,7 +61,9 @@ def log_mel_batch(model: whisper.Whisper, clips: Sequence[np.ndarray]) -> torch.
     return torch.stack(mels).to(device)
 
 
-def _decode(model: whisper.Whisper, mel: torch.Tensor, decoding: whisper.DecodingOptions) -> list:
+def _decode(
+    model: whisper.Whisper, mel: torch.Tensor, decoding: whisper.DecodingOptions, graph: ContextGraph | None = None
+) -> list:
     """``whisper.decode``, one clip at a time when the decoder keeps several candidates per clip.
 
     openai-whisper 20250625 no longer repeats the audio features per beam/sample (upstream PR #1483),
@@ -64,8 +71,11 @@ def _decode(model: whisper.Whisper, mel: torch.Tensor, decoding: whisper.Decodin
     size mismatch (open upstream as openai/whisper#2197). Greedy decoding batches fine.
     """
     if (decoding.beam_size or decoding.best_of or 1) > 1 and mel.shape[0] > 1:
-        return [whisper.decode(model, mel[i : i + 1], decoding)[0] for i in range(mel.shape[0])]
-    return whisper.decode(model, mel, decoding)
+        return [_decode(model, mel[i : i + 1], decoding, graph)[0] for i in range(mel.shape[0])]
+    task = DecodingTask(model, decoding)
+    if graph is not None:
+        install_context_bias(task, graph)
+    return task.run(mel)
 
 
 def _needs_fallback(result: whisper.DecodingResult, options: TranscribeOptions) -> bool:
@@ -80,6 +90,10 @@ def _needs_fallback(result: whisper.DecodingResult, options: TranscribeOptions) 
 def transcribe_batch(model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
     """Decode a batch; clips whose result fails whisper's quality checks are re-decoded hotter."""
     mel = log_mel_batch(model, clips)
+    graph = None
+    if options.hotwords:
+        tokenizer = whisper.tokenizer.get_tokenizer(model.is_multilingual, num_languages=model.num_languages)
+        graph = ContextGraph.from_phrases(list(options.hotwords), tokenizer, score=options.hotword_bonus)
     sample_len = None
     if options.max_tokens_per_second:
         longest = max(len(c) for c in clips) / 16000
@@ -97,7 +111,7 @@ def transcribe_batch(model: whisper.Whisper, clips: Sequence[np.ndarray], option
         )
         if sampling:
             torch.manual_seed(options.seed + attempt)
-        for index, result in zip(pending, _decode(model, mel[pending], decoding)):
+        for index, result in zip(pending, _decode(model, mel[pending], decoding, graph)):
             results[index] = result
         last = attempt == len(temperatures) - 1
         pending = [i for i in pending if not last and _needs_fallback(results[i], options)]
