@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -18,16 +16,10 @@ import whisper
 from workbench.asr import load_whisper
 from workbench.asr.nbest import NBestOptions, decode_nbest, teacher_forced_scores
 from workbench.asr.transcribe import log_mel_batch
+from timing import timed
 from workbench.data import load_audio, read_manifest, write_json_atomic
 
 
-def timed(fn, repeats: int):
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def main() -> None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
-import time
 from pathlib import Path
 
 import jiwer
 
+from timing import timed
 from workbench.data import write_json_atomic
 from workbench.metrics.alignment import align, corpus_rate
 from workbench.metrics.scorer import Reference, Scorer
@@ -43,13 +42,6 @@ def make_pairs(n: int, seed: int = 0) -> list[tuple[Reference, str]]:
     return pairs
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def main() -> None:

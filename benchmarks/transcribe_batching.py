@@ -9,20 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from workbench.asr import TranscribeOptions, load_whisper, transcribe_batch
+from timing import timed
 from workbench.data import load_audio, read_manifest, write_json_atomic
 
 
-def timed(fn) -> tuple[float, list]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def main() -> None:
@@ -40,23 +35,17 @@ def main() -> None:
     language = utts[0].language
     model = load_whisper(args.model)
     options = TranscribeOptions(language=language, fallback_temperatures=())
-    single_times, batched_times = [], []
-    for _ in range(args.repeats):
-        t, single = timed(lambda: [transcribe_batch(model, [c], options)[0].text for c in clips])
-        single_times.append(t)
-        t, batched = timed(lambda: [
-            r.text for i in range(0, len(clips), args.batch_size)
-            for r in transcribe_batch(model, clips[i : i + args.batch_size], options)
-        ])
-        batched_times.append(t)
-    single_s, batched_s = statistics.median(single_times), statistics.median(batched_times)
+    single_s, single = timed(lambda: [transcribe_batch(model, [c], options)[0].text for c in clips], args.repeats)
+    batched_s, batched = timed(lambda: [
+        r.text for i in range(0, len(clips), args.batch_size)
+        for r in transcribe_batch(model, clips[i : i + args.batch_size], options)
+    ], args.repeats)
     result = {
         "benchmark": "transcribe_batching", "model": str(args.model), "manifest": str(args.manifest),
         "clips": len(clips), "batch_size": args.batch_size, "repeats": args.repeats,
         "threads": torch.get_num_threads(), "machine": platform.machine(),
         "single_clips_per_s": len(clips) / single_s, "batched_clips_per_s": len(clips) / batched_s,
         "speedup": single_s / batched_s, "identical_1best": single == batched,
-        "single_seconds": single_times, "batched_seconds": batched_times,
     }
     write_json_atomic(args.out, result)
     print(json.dumps({k: result[k] for k in ("single_clips_per_s", "batched_clips_per_s", "speedup", "identical_1best")}))

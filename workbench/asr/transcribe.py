@@ -50,6 +50,17 @@ class Transcription:
     tokens: list[int] = field(default_factory=list)
 
 
+def token_budget(model: whisper.Whisper, clips: Sequence[np.ndarray], tokens_per_second: float | None) -> int | None:
+    """Tokens a batch may generate: 10 + rate x its longest clip, at most whisper's n_text_ctx // 2.
+
+    A 3-s clip never needs 224 tokens; only a repetition loop does, and the cap bounds its cost.
+    """
+    if not tokens_per_second:
+        return None
+    longest = max(len(c) for c in clips) / 16000
+    return min(model.dims.n_text_ctx // 2, int(10 + tokens_per_second * longest))
+
+
 def log_mel_batch(model: whisper.Whisper, clips: Sequence[np.ndarray]) -> torch.Tensor:
     device = next(model.parameters()).device
     mels = []
@@ -94,10 +105,7 @@ def transcribe_batch(model: whisper.Whisper, clips: Sequence[np.ndarray], option
     if options.hotwords:
         tokenizer = whisper.tokenizer.get_tokenizer(model.is_multilingual, num_languages=model.num_languages)
         graph = ContextGraph.from_phrases(list(options.hotwords), tokenizer, score=options.hotword_bonus)
-    sample_len = None
-    if options.max_tokens_per_second:
-        longest = max(len(c) for c in clips) / 16000
-        sample_len = min(model.dims.n_text_ctx // 2, int(10 + options.max_tokens_per_second * longest))
+    sample_len = token_budget(model, clips, options.max_tokens_per_second)
     temperatures = (options.temperature, *[t for t in options.fallback_temperatures if t > options.temperature])
     results: list[whisper.DecodingResult | None] = [None] * len(clips)
     pending = list(range(len(clips)))

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from workbench.asr import load_whisper
 from workbench.asr.nbest import NBestOptions, decode_nbest
-from workbench.asr.transcribe import log_mel_batch
+from workbench.asr.transcribe import log_mel_batch, token_budget
 from workbench.config.stages import NBestConfig
 from workbench.data import batches_by_language, load_audio, read_manifest
 from workbench.data.jsonl import append_jsonl, read_jsonl, write_jsonl
@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> None:
     with open(partial, "a", encoding="utf-8") as handle, tqdm(total=len(todo), desc=f"n-best {args.manifest.parent.name}", unit="utt") as bar:
         for language, batch in batches_by_language(todo, config.batch_size, by_language):
             clips = [load_audio(u.audio_path(args.manifest.parent)) for u in batch]
-            longest = max(len(c) for c in clips) / 16000
-            max_tokens = None
-            if config.max_tokens_per_second:
-                max_tokens = min(model.dims.n_text_ctx // 2, int(10 + config.max_tokens_per_second * longest))
+            max_tokens = token_budget(model, clips, config.max_tokens_per_second)
             options = NBestOptions(
                 beam_size=config.beam_size, n_best=config.n_best, patience=config.patience,
                 length_penalty=config.length_penalty, max_tokens=max_tokens,
