@@ -5,6 +5,12 @@ digits) and ``aggregate`` sums it over a corpus; the modules hold the individual
 """
 
 from workbench.metrics.alignment import Alignment, align, corpus_rate
-from workbench.metrics.scorer import CorpusScore, Reference, Scorer, UtteranceScore, aggregate
+from workbench.metrics.scorer import (
+    CorpusScore,
+    Reference,
+    Scorer,
+    UtteranceScore,
+    aggregate,
+)
 
 __all__ = ["Alignment", "CorpusScore", "Reference", "Scorer", "UtteranceScore", "aggregate", "align", "corpus_rate"]

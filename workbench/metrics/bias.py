@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import DELETE, INSERT, SUBSTITUTE, Alignment
+from workbench.metrics.result import MetricResult
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ class BiasCounts:
 
 
 @dataclass(frozen=True)
-class BiasResult:
+class BiasResult(MetricResult):
     b_rate: float
     u_rate: float
     bias_tokens: int
@@ -51,8 +52,6 @@ class BiasResult:
     occurrences: int
     utterances: int
 
-    def as_metrics(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}{k}": float(v) for k, v in self.__dict__.items()}
 
 
 class PhraseIndex:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import Alignment
+from workbench.metrics.result import MetricResult
 
 
 @dataclass(slots=True)
@@ -25,7 +26,7 @@ class KeywordCounts:
 
 
 @dataclass(frozen=True)
-class KeywordResult:
+class KeywordResult(MetricResult):
     ker: float
     keywords: int
     missing: int
@@ -37,7 +38,7 @@ class KeywordResult:
         return 1.0 - self.ker if self.keywords else float("nan")
 
     def as_metrics(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}{k}": float(v) for k, v in {**self.__dict__, "hit_rate": self.hit_rate}.items()}
+        return {**super().as_metrics(prefix), f"{prefix}hit_rate": self.hit_rate}
 
 
 def count_occurrences(tokens: Sequence[str], phrase: Sequence[str]) -> int:

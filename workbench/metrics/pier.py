@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import DELETE, INSERT, SUBSTITUTE, Alignment, align
+from workbench.metrics.result import MetricResult
 from workbench.text.poi import TaggedTokens
 
 
@@ -42,7 +43,7 @@ class PIERCounts:
 
 
 @dataclass(frozen=True)
-class PIERResult:
+class PIERResult(MetricResult):
     """Corpus PIER with the non-POI remainder and the utterances excluded for having no POI."""
 
     pier: float
@@ -54,8 +55,6 @@ class PIERResult:
     utterances: int
     excluded_no_poi: int
 
-    def as_metrics(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}{k}": float(v) for k, v in self.__dict__.items()}
 
 
 def pier_counts(alignment: Alignment, poi: Sequence[bool]) -> PIERCounts:

@@ -14,6 +14,8 @@ from typing import Iterable
 
 import numpy as np
 
+from workbench.metrics.result import MetricResult
+
 
 @dataclass(frozen=True)
 class CommitOutcome:
@@ -25,7 +27,7 @@ class CommitOutcome:
 
 
 @dataclass(frozen=True)
-class RescoringResult:
+class RescoringResult(MetricResult):
     commits: int
     trigger_rate: float
     win_rate: float
@@ -34,8 +36,6 @@ class RescoringResult:
     latency_p50_ms: float
     latency_p95_ms: float
 
-    def as_metrics(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}{k}": float(v) for k, v in self.__dict__.items()}
 
 
 def rescoring_rates(outcomes: Iterable[CommitOutcome]) -> RescoringResult:

@@ -15,9 +15,21 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import Alignment, align, corpus_rate
-from workbench.metrics.bias import BiasCounts, BiasResult, PhraseIndex, bias_counts, corpus_bias
+from workbench.metrics.bias import (
+    BiasCounts,
+    BiasResult,
+    PhraseIndex,
+    bias_counts,
+    corpus_bias,
+)
 from workbench.metrics.keywords import (
-    DigitCounts, KeywordCounts, KeywordResult, corpus_keywords, digit_counts, digit_error_rate, keyword_counts,
+    DigitCounts,
+    KeywordCounts,
+    KeywordResult,
+    corpus_keywords,
+    digit_counts,
+    digit_error_rate,
+    keyword_counts,
     sentence_accuracy,
 )
 from workbench.metrics.pier import PIERCounts, PIERResult, corpus_pier, pier_counts
