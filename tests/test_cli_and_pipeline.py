@@ -50,3 +50,15 @@ def test_network_is_off():
     assert not any(os.environ.get(v) for v in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"))
     with pytest.raises(NetworkUsed):
         socket.create_connection(("198.51.100.1", 443), timeout=1)
+
+
+def test_bad_manifest_is_a_clear_error_without_traceback(tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "a", "audio": "missing.wav", "duration": 1.0, "text": "hi", "language": "en", "split": "test"}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert f"{manifest}:1: field 'audio' file not found" in result.stderr
+    assert "Traceback" not in result.stderr
