@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
@@ -88,8 +88,6 @@ class NBestResult:
     hyps: list[Hypothesis]  # best first, by whisper's ranker; unique texts
     language: str
     no_speech_prob: float
-    tokens_in_prompt: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def _grouped_cross_attention_forward(self, x, xa=None, mask=None, kv_cache=None):
@@ -164,7 +162,7 @@ class _NBestTask(DecodingTask):
                 ))
                 if len(hyps) == n_best:
                     break
-            results.append(NBestResult(hyps, languages[clip], float(no_speech_probs[clip]), self.sample_begin))
+            results.append(NBestResult(hyps, languages[clip], float(no_speech_probs[clip])))
         return results
 
     def sequence_ranker_score(self, sum_logprob: float, length: int) -> float:

@@ -54,18 +54,6 @@ class Alignment:
                 tags[r1:r2] = code[kind] * (r2 - r1)
         return tags
 
-    def pairs(self) -> list[tuple[str | None, str | None]]:
-        """The alignment as (ref token or None, hyp token or None) pairs, in order."""
-        out: list[tuple[str | None, str | None]] = []
-        for kind, r1, r2, h1, h2 in self.chunks:
-            if kind in (EQUAL, SUBSTITUTE):
-                out.extend(zip(self.reference[r1:r2], self.hypothesis[h1:h2]))
-            elif kind == DELETE:
-                out.extend((r, None) for r in self.reference[r1:r2])
-            else:
-                out.extend((None, h) for h in self.hypothesis[h1:h2])
-        return out
-
 
 def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
     """Align two token sequences (either may be empty)."""

@@ -1,6 +1,6 @@
 """Text normalization and mixed-script tokenization. Imports nothing else of the package."""
 
 from workbench.text.normalize import NORMALIZERS, Normalizer, build_normalizer
-from workbench.text.tokenize import is_cjk, mixed_tokens, character_tokens, word_tokens
+from workbench.text.tokenize import is_cjk, mixed_tokens
 
-__all__ = ["NORMALIZERS", "Normalizer", "build_normalizer", "character_tokens", "is_cjk", "mixed_tokens", "word_tokens"]
+__all__ = ["NORMALIZERS", "Normalizer", "build_normalizer", "is_cjk", "mixed_tokens"]

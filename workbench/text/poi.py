@@ -154,16 +154,6 @@ class TextAnalyzer:
         return TokenAnalysis(raw, words, mixed, owner)
 
 
-def normalize_tokens(
-    text: str, normalize: Callable[[str], str], flags: Sequence[bool] | None = None
-) -> tuple[list[str], list[bool]]:
-    """Mixed tokens of the normalized text, each carrying its raw token's flag."""
-    analysis = (normalize if isinstance(normalize, TextAnalyzer) else TextAnalyzer(normalize)).analyse(text)
-    if flags is None:
-        return analysis.mixed, [False] * len(analysis.mixed)
-    return analysis.mixed, [bool(flags[i]) for i in analysis.owner]
-
-
 def widen(flags: Sequence[bool], k: int) -> list[bool]:
     """Add the ±k neighbourhood of every maximal POI span (switch boundaries)."""
     if k <= 0:

@@ -19,10 +19,3 @@ def mixed_tokens(text: str) -> list[str]:
     return _MIXED.findall(text)
 
 
-def word_tokens(text: str) -> list[str]:
-    return text.split()
-
-
-def character_tokens(text: str) -> list[str]:
-    """Tokens for CER: every non-space character."""
-    return [c for c in text if not c.isspace()]

@@ -44,7 +44,6 @@ class MLflowLogger:
     """One MLflow run. ``uri`` defaults to $MLFLOW_TRACKING_URI, then ``sqlite:///mlflow.db``."""
 
     def __init__(self, experiment: str, run_name: str, uri: str | None = None, tags: Mapping | None = None):
-        import mlflow
         from mlflow.tracking import MlflowClient
 
         self.uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -53,7 +52,6 @@ class MLflowLogger:
         experiment_id = existing.experiment_id if existing else self.client.create_experiment(experiment)
         self.run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
         self.run_id = self.run.info.run_id
-        self._mlflow = mlflow
 
     def log_config(self, config: Mapping) -> None:
         self.client.log_dict(self.run_id, dict(config), "config.json")
