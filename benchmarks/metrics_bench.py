@@ -10,13 +10,15 @@ medians over repeats.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
+import statistics
 from pathlib import Path
 
 import jiwer
 
-from timing import timed
+from timing import median_ratio, timed_rounds
 from workbench.data import write_json_atomic
 from workbench.metrics.alignment import align, corpus_rate
 from workbench.metrics.scorer import Reference, Scorer
@@ -44,37 +46,54 @@ def make_pairs(n: int, seed: int = 0) -> list[tuple[Reference, str]]:
 
 
 
+def _gc_paused(fn):
+    gc.disable()
+    try:
+        return fn()
+    finally:
+        gc.enable()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/metrics.json"))
     args = parser.parse_args()
     pairs = make_pairs(args.pairs)
     refs = [r.text for r, _ in pairs]
     hyps = [h for _, h in pairs]
 
-    jiwer_s, jiwer_wer = timed(lambda: jiwer.wer(refs, hyps), args.repeats)
-    # how a caller scoring utterance by utterance uses jiwer: one call per pair
-    jiwer_each_s, _ = timed(lambda: [jiwer.wer(r, h) for r, h in zip(refs, hyps) if r], args.repeats)
-    ours_s, ours_wer = timed(lambda: corpus_rate([align(r.split(), h.split()) for r, h in zip(refs, hyps)]), args.repeats)
-
     def full():
-        scorer = Scorer()  # fresh scorer each repeat: the normalization cache starts empty
+        scorer = Scorer()  # fresh scorer each round: the normalization caches start empty
         return scorer.score_corpus(pairs).as_metrics()
 
-    full_s, full_metrics = timed(full, args.repeats)
     warm_scorer = Scorer()
     warm_scorer.score_corpus(pairs)  # fills the normalization caches
-    warm_s, _ = timed(lambda: warm_scorer.score_corpus(pairs), args.repeats)
+    times, results = timed_rounds({
+        "jiwer": lambda: jiwer.wer(refs, hyps),
+        # how a caller scoring utterance by utterance uses jiwer: one call per pair
+        "jiwer_per_call": lambda: [jiwer.wer(r, h) for r, h in zip(refs, hyps) if r],
+        # jiwer with the cyclic GC paused, as our scorer runs: its time otherwise swings ~2x with
+        # whether a collection of the process's heap lands inside the call
+        "jiwer_gc_paused": lambda: _gc_paused(lambda: jiwer.wer(refs, hyps)),
+        "ours_wer": lambda: corpus_rate([align(r.split(), h.split()) for r, h in zip(refs, hyps)]),
+        "full": full,
+        "full_warm": lambda: warm_scorer.score_corpus(pairs),
+    }, args.repeats)
+    per_s = {name: args.pairs / statistics.median(t) for name, t in times.items()}
     result = {
-        "benchmark": "metrics", "pairs": args.pairs, "repeats": args.repeats,
-        "jiwer_wer_pairs_per_s": args.pairs / jiwer_s, "jiwer_wer_per_call_pairs_per_s": args.pairs / jiwer_each_s,
-        "ours_wer_pairs_per_s": args.pairs / ours_s,
-        "full_set_pairs_per_s": args.pairs / full_s, "full_set_vs_jiwer_wer": jiwer_s / full_s,
-        "full_set_vs_jiwer_wer_per_call": jiwer_each_s / full_s,
-        "full_set_warm_cache_pairs_per_s": args.pairs / warm_s, "full_set_warm_vs_jiwer_wer": jiwer_s / warm_s,
-        "wer_identical": jiwer_wer == ours_wer, "full_metrics": full_metrics,
+        "benchmark": "metrics", "pairs": args.pairs, "rounds": args.repeats,
+        "jiwer_wer_pairs_per_s": per_s["jiwer"], "jiwer_wer_per_call_pairs_per_s": per_s["jiwer_per_call"],
+        "ours_wer_pairs_per_s": per_s["ours_wer"],
+        "full_set_pairs_per_s": per_s["full"], "full_set_warm_cache_pairs_per_s": per_s["full_warm"],
+        # speed ratios: median over rounds of (jiwer's time / ours) within the same round
+        "full_set_vs_jiwer_wer": median_ratio(times["jiwer"], times["full"]),
+        "full_set_vs_jiwer_wer_per_call": median_ratio(times["jiwer_per_call"], times["full"]),
+        "full_set_warm_vs_jiwer_wer": median_ratio(times["jiwer"], times["full_warm"]),
+        "jiwer_wer_gc_paused_pairs_per_s": per_s["jiwer_gc_paused"],
+        "full_set_vs_jiwer_wer_gc_paused": median_ratio(times["jiwer_gc_paused"], times["full"]),
+        "wer_identical": results["jiwer"] == results["ours_wer"], "full_metrics": results["full"],
     }
     write_json_atomic(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "full_metrics"}, indent=1))

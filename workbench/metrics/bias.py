@@ -54,6 +54,20 @@ class BiasResult(MetricResult):
 
 
 
+_OPEN, _CLOSE = "\x00", "\x01"
+
+
+def delimited(tokens: Sequence[str]) -> str | None:
+    """Tokens as one string, each wrapped in two control characters ("\\x00a\\x01\\x00b\\x01"), so
+    phrase occurrences are substring matches found by C code; a token's index is the number of
+    "\\x00" before it. None when a token itself holds a delimiter (callers fall back to a token scan).
+    """
+    text = _OPEN + (_CLOSE + _OPEN).join(tokens) + _CLOSE if tokens else ""
+    if text.count(_OPEN) != len(tokens) or text.count(_CLOSE) != len(tokens):
+        return None
+    return text
+
+
 class PhraseIndex:
     """Bias phrases (token tuples) indexed by first token, longest first: build once per list."""
 
@@ -64,6 +78,7 @@ class PhraseIndex:
         for candidates in self.by_first.values():
             candidates.sort(key=lambda p: (-len(p), p))
         self._pattern = None
+        self._token_pattern = None
 
     def character_pattern(self) -> "re.Pattern":
         """For character sequences given as one string: a regex whose alternatives are longest first.
@@ -76,6 +91,15 @@ class PhraseIndex:
             self._pattern = re.compile("|".join(map(re.escape, strings)))
         return self._pattern
 
+    def token_pattern(self) -> "re.Pattern":
+        """The same over ``delimited`` token strings: alternatives with the most tokens first."""
+        if self._token_pattern is None:
+            phrases = sorted((p for group in self.by_first.values() for p in group), key=lambda p: (-len(p), p))
+            # a phrase holding a delimiter never equals tokens of a delimited text: leave it out
+            strings = [text for text in map(delimited, phrases) if text is not None]
+            self._token_pattern = re.compile("|".join(map(re.escape, strings)) or "(?!)")
+        return self._token_pattern
+
     def __bool__(self) -> bool:
         return bool(self.by_first)
 
@@ -87,6 +111,13 @@ def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Seq
         return []
     if isinstance(tokens, str):  # characters: every token is one character
         return [m.span() for m in index.character_pattern().finditer(tokens)]
+    text = delimited(tokens)
+    if text is not None:
+        found = []
+        for match in index.token_pattern().finditer(text):
+            start = text.count(_OPEN, 0, match.start())
+            found.append((start, start + match.group().count(_OPEN)))
+        return found
     found, i, n = [], 0, len(tokens)
     while i < n:
         for phrase in index.by_first.get(tokens[i], ()):
@@ -105,20 +136,24 @@ def bias_counts(alignment: Alignment, phrases: "PhraseIndex | Iterable[Sequence[
     if not phrases:  # no bias list: every error is a U error
         return BiasCounts(0, 0, n_ref, alignment.errors, 0)
     occurrences = find_occurrences(alignment.reference, phrases)
-    in_bias = [False] * n_ref
+    in_bias = bytearray(n_ref)  # 1 on tokens inside an occurrence; .count(1) runs in C
     for start, end in occurrences:
-        in_bias[start:end] = [True] * (end - start)
+        in_bias[start:end] = b"\x01" * (end - start)
+    first_tokens = phrases.by_first
     bias_errors = other_errors = 0
     for kind, r1, r2, h1, h2 in alignment.chunks:
         if kind == SUBSTITUTE or kind == DELETE:
-            on_bias = sum(in_bias[r1:r2])
+            on_bias = in_bias.count(1, r1, r2) if occurrences else 0
             bias_errors += on_bias
             other_errors += (r2 - r1) - on_bias
         elif kind == INSERT:
-            forming = sum(end - start for start, end in find_occurrences(alignment.hypothesis[h1:h2], phrases))
+            inserted = alignment.hypothesis[h1:h2]
+            forming = 0
+            if any(token in first_tokens for token in inserted):  # cheap test before the phrase scan
+                forming = sum(end - start for start, end in find_occurrences(inserted, phrases))
             bias_errors += forming
             other_errors += (h2 - h1) - forming
-    n_bias = sum(in_bias)
+    n_bias = in_bias.count(1)
     return BiasCounts(n_bias, bias_errors, n_ref - n_bias, other_errors, len(occurrences))
 
 

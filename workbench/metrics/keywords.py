@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import Alignment
+from workbench.metrics.bias import delimited
 from workbench.metrics.result import MetricResult
 
 
@@ -64,7 +65,13 @@ def keyword_counts(hypothesis_tokens: Sequence[str], keywords: Iterable[Sequence
         if keyword:
             key = tuple(keyword)
             wanted[key] = wanted.get(key, 0) + 1
-    missing = sum(max(0, n - count_occurrences(hypothesis_tokens, k)) for k, n in wanted.items())
+    text = delimited(hypothesis_tokens)
+    missing = 0
+    for keyword, wanted_count in wanted.items():
+        pattern = delimited(keyword) if text is not None else None
+        # str.count is the same leftmost non-overlapping count as the token scan, in C
+        found = text.count(pattern) if pattern is not None else count_occurrences(hypothesis_tokens, keyword)
+        missing += max(0, wanted_count - found)
     return KeywordCounts(sum(wanted.values()), missing)
 
 

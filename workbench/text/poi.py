@@ -92,6 +92,7 @@ class TextAnalyzer:
         self._tokens: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._words: dict[str, tuple] = {}
         self._languages: dict[tuple[str, str], dict[str, str | None]] = {}
+        self._word_flags: dict[tuple[str, str], dict[str, tuple[bool, ...]]] = {}
 
     def token(self, raw: str) -> tuple[str, tuple[str, ...]]:
         """(normalized text, its mixed tokens) of one raw token."""
@@ -108,14 +109,11 @@ class TextAnalyzer:
         hit = self._words.get(word)
         if hit is None:
             raws = _RAW_TOKEN.findall(word)
-            parts, pieces, counts = [], [], []
             cached = self._tokens.get
-            for raw in raws:
-                normalized, tokens = cached(raw) or self.token(raw)
-                parts.append(normalized)
-                pieces += tokens
-                counts.append(len(tokens))
-            hit = ("".join(parts).split(), pieces, raws, counts)
+            hits = [cached(raw) or self.token(raw) for raw in raws]
+            pieces = [token for _normalized, tokens in hits for token in tokens]
+            counts = [len(tokens) for _normalized, tokens in hits]
+            hit = ("".join([normalized for normalized, _tokens in hits]).split(), pieces, raws, counts)
             if len(self._words) < self._MAX_CACHE:
                 self._words[word] = hit
         return hit
@@ -129,6 +127,28 @@ class TextAnalyzer:
             if language is cache:
                 language = cache[raw] = token_language(raw, matrix, embedded)
             flags.append(language == embedded)
+        return flags
+
+    def lid_flags(self, text: str, matrix: str, embedded: str) -> list[bool]:
+        """Per mixed token of ``text``: is its raw token in the embedded language? (cached per word)
+
+        Equals ``[embedded_flags(analysis.raw)[i] for i in analysis.owner]`` without building the
+        raw tokens and owners: a repeated word costs one dict lookup.
+        """
+        cache = self._word_flags.setdefault((matrix, embedded), {})
+        flags: list[bool] = []
+        for word in text.split():
+            hit = cache.get(word)
+            if hit is None:
+                _words, _pieces, raws, counts = self._word(word)
+                raw_flags = self.embedded_flags(raws, matrix, embedded)
+                if len(raws) == sum(counts):  # one mixed token per raw token (the usual case)
+                    hit = tuple(raw_flags)
+                else:
+                    hit = tuple(flag for flag, count in zip(raw_flags, counts) for _ in range(count))
+                if len(cache) < self._MAX_CACHE:
+                    cache[word] = hit
+            flags += hit
         return flags
 
     def analyse(self, text: str, with_raw: bool = True) -> TokenAnalysis:
@@ -183,7 +203,8 @@ def tag_pois(
 ) -> TaggedTokens:
     """POI flags over the normalized mixed tokens of ``reference`` (see the module docstring).
 
-    ``analysis`` may pass the analysis of an already tag-free reference to avoid redoing it.
+    ``analysis`` may pass the analysis of an already tag-free reference to avoid redoing it (for
+    character spans it must include the raw tokens: ``analyse(text, with_raw=True)``).
     """
     analyzer = normalize if isinstance(normalize, TextAnalyzer) else TextAnalyzer(normalize)
     if has_tags(reference):
@@ -195,12 +216,15 @@ def tag_pois(
         source = "lid"
     else:
         source = "none"  # no LID rule for this matrix language, no marks: no POI
-    analysis = analysis or analyzer.analyse(reference)
-    if source == "none":
+    if source == "lid":  # flags straight from the words: no raw tokens or owners needed
+        analysis = analysis or analyzer.analyse(reference, with_raw=False)
+        flags = analyzer.lid_flags(reference, matrix_language, embedded_language)
+    elif source == "none":
+        analysis = analysis or analyzer.analyse(reference, with_raw=False)
         return TaggedTokens(analysis.mixed, [False] * len(analysis.mixed), source)
-    if source == "lid":
-        raw_flags = analyzer.embedded_flags(analysis.raw, matrix_language, embedded_language)
     else:  # raw_tokens(reference) yields the same raw tokens as the analysis, with their offsets
+        if analysis is None or (analysis.mixed and not analysis.owner):
+            analysis = analyzer.analyse(reference)
         raw_flags = [any(start < e and s < end for s, e in spans) for _tok, start, end in raw_tokens(reference)]
-    flags = [raw_flags[i] for i in analysis.owner]
+        flags = [raw_flags[i] for i in analysis.owner]
     return TaggedTokens(analysis.mixed, widen(flags, neighbourhood) if neighbourhood else flags, source)
