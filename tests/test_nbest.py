@@ -87,11 +87,17 @@ def test_audio_longer_than_30s_is_refused(tiny):
 
 
 def test_real_clips_one_best_equals_whisper_and_scores_match(whisper_base):
-    clips = [load_audio(FIXTURES / "audio" / "en_entities-0101.wav"), load_audio(LIBRIVOX)]
+    entities = load_audio(FIXTURES / "audio" / "en_entities-0101.wav")
+    # a short third clip finishes many steps before the others and leaves the batch early
+    clips = [entities, load_audio(LIBRIVOX), entities[: 16000 * 6 // 5]]
     mel = log_mel_batch(whisper_base, clips)
     options = NBestOptions(beam_size=5, n_best=5, language="en")
     results = decode_nbest(whisper_base, mel, options)
-    for i, result in enumerate(results):
+    assert len(results[2].hyps[0].tokens) < len(results[1].hyps[0].tokens) // 2
+    alone = decode_nbest(whisper_base, mel[2:], options)[0]  # no other clip in the batch
+    assert [h.text for h in alone.hyps] == [h.text for h in results[2].hyps]
+    assert [h.sum_logprob for h in alone.hyps] == pytest.approx([h.sum_logprob for h in results[2].hyps], abs=1e-3)
+    for i, result in enumerate(results[:2]):
         text, avg = whisper_beam(whisper_base, mel[i], options)
         assert result.hyps[0].text == text and result.hyps[0].avg_logprob == pytest.approx(avg, abs=1e-4)
         assert len(result.hyps) >= 3

@@ -4,8 +4,9 @@ openai-whisper's beam search keeps every finished candidate but returns only the
 reuse its ``DecodingTask`` (tokenizer, initial tokens, logit filters, kv-cache inference, beam
 update and ranker), so the 1-best is exactly whisper's, and return all candidates, ranked:
 
-- the encoder runs once per batch of clips; the beam is a batch dimension (``n_audio * beam``
-  rows) sharing one kv-cache;
+- the encoder runs once per clip (in small chunks, its fastest batch on CPU); the beam is a batch
+  dimension of the decoder (``n_audio * beam`` rows) sharing one kv-cache; a clip whose search is
+  complete leaves the batch;
 - the beams of a clip share its cross-attention keys/values (stacked as extra query positions),
   where whisper 20250625 broadcasts them only for a single clip (its batched beam search fails
   for more than one clip, openai/whisper#2197).
@@ -25,10 +26,11 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 import whisper
-from whisper.decoding import DecodingOptions, DecodingTask
+from whisper.decoding import BeamSearchDecoder, DecodingOptions, DecodingTask
 from whisper.tokenizer import Tokenizer
 
 from workbench.asr.context_graph import ContextGraph, install_context_bias
+from workbench.asr.whisper_model import encode
 
 
 @dataclass(frozen=True)
@@ -90,25 +92,33 @@ class NBestResult:
     no_speech_prob: float
 
 
+def _heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """[batch, time, state] -> contiguous [batch, head, time, state / head]."""
+    return x.view(*x.shape[:2], n_head, -1).permute(0, 2, 1, 3).contiguous()
+
+
 def _grouped_cross_attention_forward(self, x, xa=None, mask=None, kv_cache=None):
     """Cross-attention where ``x`` has ``group`` rows (beams) per row of ``xa`` (clips).
 
     Cross-attention queries never attend to each other, so the beams of a clip can be stacked as
     extra query positions against that clip's keys/values: exact, and the 1500-frame keys/values
-    are stored and read once per clip instead of once per beam (a memory-bound step on CPU).
+    are stored and read once per clip instead of once per beam (a memory-bound step on CPU). The
+    cache holds them head-major and contiguous, as attention reads them: whisper re-permutes them
+    at every step, which costs SDPA a strided read (~25 % of its time, measured).
     """
     q = self.query(x)
     if kv_cache is None or self.key not in kv_cache:
-        k, v = self.key(xa), self.value(xa)
+        k, v = _heads(self.key(xa), self.n_head), _heads(self.value(xa), self.n_head)
+        if kv_cache is not None:  # overwrite what whisper's hooks just stored
+            kv_cache[self.key], kv_cache[self.value] = k, v
     else:
         k, v = kv_cache[self.key], kv_cache[self.value]
-    n_audio, group = k.shape[0], q.shape[0] // k.shape[0]
-    if group == 1:
-        wv, qk = self.qkv_attention(q, k, v, mask)
-        return self.out(wv), qk
-    n_ctx = q.shape[1]
-    wv, _ = self.qkv_attention(q.reshape(n_audio, group * n_ctx, q.shape[2]), k, v, None)
-    return self.out(wv.reshape(n_audio * group, n_ctx, wv.shape[2])), None
+    n_audio, n_ctx, n_state = k.shape[0], q.shape[1], q.shape[2]
+    group = q.shape[0] // n_audio
+    queries = q.reshape(n_audio, group * n_ctx, n_state).view(n_audio, group * n_ctx, self.n_head, -1).permute(0, 2, 1, 3)
+    attended = F.scaled_dot_product_attention(queries, k, v)  # [n_audio, head, group * n_ctx, state / head]
+    wv = attended.permute(0, 2, 1, 3).reshape(n_audio * group, n_ctx, n_state)
+    return self.out(wv), None
 
 
 @contextlib.contextmanager
@@ -124,25 +134,88 @@ def grouped_cross_attention(model: whisper.Whisper) -> Iterator[None]:
             del module.forward
 
 
+class _BatchedBeamSearch(BeamSearchDecoder):
+    """whisper's ``BeamSearchDecoder.update`` with the per-row work done once for all rows.
+
+    whisper calls ``topk`` and ``.item()`` per beam row (80 rows for 16 clips, every step); here one
+    ``topk`` over all rows and one ``tolist`` feed the same per-clip ranking. Scores are the same
+    float32 sums, candidates are inserted in the same order and sorted by the same stable sort,
+    so the beams, finished sequences and kv-cache reordering are whisper's.
+    """
+
+    def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
+        if tokens.shape[0] % self.beam_size != 0:
+            raise ValueError(f"{tokens.shape}[0] % {self.beam_size} != 0")
+        n_audio = tokens.shape[0] // self.beam_size
+        if self.finished_sequences is None:
+            self.finished_sequences = [{} for _ in range(n_audio)]
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        top_logprobs, top_tokens = logprobs.topk(self.beam_size + 1)
+        candidate_scores = (sum_logprobs[:, None] + top_logprobs).tolist()  # float32 sums, as whisper's
+        top_tokens = top_tokens.tolist()
+        prefixes = tokens.tolist()
+        next_tokens, source_indices, new_sums, finished_sequences = [], [], [], []
+        for i in range(n_audio):
+            scores, sources, finished = {}, {}, {}
+            for idx in range(i * self.beam_size, (i + 1) * self.beam_size):
+                prefix = prefixes[idx]
+                for score, token in zip(candidate_scores[idx], top_tokens[idx]):
+                    sequence = tuple(prefix + [token])
+                    scores[sequence] = score
+                    sources[sequence] = idx
+            saved = 0
+            for sequence in sorted(scores, key=scores.get, reverse=True):
+                if sequence[-1] == self.eot:
+                    finished[sequence] = scores[sequence]
+                else:
+                    new_sums.append(scores[sequence])
+                    next_tokens.append(sequence)
+                    source_indices.append(sources[sequence])
+                    saved += 1
+                    if saved == self.beam_size:
+                        break
+            finished_sequences.append(finished)
+        sum_logprobs[: len(new_sums)] = torch.tensor(new_sums, dtype=sum_logprobs.dtype)
+        tokens = torch.tensor(next_tokens, device=tokens.device)
+        self.inference.rearrange_kv_cache(source_indices)
+        for previously_finished, newly_finished in zip(self.finished_sequences, finished_sequences):
+            for seq in sorted(newly_finished, key=newly_finished.get, reverse=True):
+                if len(previously_finished) >= self.max_candidates:
+                    break
+                previously_finished[seq] = newly_finished[seq]
+        completed = all(len(sequences) >= self.max_candidates for sequences in self.finished_sequences)
+        return tokens, completed
+
+
 class _NBestTask(DecodingTask):
     """whisper's DecodingTask, returning every finished beam candidate instead of the best one."""
+
+    compact_finished_clips = True  # drop a clip's rows once it is complete (False: whisper's loop)
+
+    def __init__(self, model: whisper.Whisper, options: DecodingOptions):
+        super().__init__(model, options)
+        self.decoder = _BatchedBeamSearch(options.beam_size, self.tokenizer.eot, self.inference, options.patience)
 
     @torch.no_grad()
     def run_nbest(self, mel: torch.Tensor, n_best: int) -> list[NBestResult]:
         self.decoder.reset()
         tokenizer: Tokenizer = self.tokenizer
         n_audio = mel.shape[0]
-        audio_features = self._get_audio_features(mel)
+        audio_features = self._get_audio_features(encode(self.model, mel))
         tokens = torch.tensor([self.initial_tokens]).repeat(n_audio, 1)
         languages, _ = self._detect_language(audio_features, tokens)
         tokens = tokens.repeat_interleave(self.n_group, dim=0).to(audio_features.device)
         with grouped_cross_attention(self.model):  # beams share their clip's audio keys/values
-            tokens, sum_logprobs, no_speech_probs = self._main_loop(audio_features, tokens)
+            last_tokens, last_logprobs, no_speech_probs = self._main_loop_compacting(audio_features, tokens)
         no_speech_probs = no_speech_probs[:: self.n_group]
-        tokens = tokens.reshape(n_audio, self.n_group, -1)
-        sum_logprobs = sum_logprobs.reshape(n_audio, self.n_group)
         finished = [set(done) for done in self.decoder.finished_sequences]  # before finalize pads in unfinished beams
-        candidates, scores = self.decoder.finalize(tokens, sum_logprobs)
+        candidates, scores = [], []
+        all_finished = self.decoder.finished_sequences
+        for clip in range(n_audio):  # whisper's finalize, one clip at a time (clips stop at different steps)
+            self.decoder.finished_sequences = [all_finished[clip]]
+            clip_candidates, clip_scores = self.decoder.finalize(last_tokens[clip][None], last_logprobs[clip][None])
+            candidates += clip_candidates
+            scores += clip_scores
         results = []
         for clip, (clip_tokens, clip_scores) in enumerate(zip(candidates, scores)):
             texts = [t[self.sample_begin : (t == tokenizer.eot).nonzero()[0, 0]].tolist() for t in clip_tokens]
@@ -164,6 +237,59 @@ class _NBestTask(DecodingTask):
                     break
             results.append(NBestResult(hyps, languages[clip], float(no_speech_probs[clip])))
         return results
+
+    def _main_loop_compacting(self, audio_features: torch.Tensor, tokens: torch.Tensor):
+        """whisper's ``_main_loop``, except that a clip's rows leave the batch once its beam search
+        is complete (enough finished candidates), instead of being decoded until the longest clip
+        of the batch finishes: rows are independent, so the result is the same, at a fraction of
+        the decoder work when clip lengths differ. Returns each clip's beams [n_group, length] and
+        their sum log-probs at the step it stopped, and the no-speech probability per row.
+        """
+        n_group, n_audio = self.n_group, audio_features.shape[0]
+        max_candidates = self.decoder.max_candidates
+        # with patience < 1 whisper's finalize pads a completed clip with its beams *at the end* of
+        # the loop: keep every clip in the batch then, to stay identical
+        compact = self.compact_finished_clips and max_candidates >= n_group
+        sum_logprobs = torch.zeros(tokens.shape[0], device=audio_features.device)
+        no_speech_probs = [float("nan")] * tokens.shape[0]
+        finished: list[dict] = [{} for _ in range(n_audio)]
+        last_tokens: list = [None] * n_audio
+        last_logprobs: list = [None] * n_audio
+        active = list(range(n_audio))  # clip of each group of n_group rows
+        self_attention_modules = set(self.inference.kv_modules)
+        try:
+            for step in range(self.sample_len):
+                logits = self.inference.logits(tokens, audio_features)
+                if step == 0 and self.tokenizer.no_speech is not None:
+                    probs_at_sot = logits[:, self.sot_index].float().softmax(dim=-1)
+                    no_speech_probs = probs_at_sot[:, self.tokenizer.no_speech].tolist()
+                logits = logits[:, -1]
+                for logit_filter in self.logit_filters:
+                    logit_filter.apply(logits, tokens)
+                self.decoder.finished_sequences = [finished[clip] for clip in active]  # updated in place
+                tokens, _ = self.decoder.update(tokens, logits, sum_logprobs)
+                done = [len(finished[clip]) >= max_candidates for clip in active]
+                stop = all(done) or tokens.shape[-1] > self.n_ctx or step == self.sample_len - 1
+                for k, clip in enumerate(active):
+                    if stop or (compact and done[k]):
+                        last_tokens[clip] = tokens[k * n_group : (k + 1) * n_group]
+                        last_logprobs[clip] = sum_logprobs[k * n_group : (k + 1) * n_group].clone()
+                if stop:
+                    break
+                # compacting copies every kept cache row: do it once a quarter of the batch is done
+                if compact and sum(done) * 4 >= len(done):
+                    kept = [k for k, is_done in enumerate(done) if not is_done]
+                    rows = torch.tensor([k * n_group + g for k in kept for g in range(n_group)])
+                    clips = torch.tensor(kept)
+                    tokens, sum_logprobs, audio_features = tokens[rows], sum_logprobs[rows], audio_features[clips]
+                    cache = self.inference.kv_cache
+                    for module, tensor in cache.items():  # self-attention: per row; cross-attention: per clip
+                        cache[module] = tensor[rows if module in self_attention_modules else clips]
+                    active = [active[k] for k in kept]
+        finally:
+            self.inference.cleanup_caching()
+            self.decoder.finished_sequences = finished
+        return last_tokens, last_logprobs, no_speech_probs
 
     def sequence_ranker_score(self, sum_logprob: float, length: int) -> float:
         """The score whisper's MaximumLikelihoodRanker maximizes."""

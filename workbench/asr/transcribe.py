@@ -17,6 +17,7 @@ from whisper.audio import N_SAMPLES
 from whisper.decoding import DecodingTask
 
 from workbench.asr.context_graph import ContextGraph, install_context_bias
+from workbench.asr.whisper_model import encode
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def _needs_fallback(result: whisper.DecodingResult, options: TranscribeOptions) 
 @torch.inference_mode()
 def transcribe_batch(model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
     """Decode a batch; clips whose result fails whisper's quality checks are re-decoded hotter."""
-    mel = log_mel_batch(model, clips)
+    # encoded once: a clip re-decoded at a higher temperature does not pay the encoder again
+    mel = encode(model, log_mel_batch(model, clips))
     graph = None
     if options.hotwords:
         tokenizer = whisper.tokenizer.get_tokenizer(model.is_multilingual, num_languages=model.num_languages)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.nearmiss.gate import GateConfig
+from workbench.nearmiss.llm import LLMConfig
+
 
 @dataclass(frozen=True)
 class TrackingConfig:
@@ -66,3 +69,22 @@ class NBestConfig:
     language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
     device: str = "cpu"
     threads: int | None = None
+
+
+@dataclass(frozen=True)
+class NearMissConfig:
+    model: str = "models/whisper-base.pt"  # the frozen seed ASR: teacher-forced scores for the acoustic gate
+    sources: tuple[str, ...] = ("nbest", "llm", "phonetic")  # candidate sources, in priority order
+    poi_neighbourhood: int = 1  # ±k word tokens around embedded spans form "boundary" POIs (seed 003 Eq. 2)
+    embedded_language: str = "en"
+    normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
+    max_candidates: int = 24  # distinct near-misses scored per utterance (bounds the acoustic pass)
+    negatives: int = 4  # M: negatives selected per utterance by the fixed policy
+    phonetic_neighbours: int = 3  # sound-alike replacements per POI
+    llm_categories: tuple[str, ...] = ("embedded",)  # POI categories that get an LLM request
+    llm: LLMConfig = LLMConfig(temperature=0.7, top_p=0.9, seed=0, max_new_tokens=48)
+    gate: GateConfig = GateConfig()
+    clips_per_batch: int = 8  # clips per encoder batch
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="nearmiss")

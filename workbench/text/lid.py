@@ -32,7 +32,7 @@ def strip_tones(token: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
-def _viet74k_path() -> Path:
+def viet74k_path() -> Path:
     spec = importlib.util.find_spec("underthesea")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("underthesea is not installed; Vietnamese token LID needs its Viet74K word list")
@@ -43,7 +43,7 @@ def _viet74k_path() -> Path:
 def vietnamese_syllables() -> frozenset[str]:
     """Tone-stripped syllables of Viet74K that fit Vietnamese phonotactics."""
     syllables = set()
-    with open(_viet74k_path(), encoding="utf-8") as handle:
+    with open(viet74k_path(), encoding="utf-8") as handle:
         for line in handle:
             for syllable in line.split():
                 plain = strip_tones(unicodedata.normalize("NFC", syllable))

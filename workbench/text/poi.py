@@ -228,3 +228,84 @@ def tag_pois(
         raw_flags = [any(start < e and s < end for s, e in spans) for _tok, start, end in raw_tokens(reference)]
         flags = [raw_flags[i] for i in analysis.owner]
     return TaggedTokens(analysis.mixed, widen(flags, neighbourhood) if neighbourhood else flags, source)
+
+
+@dataclass(frozen=True)
+class PoiSpan:
+    """A point of interest as a character span of the (tag-free) reference, for near-miss edits."""
+
+    start: int  # character offsets into the reference
+    end: int
+    text: str
+    category: str  # "embedded": an embedded-language span; "boundary": it widened by ±k tokens
+    tokens: tuple[int, int]  # [first, last + 1) over the reference's word tokens (raw_tokens minus punctuation)
+
+
+_WORD_CHARS = re.compile(r"\w+(?:[-'.]\w+)*")
+
+
+def word_tokens(text: str) -> list[tuple[str, int, int]]:
+    """Raw tokens trimmed to their word characters, punctuation-only tokens dropped:
+    "budget。" -> ("budget", s, e); "," -> nothing. Numbers stay (they are never POIs)."""
+    out = []
+    for token, start, _end in raw_tokens(text):
+        match = _WORD_CHARS.search(token)
+        if match:
+            last = list(_WORD_CHARS.finditer(token))[-1]
+            out.append((token[match.start() : last.end()], start + match.start(), start + last.end()))
+    return out
+
+
+def poi_spans(
+    reference: str,
+    matrix_language: str,
+    spans: Sequence[tuple[int, int]] | None = None,
+    neighbourhood: int = 0,
+    embedded_language: str = "en",
+) -> tuple[str, list[PoiSpan]]:
+    """The POIs of a reference as character spans (seed 003 §3.1), with the same rules as
+    ``tag_pois``: ``<tag>`` marks, else the given character spans, else token-level LID.
+
+    Numbers and punctuation are never POIs. Each maximal run of embedded tokens is one
+    "embedded" POI; with ``neighbourhood`` k > 0 it also yields a "boundary" POI widened by k
+    word tokens each side (overlapping boundary POIs merged). Returns the tag-free reference and
+    its POIs in text order.
+    """
+    if has_tags(reference):
+        reference, spans = strip_tags(reference)
+    tokens = word_tokens(reference)
+    has_lid = matrix_language in CJK_MATRIX or matrix_language in VIETNAMESE
+    flags = []
+    for token, start, end in tokens:
+        if not any(c.isalpha() for c in token):
+            flags.append(False)  # a number is no POI, whatever marks it
+        elif spans:
+            flags.append(any(start < e and s < end for s, e in spans))
+        else:  # no LID rule for this matrix language, no marks: no POI
+            flags.append(has_lid and token_language(token, matrix_language, embedded_language) == embedded_language)
+    runs, i = [], 0
+    while i < len(flags):
+        if flags[i]:
+            j = i
+            while j < len(flags) and flags[j]:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+
+    def span(first: int, last: int, category: str) -> PoiSpan:
+        start, end = tokens[first][1], tokens[last - 1][2]
+        return PoiSpan(start, end, reference[start:end], category, (first, last))
+
+    pois = [span(a, b, "embedded") for a, b in runs]
+    if neighbourhood > 0:
+        widened: list[list[int]] = []
+        for a, b in runs:
+            a, b = max(0, a - neighbourhood), min(len(tokens), b + neighbourhood)
+            if widened and a <= widened[-1][1]:
+                widened[-1][1] = max(widened[-1][1], b)
+            else:
+                widened.append([a, b])
+        pois += [span(a, b, "boundary") for a, b in widened if (a, b) not in runs]
+    return reference, sorted(pois, key=lambda p: (p.start, p.end))
