@@ -77,7 +77,10 @@ def _build(cls: type[T], values: Mapping, where: str) -> T:
             # a partial nested section overrides the field's own default, not the class defaults
             value = {**dataclasses.asdict(defaults[key]), **value}
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as error:  # a config's own validation (__post_init__): say where it came from
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def _set_dotted(target: dict, dotted: str, value: Any) -> None:

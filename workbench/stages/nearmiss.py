@@ -27,7 +27,7 @@ from workbench.asr.nbest import teacher_forced_scores
 from workbench.asr.transcribe import log_mel_batch
 from workbench.config import ConfigError, config_to_dict
 from workbench.config.stages import NearMissConfig
-from workbench.data import load_audio, read_manifest, write_json_atomic
+from workbench.data import ManifestError, load_audio, read_manifest, write_json_atomic
 from workbench.data.atomic import write_text_atomic
 from workbench.data.jsonl import append_jsonl, read_jsonl, write_jsonl
 from workbench.nearmiss.candidates import CandidateBuilder
@@ -76,14 +76,20 @@ def build_sources(config: NearMissConfig, cache: Path) -> list:
 
 
 def load_nbest(path: Path, ids: set[str]) -> dict[str, list[str]]:
+    """Hypothesis texts per utterance id from the nbest stage's jsonl (DESIGN.md §4)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"N-best file {path} not found; run the nbest stage first")
     hypotheses = {}
     for line, record in enumerate(read_jsonl(path), start=1):
-        if "id" not in record or "hyps" not in record:
-            raise ValueError(f"{path}:{line}: an N-best record needs 'id' and 'hyps'")
+        for field in ("id", "hyps"):
+            if field not in record:
+                raise ManifestError(path, line, field, "missing (an N-best record needs 'id' and 'hyps')")
+        if not all(isinstance(h, dict) and isinstance(h.get("text"), str) for h in record["hyps"]):
+            raise ManifestError(path, line, "hyps", "every hypothesis needs a 'text' string")
         hypotheses[record["id"]] = [h["text"] for h in record["hyps"]]
     missing = sorted(ids - set(hypotheses))
     if missing:
-        raise ValueError(f"{path}: no N-best list for {len(missing)} manifest utterance(s), e.g. {missing[:3]}")
+        raise ManifestError(path, None, None, f"no N-best list for {len(missing)} manifest utterance(s), e.g. {missing[:3]}")
     return hypotheses
 
 
@@ -112,9 +118,9 @@ def run(args: argparse.Namespace) -> None:
     config.gate.validate()
     set_threads(config.threads)
     name = args.name or args.manifest.parent.name
+    sources = build_sources(config, args.cache)  # configuration errors first, before any reading
     utterances = read_manifest(args.manifest)
     hypotheses = load_nbest(args.nbest, {u.id for u in utterances})
-    sources = build_sources(config, args.cache)
     builder = CandidateBuilder(build_normalizer(config.normalization))
     pools = PoolBuilder(builder, sources, config.gate, phoneme_distance, config.max_candidates, config.negatives)
     partial = args.out.with_name(args.out.name + ".partial")
