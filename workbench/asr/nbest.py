@@ -360,7 +360,8 @@ def teacher_forced_scores(
     tokens = torch.full((len(rows), width), tokenizer.eot, dtype=torch.long)
     for i, row in enumerate(rows):
         tokens[i, : len(row)] = torch.tensor(row)
-    logits = model.decoder(tokens[:, :-1], audio_features.expand(len(rows), -1, -1)).float()
+    with grouped_cross_attention(model):  # the K rows share the clip's keys/values: projected once, not K times
+        logits = model.decoder(tokens[:, :-1], audio_features).float()
     begin = len(prefix)
     scores = []
     for position in range(begin - 1, width - 1):

@@ -99,10 +99,16 @@ def _needs_fallback(result: whisper.DecodingResult, options: TranscribeOptions) 
 
 
 @torch.inference_mode()
-def transcribe_batch(model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
-    """Decode a batch; clips whose result fails whisper's quality checks are re-decoded hotter."""
+def transcribe_batch(
+    model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions, features: torch.Tensor | None = None,
+) -> list[Transcription]:
+    """Decode a batch; clips whose result fails whisper's quality checks are re-decoded hotter.
+
+    ``features``: the clips' encoder outputs when already at hand (an encoder cache); the clips
+    then only set the token budget.
+    """
     # encoded once: a clip re-decoded at a higher temperature does not pay the encoder again
-    mel = encode(model, log_mel_batch(model, clips))
+    mel = features if features is not None else encode(model, log_mel_batch(model, clips))
     graph = None
     if options.hotwords:
         tokenizer = whisper.tokenizer.get_tokenizer(model.is_multilingual, num_languages=model.num_languages)

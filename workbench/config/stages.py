@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.asr.lora import LoRAConfig
 from workbench.nearmiss.gate import GateConfig
 from workbench.nearmiss.llm import LLMConfig
+from workbench.training.trainer import LoopConfig
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,41 @@ class NearMissConfig:
     negatives: int = 4  # M: negatives selected per utterance by the fixed policy
     phonetic_neighbours: int = 3  # sound-alike replacements per POI
     llm_categories: tuple[str, ...] = ("embedded",)  # POI categories that get an LLM request
-    llm: LLMConfig = LLMConfig(temperature=0.7, top_p=0.9, seed=0, max_new_tokens=48)
+    llm: LLMConfig = LLMConfig(temperature=0.7, top_p=0.9, seed=0, max_new_tokens=32)
     gate: GateConfig = GateConfig()
-    clips_per_batch: int = 8  # clips per encoder batch
+    clips_per_batch: int = 16  # clips per encoder batch and per batched LLM call
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="nearmiss")
+
+
+@dataclass(frozen=True)
+class TrainASRConfig:
+    profile: str = "default"  # "default" (this 2-core CPU, minutes) or "full" (seed 003's scale on GPUs); params.yaml's profiles
+    model: str = "models/whisper-base.pt"  # the seed ASR LoRA adapts
+    lora: LoRAConfig = LoRAConfig()
+    loop: LoopConfig = LoopConfig()
+    gate: GateConfig = GateConfig()  # thresholds for re-selecting negatives (the experiment picks the levels)
+    max_train_utterances: int | None = None  # None: the whole training manifest
+    encoder_cache: bool = True  # decoder-only LoRA: encode each utterance once, reuse every epoch
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="cs_nmg")
+
+
+@dataclass(frozen=True)
+class EvalASRConfig:
+    model: str = "models/whisper-base.pt"  # base checkpoint the adapter was trained on
+    batch_size: int = 8  # clips per greedy decoding batch
+    score: ScoreConfig = ScoreConfig()
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="cs_nmg")
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    model: str = "models/whisper-base.pt"
+    batch_size: int = 8  # clips read and encoded per call (the encoder itself runs 2 at a time)
+    device: str = "cpu"
+    threads: int | None = None

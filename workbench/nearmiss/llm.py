@@ -328,6 +328,36 @@ class LocalCausalLM:
         prompt_length = inputs["input_ids"].shape[1]
         return tokenizer.decode(output[0, prompt_length:], skip_special_tokens=True)
 
+    def generate_batch(self, conversations: Sequence[Messages], *, temperature: float, top_p: float, seed: int,
+                       max_new_tokens: int) -> list[str]:
+        """Several prompts in one left-padded ``generate`` call: on CPU a 135M model's step costs
+        about the same for 1 or 16 rows, so a batch answers ~N times faster (greedy answers equal
+        ``generate``'s up to padding numerics; sampled ones depend on the batch's composition)."""
+        import torch
+
+        model, tokenizer = self._load()
+        texts = [tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True, tokenize=False)
+                 for messages in conversations]
+        side = tokenizer.padding_side
+        tokenizer.padding_side = "left"  # generation continues every row at the same position
+        try:
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        finally:
+            tokenizer.padding_side = side
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad}
+        if temperature > 0:
+            options.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        else:
+            options.update(do_sample=False)
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            output = model.generate(**inputs, **options)
+        prompt_length = inputs["input_ids"].shape[1]
+        return [tokenizer.decode(row[prompt_length:], skip_special_tokens=True) for row in output]
+
 
 class OpenAICompatible:
     """``POST {base_url}/chat/completions`` (OpenAI chat schema) with stdlib urllib.
@@ -413,6 +443,7 @@ class CachedLLM:
         self.cache_dir = Path(cache_dir)
         self.hits = 0
         self.misses = 0
+        self._prefetched: dict[str, str] = {}  # key -> answer generated in a batch, not yet consumed
 
     def _identity(self, messages: Messages, settings: GenerationSettings) -> dict[str, Any]:
         return {
@@ -444,8 +475,28 @@ class CachedLLM:
         return None
 
     def call(self, messages: Messages, settings: GenerationSettings) -> str:
-        """The backend's answer, uncached; raises whatever the backend raises."""
+        """The backend's answer, uncached (or prefetched); raises whatever the backend raises."""
+        prefetched = self._prefetched.pop(self.key(messages, settings), None)
+        if prefetched is not None:
+            return prefetched
         return self.backend.generate(messages, **settings.canonical())
+
+    def prefetch(self, conversations: Sequence[Messages], settings: GenerationSettings) -> int:
+        """Answer the uncached prompts in one batch when the backend can (``generate_batch``);
+        ``call`` then returns those answers without a backend call. Returns how many were generated."""
+        batch = getattr(self.backend, "generate_batch", None)
+        if batch is None:
+            return 0
+        todo: dict[str, Messages] = {}
+        for messages in conversations:
+            key = self.key(messages, settings)
+            if key not in todo and key not in self._prefetched and not self.path(key).is_file():
+                todo[key] = messages
+        if not todo:
+            return 0
+        answers = batch(list(todo.values()), **settings.canonical())
+        self._prefetched.update(zip(todo, answers))
+        return len(todo)
 
     def store(self, messages: Messages, settings: GenerationSettings, response: str) -> Path:
         key = self.key(messages, settings)

@@ -223,3 +223,20 @@ def pool_statistics(records: Sequence[dict], gate: GateConfig, negatives: int) -
     selected = [sum(n["selected"] for n in r["negatives"]) for r in with_poi]
     stats["selected_per_utt"] = sum(selected) / len(with_poi) if with_poi else float("nan")
     return stats
+
+
+def negatives_from_record(record: dict, gate: GateConfig, levels: tuple[bool, bool, bool], sources: Sequence[str], count: int) -> list[str]:
+    """Re-select a pool record's negatives for an experiment: only ``sources``, kept under the
+    gate ``levels`` (thresholds from ``gate``), then the same fixed policy. One pool serves every
+    row of seed 003 Tables 2–3."""
+    pois = [PoiSpan(p["start"], p["end"], p["text"], p["category"], (0, 0)) for p in record["pois"]]
+    config = gate.with_levels(*levels)
+    scored = []
+    for n in record["negatives"]:
+        if n["source"] not in sources:
+            continue
+        measured = _measured(n)
+        kept, reason = decide(measured, config)
+        candidate = Candidate(n["poi_index"], n["replacement"], n["source"], n["text"], n["edit"])
+        scored.append(ScoredNegative(candidate, measured, kept, reason))
+    return [n.candidate.text for n in select(scored, pois, count)]

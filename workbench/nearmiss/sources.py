@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Sequence
 
-from workbench.nearmiss.llm import CachedLLM, GenerationSettings, LLMRequest, propose_replacements
+from workbench.nearmiss.llm import CachedLLM, GenerationSettings, LLMRequest, build_prompt, propose_replacements
 from workbench.nearmiss.pool import PoolInput
 
 
@@ -27,15 +27,28 @@ class LLMSource:
         self.failures: Counter = Counter()  # failure kind ("timeout", "http 500", "unparseable", ...) -> count
         self.failure_log: list[dict] = []
 
+    def requests_of(self, item: PoolInput) -> list[tuple[int, LLMRequest]]:
+        requests = []
+        for index, poi in enumerate(item.pois):
+            if poi.category in self.categories:
+                nbest = tuple(dict.fromkeys(s[index] for s in item.nbest_segments if s[index]))
+                requests.append((index, LLMRequest(
+                    item.reference, poi.start, poi.end, item.language, item.embedded_language, nbest, self.max_replacements,
+                )))
+        return requests
+
+    def prefetch(self, items: Sequence[PoolInput]) -> None:
+        """Generate the answers of a batch of utterances in one model call (local backend)."""
+        conversations = [build_prompt(request) for item in items for _index, request in self.requests_of(item)]
+        try:
+            self.llm.prefetch(conversations, self.settings)
+        except Exception as error:  # a failed batch leaves each request to fail (and be recorded) alone
+            self.failure_log.append({"id": ",".join(i.id for i in items), "poi": "*", "failure": f"batch: {error}"})
+
     def propose(self, item: PoolInput) -> dict[int, list[str]]:
         proposals: dict[int, list[str]] = {}
-        for index, poi in enumerate(item.pois):
-            if poi.category not in self.categories:
-                continue
-            nbest = tuple(dict.fromkeys(s[index] for s in item.nbest_segments if s[index]))
-            request = LLMRequest(
-                item.reference, poi.start, poi.end, item.language, item.embedded_language, nbest, self.max_replacements,
-            )
+        for index, request in self.requests_of(item):
+            poi = item.pois[index]
             proposal = propose_replacements(self.llm, request, self.settings)
             self.requests += 1
             self.cached += proposal.cached

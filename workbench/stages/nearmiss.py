@@ -148,6 +148,9 @@ def run(args: argparse.Namespace) -> None:
                     texts = hypotheses[utt.id]
                     segments = tuple(tuple(builder.nbest_segments(reference, pois, t)) for t in texts)
                     items.append(PoolInput(utt.id, reference, utt.language, config.embedded_language, tuple(pois), tuple(texts), segments))
+                for source in sources:  # e.g. the local LLM answers the whole batch in one call
+                    if hasattr(source, "prefetch"):
+                        source.prefetch(items)
                 needs_audio = [i for i, item in enumerate(items) if item.pois]
                 features = {}
                 if needs_audio:

@@ -1,0 +1,137 @@
+"""Stage ``train_asr``: LoRA fine-tuning of Whisper for one experiment (one row of seed 003's tables).
+
+Losses and their weights come from the experiment YAML; LoRA, optimizer, epochs and the
+``profile`` from params.yaml's ``train_asr``. Negatives are re-selected from the near-miss pool
+with the experiment's sources and gate, so one pool serves every row. Encoder outputs come from
+the ``encode`` stage's cache (decoder-only LoRA: the encoder never changes). Each loss part and
+the dev WER/PIER after every epoch go to MLflow. Resumable: a killed run continues from its last
+checkpoint (same batches, same RNG state) to the same final adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from workbench.asr import load_whisper
+from workbench.asr.lora import apply_lora, save_adapter, trainable_parameters
+from workbench.asr.transcribe import TranscribeOptions, log_mel_batch, transcribe_batch
+from workbench.asr.whisper_model import encode
+from workbench.config import ConfigError, config_to_dict
+from workbench.config.stages import TrainASRConfig
+from workbench.data import load_audio, read_manifest, write_json_atomic
+from workbench.metrics.scorer import Reference, Scorer
+from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.stages.encode import cached_features, open_cache
+from workbench.tracking import make_logger, tracked_run
+from workbench.training.data import build_items
+from workbench.training.experiment import load_experiment
+from workbench.training.objective import Objective
+from workbench.training.trainer import train
+
+NAME = "train_asr"
+HELP = "LoRA-fine-tune Whisper with an experiment's losses (CE/WCE/MWER/InfoNCE); resumable; logs to MLflow"
+CONFIG = (TrainASRConfig, "train_asr")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--experiment", type=Path, required=True, help="experiment YAML (experiments/cs_nmg/<name>.yaml)")
+    parser.add_argument("--manifest", type=Path, required=True, help="training manifest (jsonl)")
+    parser.add_argument("--dev", type=Path, default=None, help="dev manifest: WER/PIER after each epoch")
+    parser.add_argument("--pool", type=Path, required=True, help="near-miss pool of the training manifest (nearmiss stage)")
+    parser.add_argument("--nbest", type=Path, default=None, help="N-best of the training manifest (needed by MWER)")
+    parser.add_argument("--encoder-cache", type=Path, default=None, help="encode stage output (default: encode on the fly)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: adapter/, checkpoint.pt, train.json")
+    add_params_arguments(parser, "train_asr")
+
+
+class Features:
+    """Encoder outputs of training items: from the encode stage's cache, or recomputed per batch
+    (``encoder_cache: false``: the slow path the benchmark compares against)."""
+
+    def __init__(self, model, utterances, manifest: Path, cache_dir: Path | None, use_cache: bool):
+        self.model, self.manifest = model, manifest
+        self.by_id = {u.id: u for u in utterances}
+        self.cache = open_cache(cache_dir) if use_cache and cache_dir is not None else None
+        if use_cache and cache_dir is None:
+            from workbench.asr.encoder_cache import EncoderCache
+
+            self.cache = EncoderCache()  # in memory: computed in the first epoch, reused after
+
+    def __call__(self, items) -> torch.Tensor:
+        ids = [item.id for item in items]
+        if self.cache is not None and self.cache.directory is not None:
+            return cached_features(self.cache, self.model, ids)
+        mel = lambda positions: log_mel_batch(self.model, [load_audio(self.by_id[ids[i]].audio_path(self.manifest.parent)) for i in positions])  # noqa: E731
+        if self.cache is not None:
+            return self.cache.get_or_compute(ids, mel, self.model)
+        with torch.no_grad():
+            return encode(self.model, mel(list(range(len(ids)))))
+
+
+def dev_scores(model, utterances, manifest: Path, features: Features | None, batch_size: int = 8) -> dict[str, float]:
+    """Greedy dev WER/MER/PIER with the model as it is (adapter active)."""
+    scorer, scored = Scorer(), []
+    for first in range(0, len(utterances), batch_size):
+        batch = utterances[first : first + batch_size]
+        clips = [load_audio(u.audio_path(manifest.parent)) for u in batch]
+        feats = cached_features(features.cache, model, [u.id for u in batch]) if features and features.cache is not None and features.cache.directory else None
+        results = transcribe_batch(model, clips, TranscribeOptions(language=batch[0].language, fallback_temperatures=()), feats)
+        scored += [scorer.score(Reference.from_utterance(u), r.text) for u, r in zip(batch, results)]
+    from workbench.metrics.scorer import aggregate
+
+    corpus = aggregate(scored)
+    return {"dev_wer": corpus.wer, "dev_mer": corpus.mer, "dev_pier": corpus.pier.pier}
+
+
+def run(args: argparse.Namespace) -> None:
+    log = configure_logging()
+    config = stage_config(TrainASRConfig, args, "train_asr")
+    experiment = load_experiment(args.experiment)
+    if experiment.uses_nbest and args.nbest is None:
+        raise ConfigError(f"{args.experiment}: MWER needs --nbest")
+    if config.lora.scope != "decoder" and config.encoder_cache:
+        raise ConfigError("train_asr.encoder_cache needs lora.scope: decoder (a trained encoder changes its outputs)")
+    set_threads(config.threads)
+    torch.manual_seed(config.loop.seed)
+    utterances = read_manifest(args.manifest)
+    if config.max_train_utterances is not None:
+        utterances = utterances[: config.max_train_utterances]
+    items = build_items(utterances, args.pool, args.nbest, experiment, config.gate)
+    dev = read_manifest(args.dev) if args.dev else []
+    logger = make_logger(
+        config.tracking.backend, config.tracking.experiment, f"train-{experiment.name}-{args.manifest.parent.name}",
+        config.tracking.uri,
+        tags={"stage": "train_asr", "study": "cs_nmg", "variant": experiment.name, "pair": args.manifest.parent.name,
+              "table": str(experiment.table), "profile": config.profile},
+    )
+    with tracked_run(logger, {"train_asr": config_to_dict(config), "experiment": config_to_dict(experiment)}):
+        model = apply_lora(load_whisper(config.model, config.device), config.lora)
+        trainable, total = trainable_parameters(model)
+        log.info("%s: %d utterances, LoRA %d of %d parameters trainable", experiment.name, len(items), trainable, total)
+        features = Features(model, utterances, args.manifest, args.encoder_cache, config.encoder_cache)
+        dev_features = Features(model, dev, args.dev, args.encoder_cache, config.encoder_cache) if dev else None
+        history = []
+
+        def on_epoch_end(epoch: int, step: int) -> None:
+            if dev:
+                with torch.no_grad():
+                    scores = dev_scores(model, dev, args.dev, dev_features)
+                history.append({"epoch": epoch, "step": step, **scores})
+                logger.log_metrics(scores, step)
+                log.info("epoch %d: %s", epoch, scores)
+
+        steps = train(
+            model, Objective(model, experiment), items, features, experiment.losses, config.loop, args.out,
+            log_metrics=logger.log_metrics, on_epoch_end=on_epoch_end,
+        )
+        save_adapter(model, args.out / "adapter")
+        summary = {"experiment": experiment.name, "steps": steps, "utterances": len(items),
+                   "trainable_parameters": trainable, "dev": history}
+        write_json_atomic(args.out / "train.json", summary)
+        logger.log_artifact(args.out / "train.json")
+        log.info("saved %s", args.out / "adapter")
+        print(json.dumps(summary))

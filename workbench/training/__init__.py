@@ -1,0 +1,1 @@
+"""Whisper fine-tuning: experiments, training items, the loss objective and the resumable trainer."""
