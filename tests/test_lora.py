@@ -91,8 +91,11 @@ def test_validate_names_the_bad_field(overrides, field):
 
 def test_target_modules_follow_scope(base):
     decoder = LoRAConfig().target_modules(base)
-    assert len(decoder) == 2 * 2 * 4  # 2 blocks x (attn, cross_attn) x (query, key, value, out)
-    assert "decoder.blocks.0.cross_attn.key" in decoder and "decoder.blocks.1.attn.out" in decoder
+    assert len(decoder) == 2 * (4 + 2)  # 2 blocks x (attn: q, k, v, out; cross_attn: q, out)
+    assert "decoder.blocks.0.cross_attn.query" in decoder and "decoder.blocks.1.attn.out" in decoder
+    assert "decoder.blocks.0.cross_attn.key" not in decoder  # frozen audio projections by default
+    with_kv = LoRAConfig(cross_attention_kv=True).target_modules(base)
+    assert len(with_kv) == 2 * 2 * 4 and "decoder.blocks.0.cross_attn.key" in with_kv
     assert all(name.startswith("decoder.") for name in decoder)
     encoder = LoRAConfig(scope="encoder", targets=("query", "value"), mlp=True).target_modules(base)
     assert encoder == [
@@ -110,7 +113,7 @@ def test_only_lora_parameters_train(base, features, tokens):
     model = adapted(base).train()
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert names and all(".lora_A." in n or ".lora_B." in n for n in names)
-    assert len(names) == 2 * 16  # A and B for each of the 16 adapted projections
+    assert len(names) == 2 * 12  # A and B for each of the 12 adapted projections (cross-attention k/v frozen)
     trainable, total = trainable_parameters(model)
     assert trainable == sum(p.numel() for n, p in model.named_parameters() if n in names)
     assert total == sum(p.numel() for p in base.parameters()) + trainable
@@ -162,7 +165,7 @@ def test_save_load_round_trip(base, features, tokens, tmp_path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ({"targets": ["query", "key"]}, r"missing 0 \[\], unexpected 16"),  # file has value/out, config does not
+        ({"targets": ["query", "key"]}, r"missing 0 \[\], unexpected 12"),  # file has value/out, config does not
         ({"scope": "both"}, r"missing 8 \['encoder\.blocks\.0"),
         ({"rank": 8}, "wrong shape"),
     ],

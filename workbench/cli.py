@@ -7,7 +7,7 @@ import dataclasses
 import importlib
 import sys
 
-STAGES = ("assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "score", "table")
+STAGES = ("assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "report_cs_nmg", "score", "table")
 
 
 def params_epilog(module) -> str | None:

@@ -42,6 +42,7 @@ class ExperimentConfig:
     name: str
     label: str = ""  # row label in the seed's table
     table: int = 2  # seed 003 table number (2: losses, 3: gate/source ablations; 0: baseline)
+    row: int = 0  # position of the row in that table, as the seed orders them
     losses: dict = field(default_factory=lambda: {"ce": 1.0})  # loss name -> weight
     poi_weight: float = 2.0  # WCE: weight of POI tokens (Eq. 7); 1 = CE
     tau: float = 0.1  # InfoNCE temperature (Eq. 10)
