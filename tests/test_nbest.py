@@ -118,3 +118,12 @@ def test_trie_biasing_recovers_a_missed_hotword_and_leaves_other_clips(whisper_b
 def test_hotword_that_tokenizes_to_nothing_is_refused(tiny, mels_tiny):
     with pytest.raises(ValueError, match="tokenizes to nothing|empty"):
         decode_nbest(tiny, mels_tiny[:1], NBestOptions(language="en", hotwords=("  ",), max_tokens=4))
+
+
+def test_teacher_forcing_a_chinese_initial_text_is_finite(tiny, mels_tiny):
+    """" 这个" tokenizes as " " + "这个"; whisper never emits that lone space first (blank
+    suppression), so the scorer spells the text without it instead of scoring -inf."""
+    import math
+
+    (score,) = teacher_forced_scores(tiny, mels_tiny[0], ["这个project的deadline定在下周五。"], "zh")
+    assert math.isfinite(score.sum_logprob) and all(math.isfinite(v) for v in score.token_logprobs)

@@ -216,6 +216,8 @@ def poi_token_weights(tokenizer: Tokenizer, text: str, poi_char_spans: Sequence[
         cursor += size
     if cursor != len(char_of_byte):
         raise AssertionError(f"token bytes ({cursor}) do not re-spell the text ({len(char_of_byte)} bytes)")
+    if tokens and encoding.decode_single_token_bytes(tokens[0]) == b" ":
+        del weights[prefix_len]  # the lone leading space ``text_tokens`` drops (CJK-initial text)
     weights.append(1.0)  # EOT
     return weights
 

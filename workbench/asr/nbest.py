@@ -319,8 +319,14 @@ class ForcedScore:
 
 
 def text_tokens(tokenizer: Tokenizer, text: str) -> list[int]:
-    """How whisper spells a transcript: a leading space, as its decoder emits it."""
-    return tokenizer.encode(" " + text.strip())
+    """How whisper spells a transcript: a leading space, as its decoder emits it, except where the
+    space stays a token of its own (text starting with a CJK character: " 这个" is " " + "这个").
+    Whisper's decoder never emits that lone space first (its blank suppression forbids it), so a
+    reference spelled with it would score -inf; such text starts without the space."""
+    tokens = tokenizer.encode(" " + text.strip())
+    if tokens and tokenizer.encoding.decode_single_token_bytes(tokens[0]) == b" ":
+        return tokens[1:]
+    return tokens
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ import torch
 import whisper
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
+from workbench.asr.nbest import text_tokens
 from workbench.asr.losses import (
     LossParts,
     cross_entropy,
@@ -91,7 +92,7 @@ class Objective:
             prefix = list(tokenizer.sot_sequence_including_notimestamps)
 
             def add(text: str, kind: str, weights: list[float] | None = None) -> None:
-                tokens = tokenizer.encode(" " + text.strip())[: max_text - len(prefix) - 1]
+                tokens = text_tokens(tokenizer, text)[: max_text - len(prefix) - 1]
                 target = tokens + [tokenizer.eot]
                 rows.append((prefix + tokens, [IGNORE] * (len(prefix) - 1) + target,
                              [1.0] * (len(prefix) - 1) + (weights or [1.0] * len(target))[: len(target)], index, kind))
