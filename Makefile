@@ -54,6 +54,9 @@ demo: install
 	@echo "Baseline (Whisper base, greedy), from results/baseline/table.md:"
 	@cat results/baseline/table.md
 	@echo
+	@echo "Seed 003 Tables 2-3 (Whisper base + LoRA, default profile), from results/cs_nmg/tables.md:"
+	@cat results/cs_nmg/tables.md
+	@echo
 	@echo "Near-miss pools (seed 003 gate statistics):"
 	@cat results/nearmiss/*/stats.md
 	@echo

@@ -1,9 +1,11 @@
 """Command ``report_cs_nmg``: seed 003's Tables 2 and 3 from the eval_asr metrics files.
 
 Rows follow the experiment YAMLs (``table: 2`` or ``3``, their ``label``), after the untrained
-baseline; columns are WER and PIER (%) per language pair, as the seed prints them, and for
-Table 3 the near-miss count per utterance of the row's gate from the nearmiss stage's stats. A
-run that has not been done shows as a gap ("–"), never as a zero.
+baseline; columns are the error rate and PIER (%) per language pair, as the seed prints them. The
+error rate is MER, WER over mixed tokens (CJK characters one token each): whitespace WER means
+nothing for unspaced Mandarin, and for Vietnamese–English MER equals WER. Table 3 adds the
+near-miss count per utterance of the row's gate from the nearmiss stage's stats. A run that has
+not been done shows as a gap ("–"), never as a zero.
 """
 
 from __future__ import annotations
@@ -48,13 +50,13 @@ def render(results: Path, experiments: Path, nearmiss: Path) -> str:
         members = [e for e in rows if e.table in ((0, 2) if table == 2 else (3,))]
         if table == 3:  # the full method is both tables' reference row
             members = [e for e in rows if e.name == "wce_cl_trilevel"] + members
-        header = "| method | " + " | ".join(f"{p} WER | {p} PIER" + (f" | {p} NM/utt" if table == 3 else "") for p in PAIRS) + " |"
+        header = "| method | " + " | ".join(f"{p} MER | {p} PIER" + (f" | {p} NM/utt" if table == 3 else "") for p in PAIRS) + " |"
         lines += [f"### {title}", "", header, "|---|" + "---:|" * (len(PAIRS) * (3 if table == 3 else 2))]
         for e in members:
             cells = []
             for pair in PAIRS:
                 m = metrics[(e.name, pair)] or {}
-                cells += [_pct(m.get("wer")), _pct(m.get("pier"))]
+                cells += [_pct(m.get("mer")), _pct(m.get("pier"))]
                 if table == 3:
                     gate = (stats[pair] or {}).get("gates", {}).get(e.negatives.gate, {})
                     nm = gate.get("nm_per_utt")
