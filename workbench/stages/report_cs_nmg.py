@@ -62,6 +62,9 @@ def render(results: Path, experiments: Path, nearmiss: Path) -> str:
                     nm = gate.get("nm_per_utt")
                     cells.append("–" if nm is None else f"{nm:.2f}")
             lines.append(f"| {e.label or e.name} | " + " | ".join(cells) + " |")
+        if table == 3:
+            lines.append("")
+            lines.append("NM/utt: negatives per utterance (at most M) that the row's gate keeps from all sources of the pool.")
         lines.append("")
     return "\n".join(lines)
 
