@@ -122,16 +122,26 @@ def _grouped_cross_attention_forward(self, x, xa=None, mask=None, kv_cache=None)
 
 
 @contextlib.contextmanager
-def grouped_cross_attention(model: whisper.Whisper) -> Iterator[None]:
-    """Patch the decoder's cross-attention instances (not the class) for one decode."""
+def patched_cross_attention(model: whisper.Whisper, forward, **attributes) -> Iterator[None]:
+    """Give the decoder's cross-attention instances (not the class) another ``forward`` and
+    extra attributes for the duration of the block."""
     modules = [block.cross_attn for block in model.decoder.blocks]
     for module in modules:
-        module.forward = types.MethodType(_grouped_cross_attention_forward, module)
+        module.forward = types.MethodType(forward, module)
+        for name, value in attributes.items():
+            setattr(module, name, value)
     try:
         yield
     finally:
         for module in modules:
             del module.forward
+            for name in attributes:
+                delattr(module, name)
+
+
+def grouped_cross_attention(model: whisper.Whisper):
+    """Beams (or teacher-forced rows) of a clip share its keys/values, for one decode."""
+    return patched_cross_attention(model, _grouped_cross_attention_forward)
 
 
 class _BatchedBeamSearch(BeamSearchDecoder):

@@ -102,7 +102,7 @@ class CandidateBuilder:
 _SPACES = re.compile(r"\s+")
 
 
-def same_text(builder: CandidateBuilder, a: str, b: str) -> bool:
-    """Equal after normalization, spaces ignored (CJK spacing varies between hypotheses)."""
-    return _SPACES.sub("", builder.normalize(a)) == _SPACES.sub("", builder.normalize(b))
-
+def comparison_key(builder: CandidateBuilder, text: str) -> str:
+    """A text's identity for deduplication: normalized, spaces ignored (CJK spacing varies
+    between hypotheses). Compute once per text and compare keys."""
+    return _SPACES.sub("", builder.normalize(text))

@@ -310,13 +310,20 @@ class LocalCausalLM:
 
     def generate(self, messages: Messages, *, temperature: float, top_p: float, seed: int,
                  max_new_tokens: int) -> str:
-        import torch
-
-        model, tokenizer = self._load()
+        _model, tokenizer = self._load()
         inputs = tokenizer.apply_chat_template(
             [dict(m) for m in messages], add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        return self._generate(inputs, pad, temperature=temperature, top_p=top_p, seed=seed,
+                              max_new_tokens=max_new_tokens)[0]
+
+    def _generate(self, inputs, pad: int, *, temperature: float, top_p: float, seed: int,
+                  max_new_tokens: int) -> list[str]:
+        """Seeded ``model.generate`` on tokenized prompts; the new text of each row."""
+        import torch
+
+        model, tokenizer = self._load()
         options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad}
         if temperature > 0:
             options.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
@@ -326,16 +333,14 @@ class LocalCausalLM:
             torch.manual_seed(seed)
             output = model.generate(**inputs, **options)
         prompt_length = inputs["input_ids"].shape[1]
-        return tokenizer.decode(output[0, prompt_length:], skip_special_tokens=True)
+        return [tokenizer.decode(row[prompt_length:], skip_special_tokens=True) for row in output]
 
     def generate_batch(self, conversations: Sequence[Messages], *, temperature: float, top_p: float, seed: int,
                        max_new_tokens: int) -> list[str]:
         """Several prompts in one left-padded ``generate`` call: on CPU a 135M model's step costs
         about the same for 1 or 16 rows, so a batch answers ~N times faster (greedy answers equal
         ``generate``'s up to padding numerics; sampled ones depend on the batch's composition)."""
-        import torch
-
-        model, tokenizer = self._load()
+        _model, tokenizer = self._load()
         texts = [tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True, tokenize=False)
                  for messages in conversations]
         side = tokenizer.padding_side
@@ -347,16 +352,7 @@ class LocalCausalLM:
             inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         finally:
             tokenizer.padding_side = side
-        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad}
-        if temperature > 0:
-            options.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        else:
-            options.update(do_sample=False)
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(seed)
-            output = model.generate(**inputs, **options)
-        prompt_length = inputs["input_ids"].shape[1]
-        return [tokenizer.decode(row[prompt_length:], skip_special_tokens=True) for row in output]
+        return self._generate(inputs, pad, temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
 
 
 class OpenAICompatible:

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
-from workbench.nearmiss.candidates import Candidate, CandidateBuilder, same_text
+from workbench.nearmiss.candidates import Candidate, CandidateBuilder, comparison_key
 from workbench.nearmiss.gate import TABLE3_GATES, GateConfig, Measurements, cross_script_distance, decide
 from workbench.nearmiss.phonetics import text_distance
 from workbench.text.poi import PoiSpan
@@ -118,7 +118,8 @@ class PoolBuilder:
     def candidates(self, item: PoolInput, pool: UtterancePool) -> list[Candidate]:
         """Distinct near-misses, interleaved over sources and POIs so a cap keeps every source."""
         per_source: list[list[Candidate]] = []
-        seen = [item.reference]
+        reference = comparison_key(self.builder, item.reference)
+        seen: set[str] = set()  # keys of the candidates kept so far: one normalization per candidate
         for source in self.sources:
             proposals = source.propose(item)
             ordered: list[Candidate] = []
@@ -126,12 +127,13 @@ class PoolBuilder:
                 for replacement in proposals[index]:
                     pool.proposed[source.name] += 1
                     candidate = self.builder.build(item.reference, item.pois, index, replacement, source.name)
-                    if same_text(self.builder, candidate.text, item.reference):
+                    key = comparison_key(self.builder, candidate.text)
+                    if key == reference:
                         pool.same_as_reference += 1
-                    elif any(same_text(self.builder, candidate.text, other) for other in seen[1:]):
+                    elif key in seen:
                         pool.duplicates += 1
                     else:
-                        seen.append(candidate.text)
+                        seen.add(key)
                         ordered.append(candidate)
             per_source.append(ordered)
         interleaved = [c for round_ in _round_robin(per_source) for c in round_]

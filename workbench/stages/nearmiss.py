@@ -36,6 +36,7 @@ from workbench.nearmiss.phonetics import phoneme_distance, phonetic_neighbours
 from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput, pool_statistics
 from workbench.nearmiss.sources import LLMSource, PhoneticSource
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.stages.encode import cached_features, open_cache
 from workbench.text import build_normalizer
 from workbench.text.poi import poi_spans
 from workbench.tracking import make_logger, tracked_run
@@ -52,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="near-miss pool jsonl to write")
     parser.add_argument("--stats", type=Path, required=True, help="gate statistics: JSON here, Markdown beside it (.md)")
     parser.add_argument("--cache", type=Path, default=Path("results/llm_cache"), help="LLM response cache directory")
+    parser.add_argument("--encoder-cache", type=Path, default=None,
+                        help="encode stage output to read encoder outputs from (default: encode here)")
     parser.add_argument("--name", default=None, help="run name (default: the manifest's parent directory name)")
     add_params_arguments(parser, "nearmiss")
 
@@ -134,6 +137,7 @@ def run(args: argparse.Namespace) -> None:
     )
     with tracked_run(logger, {"nearmiss": config_to_dict(config), "manifest": str(args.manifest), "name": name}):
         model = load_whisper(config.model, config.device) if todo else None
+        encoder_cache = open_cache(args.encoder_cache) if args.encoder_cache is not None else None
         started, scored = time.perf_counter(), 0
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "a", encoding="utf-8") as handle, tqdm(total=len(todo), desc=f"near-miss {name}", unit="utt") as bar:
@@ -153,7 +157,9 @@ def run(args: argparse.Namespace) -> None:
                         source.prefetch(items)
                 needs_audio = [i for i, item in enumerate(items) if item.pois]
                 features = {}
-                if needs_audio:
+                if needs_audio and encoder_cache is not None:
+                    features = dict(zip(needs_audio, cached_features(encoder_cache, model, [batch[i].id for i in needs_audio])))
+                elif needs_audio:
                     clips = [load_audio(batch[i].audio_path(args.manifest.parent)) for i in needs_audio]
                     with torch.no_grad():
                         encoded = encode(model, log_mel_batch(model, clips))  # one encoder pass per clip

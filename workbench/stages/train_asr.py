@@ -17,13 +17,14 @@ from pathlib import Path
 import torch
 
 from workbench.asr import load_whisper
+from workbench.asr.encoder_cache import EncoderCache
 from workbench.asr.lora import apply_lora, save_adapter, trainable_parameters
 from workbench.asr.transcribe import TranscribeOptions, log_mel_batch, transcribe_batch
 from workbench.asr.whisper_model import encode
 from workbench.config import ConfigError, config_to_dict
 from workbench.config.stages import TrainASRConfig
-from workbench.data import load_audio, read_manifest, write_json_atomic
-from workbench.metrics.scorer import Reference, Scorer
+from workbench.data import batches_by_language, load_audio, read_manifest, write_json_atomic
+from workbench.metrics.scorer import Reference, Scorer, aggregate
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
 from workbench.stages.encode import cached_features, open_cache
 from workbench.tracking import make_logger, tracked_run
@@ -49,40 +50,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class Features:
-    """Encoder outputs of training items: from the encode stage's cache, or recomputed per batch
+    """Encoder outputs by utterance id: from the encode stage's cache, in memory (no cache
+    directory: computed in the first epoch, reused after), or recomputed every time
     (``encoder_cache: false``: the slow path the benchmark compares against)."""
 
     def __init__(self, model, utterances, manifest: Path, cache_dir: Path | None, use_cache: bool):
         self.model, self.manifest = model, manifest
         self.by_id = {u.id: u for u in utterances}
-        self.cache = open_cache(cache_dir) if use_cache and cache_dir is not None else None
-        if use_cache and cache_dir is None:
-            from workbench.asr.encoder_cache import EncoderCache
+        self.cache = (open_cache(cache_dir) if cache_dir is not None else EncoderCache()) if use_cache else None
 
-            self.cache = EncoderCache()  # in memory: computed in the first epoch, reused after
+    def _mel(self, ids: list[str]) -> torch.Tensor:
+        return log_mel_batch(self.model, [load_audio(self.by_id[i].audio_path(self.manifest.parent)) for i in ids])
+
+    def of_ids(self, ids: list[str]) -> torch.Tensor:
+        if self.cache is None:
+            with torch.no_grad():
+                return encode(self.model, self._mel(ids))
+        if self.cache.directory is not None:
+            return cached_features(self.cache, self.model, ids)  # read-only: the encode stage owns it
+        return self.cache.get_or_compute(ids, lambda positions: self._mel([ids[p] for p in positions]), self.model)
 
     def __call__(self, items) -> torch.Tensor:
-        ids = [item.id for item in items]
-        if self.cache is not None and self.cache.directory is not None:
-            return cached_features(self.cache, self.model, ids)
-        mel = lambda positions: log_mel_batch(self.model, [load_audio(self.by_id[ids[i]].audio_path(self.manifest.parent)) for i in positions])  # noqa: E731
-        if self.cache is not None:
-            return self.cache.get_or_compute(ids, mel, self.model)
-        with torch.no_grad():
-            return encode(self.model, mel(list(range(len(ids)))))
+        return self.of_ids([item.id for item in items])
 
 
-def dev_scores(model, utterances, manifest: Path, features: Features | None, batch_size: int = 8) -> dict[str, float]:
+def dev_scores(model, utterances, features: Features, batch_size: int = 8) -> dict[str, float]:
     """Greedy dev WER/MER/PIER with the model as it is (adapter active)."""
     scorer, scored = Scorer(), []
-    for first in range(0, len(utterances), batch_size):
-        batch = utterances[first : first + batch_size]
-        clips = [load_audio(u.audio_path(manifest.parent)) for u in batch]
-        feats = cached_features(features.cache, model, [u.id for u in batch]) if features and features.cache is not None and features.cache.directory else None
-        results = transcribe_batch(model, clips, TranscribeOptions(language=batch[0].language, fallback_temperatures=()), feats)
+    for language, batch in batches_by_language(utterances, batch_size, True):
+        clips = [load_audio(u.audio_path(features.manifest.parent)) for u in batch]
+        options = TranscribeOptions(language=language, fallback_temperatures=())
+        results = transcribe_batch(model, clips, options, features.of_ids([u.id for u in batch]))
         scored += [scorer.score(Reference.from_utterance(u), r.text) for u, r in zip(batch, results)]
-    from workbench.metrics.scorer import aggregate
-
     corpus = aggregate(scored)
     return {"dev_wer": corpus.wer, "dev_mer": corpus.mer, "dev_pier": corpus.pier.pier}
 
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> None:
         def on_epoch_end(epoch: int, step: int) -> None:
             if dev:
                 with torch.no_grad():
-                    scores = dev_scores(model, dev, args.dev, dev_features)
+                    scores = dev_scores(model, dev, dev_features)
                 history.append({"epoch": epoch, "step": step, **scores})
                 logger.log_metrics(scores, step)
                 log.info("epoch %d: %s", epoch, scores)

@@ -10,16 +10,13 @@ loss weights and logs each one (icefall's ``compute_loss``).
 
 from __future__ import annotations
 
-import contextlib
-import types
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 import whisper
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
-from workbench.asr.nbest import text_tokens
 from workbench.asr.losses import (
     LossParts,
     cross_entropy,
@@ -30,6 +27,7 @@ from workbench.asr.losses import (
     weighted_cross_entropy,
     word_errors,
 )
+from workbench.asr.nbest import patched_cross_attention, text_tokens
 from workbench.training.data import TrainingItem
 from workbench.training.experiment import ExperimentConfig
 
@@ -44,19 +42,9 @@ def _indexed_cross_attention_forward(self, x, xa=None, mask=None, kv_cache=None)
     return self.out(wv), None
 
 
-@contextlib.contextmanager
-def shared_audio(model: whisper.Whisper, clip_index: torch.Tensor) -> Iterator[None]:
+def shared_audio(model: whisper.Whisper, clip_index: torch.Tensor):
     """Within the block, decoder sequence i attends to clip ``clip_index[i]`` of the audio features."""
-    modules = [block.cross_attn for block in model.decoder.blocks]
-    for module in modules:
-        module._clip_index = clip_index
-        module.forward = types.MethodType(_indexed_cross_attention_forward, module)
-    try:
-        yield
-    finally:
-        for module in modules:
-            del module.forward
-            del module._clip_index
+    return patched_cross_attention(model, _indexed_cross_attention_forward, _clip_index=clip_index)
 
 
 @dataclass
@@ -139,44 +127,36 @@ class Objective:
             parts["mwer"] = self._mwer(rows, sums, items)
         return LossParts(parts)
 
-    def _infonce(self, rows: _Rows, means: torch.Tensor, n_items: int) -> torch.Tensor:
-        width = max([sum(1 for k, i in zip(rows.kind, rows.item) if k == "neg" and i == b) for b in range(n_items)] + [1])
-        negatives = torch.zeros(n_items, width)
-        mask = torch.zeros(n_items, width, dtype=torch.bool)
-        reference = torch.zeros(n_items)
+    @staticmethod
+    def _per_item(rows: _Rows, values: torch.Tensor, kind: str, n_items: int, fill: float):
+        """The rows of one ``kind`` laid out per batch item: [n_items, width] values (``fill``
+        where an item has fewer rows), the mask of real entries, and each entry's (item, slot)."""
+        slots: list[tuple[int, int]] = []
+        rows_of_kind: list[int] = []
         filled = [0] * n_items
-        ref_scores, neg_scores = {}, {}
-        for row, (kind, item) in enumerate(zip(rows.kind, rows.item)):
-            if kind == "ref":
-                ref_scores[item] = means[row]
-            elif kind == "neg":
-                neg_scores[(item, filled[item])] = means[row]
+        for row, (row_kind, item) in enumerate(zip(rows.kind, rows.item)):
+            if row_kind == kind:
+                slots.append((item, filled[item]))
+                rows_of_kind.append(row)
                 filled[item] += 1
-        reference = torch.stack([ref_scores[b] for b in range(n_items)])
-        if neg_scores:
-            index = torch.tensor(list(neg_scores))
-            negatives = negatives.index_put((index[:, 0], index[:, 1]), torch.stack(list(neg_scores.values())))
+        matrix = torch.full((n_items, max(filled + [1])), fill)
+        mask = torch.zeros(matrix.shape, dtype=torch.bool)
+        if slots:
+            index = torch.tensor(slots)
+            matrix = matrix.index_put((index[:, 0], index[:, 1]), values[rows_of_kind])
             mask[index[:, 0], index[:, 1]] = True
-        return infonce_loss(reference, negatives, self.experiment.tau, mask)
+        return matrix, mask, slots
+
+    def _infonce(self, rows: _Rows, means: torch.Tensor, n_items: int) -> torch.Tensor:
+        reference, _mask, _slots = self._per_item(rows, means, "ref", n_items, 0.0)
+        negatives, mask, _slots = self._per_item(rows, means, "neg", n_items, 0.0)
+        return infonce_loss(reference[:, 0], negatives, self.experiment.tau, mask)
 
     def _mwer(self, rows: _Rows, sums: torch.Tensor, items: Sequence[TrainingItem]) -> torch.Tensor:
-        width = max(len(item.nbest) for item in items) or 1
-        logprobs = torch.full((len(items), width), float("-inf"))
-        errors = torch.zeros(len(items), width)
-        filled = [0] * len(items)
-        positions, values = [], []
-        for row, (kind, item) in enumerate(zip(rows.kind, rows.item)):
-            if kind == "nbest":
-                j = filled[item]
-                filled[item] += 1
-                positions.append((item, j))
-                values.append(sums[row])
-                errors[item, j] = word_errors(items[item].reference, items[item].nbest[j])
-        if not positions:
+        logprobs, mask, slots = self._per_item(rows, sums, "nbest", len(items), float("-inf"))
+        if not slots:
             return sums.sum() * 0.0
-        index = torch.tensor(positions)
-        logprobs = logprobs.index_put((index[:, 0], index[:, 1]), torch.stack(values))
-        return mwer_loss(logprobs, errors)
-
-
-
+        errors = torch.zeros(logprobs.shape)
+        for item, slot in slots:
+            errors[item, slot] = word_errors(items[item].reference, items[item].nbest[slot])
+        return mwer_loss(logprobs, errors, mask=mask)

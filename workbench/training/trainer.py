@@ -62,7 +62,6 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, step: int) -> None:
 def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
     state = torch.load(path, map_location="cpu", weights_only=True)
     missing, unexpected = model.load_state_dict(state["adapter"], strict=False)
-    unexpected = [k for k in unexpected]
     lora_missing = [k for k in missing if "lora_" in k]
     if lora_missing or unexpected:
         raise ValueError(f"{path}: adapter does not fit the model (missing {lora_missing[:3]}, unexpected {unexpected[:3]})")
