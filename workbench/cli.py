@@ -50,11 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from workbench.config import ConfigError
     from workbench.data import AudioError, ManifestError
+    from workbench.retrieval.vocabulary import VocabularyError
 
     args = build_parser().parse_args(argv)
     try:
         args._run(args)
-    except (ManifestError, ConfigError, AudioError, FileNotFoundError) as error:
+    except (ManifestError, ConfigError, AudioError, VocabularyError, FileNotFoundError) as error:
         # bad input: say what and where, without a traceback (MLflow runs already ended FAILED)
         print(f"workbench {args.command}: {error}", file=sys.stderr)
         return 2

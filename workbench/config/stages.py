@@ -182,6 +182,9 @@ class EvalRetrievalConfig:
     clar_candidates: int | None = 2000  # CLAR: localized scores over the top-M global candidates (None: all)
     fusion_weight: float = 0.5  # learned·w + phonetic·(1−w) after per-query min-max normalization
     language_hint: str | None = None  # phonetic baseline: hypothesis language (None: per script)
+    # seed 002's long-form Q→C / C→Q: test clips joined into recordings, cut into fixed windows
+    longform_clips_per_recording: int | None = 6  # None: skip (GLCLAP and CLSR only)
+    longform_window_seconds: float = 5.0
     batch_size: int = 512  # vocabulary texts per text-encoder call
     seed: int = 0
     device: str = "cpu"

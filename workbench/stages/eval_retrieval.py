@@ -27,9 +27,12 @@ from workbench.config.stages import EvalRetrievalConfig
 from workbench.data import read_manifest, write_json_atomic
 from workbench.data.jsonl import read_jsonl
 from workbench.data.atomic import atomic_path, write_text_atomic
-from workbench.metrics.retrieval import retrieval_at_k
+from workbench.asr import load_whisper
+from workbench.data import load_audio
+from workbench.metrics.retrieval import ranking_recall_at_k, retrieval_at_k
 from workbench.retrieval.evaluation import finite_floor, score_queries, text_features
-from workbench.retrieval.frames import FrameStore
+from workbench.retrieval.frames import FrameStore, encoder_states
+from workbench.retrieval.longform import relevance, windows_of
 from workbench.retrieval.models import load_retriever
 from workbench.retrieval.phonetic import PhoneticRetriever
 from workbench.retrieval.ranking import fuse, ranked_words
@@ -166,6 +169,9 @@ def run(args: argparse.Namespace) -> None:
                     rankings.extend({"id": u.id, "method": name, "gold": g, "top": r}
                                     for u, g, r in zip(queries, gold, ranked))
             results[setting] = block
+        if model is not None and model.method in ("glclap", "clsr") and config.longform_clips_per_recording:
+            results["longform"] = longform_recall(model, meta, queries, args.manifest, config)
+            logger.log_metrics({f"longform/{k}": v for k, v in results["longform"].items() if isinstance(v, float)})
         args.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.out / "metrics.json", results)
         with atomic_path(args.out / "rankings.jsonl") as tmp:
@@ -173,6 +179,29 @@ def run(args: argparse.Namespace) -> None:
         write_text_atomic(args.out / "table.md", render(results, config.ks))
         logger.log_artifact(args.out / "metrics.json")
     print(render(results, config.ks))
+
+
+@torch.no_grad()
+def longform_recall(model, meta: dict, queries, manifest: Path, config: EvalRetrievalConfig) -> dict:
+    """Seed 002's Q→C and C→Q R@k: each hotword against fixed windows of long recordings."""
+    whisper_model = load_whisper(meta["model"])
+    layers = int(meta["frames_fingerprint"].rsplit("layers", 1)[1])
+    layers = None if layers == len(whisper_model.encoder.blocks) else layers
+    clips = [load_audio(u.audio_path(manifest.parent)) for u in queries]
+    windows = windows_of(clips, config.longform_clips_per_recording, config.longform_window_seconds)
+    states = [encoder_states(whisper_model, w.audio, layers) for w in tqdm(windows, desc="long-form windows", unit="window")]
+    contexts = torch.cat([model.query_embeddings(states[i : i + 16]) for i in range(0, len(states), 16)])
+    words = [(h, q) for q, u in enumerate(queries) for h in u.hotwords]
+    questions = model.embed_text([h for h, _ in words])
+    scores = (questions @ contexts.T).numpy()
+    q_to_c, c_to_q = relevance(windows, [q for _, q in words])
+    keep = [w for w, gold in enumerate(c_to_q) if gold]
+    out: dict = {"windows": len(windows), "queries": len(words), "window_seconds": config.longform_window_seconds}
+    for k, value in ranking_recall_at_k(scores, q_to_c, config.ks).items():
+        out[f"q2c_r@{k}"] = value
+    for k, value in ranking_recall_at_k(scores.T[keep], [c_to_q[w] for w in keep], config.ks).items():
+        out[f"c2q_r@{k}"] = value
+    return out
 
 
 def render(results: dict, ks) -> str:
@@ -189,5 +218,11 @@ def render(results: dict, ks) -> str:
             cells = [f"{100 * m[f'exact@{k}_recall']:.1f}" for k in ks]
             cells += [f"{100 * m['exact@1_f1']:.1f}", f"{100 * m['substring@1_recall']:.1f}"]
             lines.append(f"| {setting} | {count} | {name} | " + " | ".join(cells) + " |")
+    longform = results.get("longform")
+    if longform:
+        lines += ["", f"Long-form ({longform['queries']} hotword queries, {longform['windows']} windows of "
+                  f"{longform['window_seconds']:g} s): " + ", ".join(
+                      f"Q→C R@{k} {100 * longform[f'q2c_r@{k}']:.1f}" for k in ks) + "; " + ", ".join(
+                      f"C→Q R@{k} {100 * longform[f'c2q_r@{k}']:.1f}" for k in ks)]
     return "\n".join(lines) + "\n"
 

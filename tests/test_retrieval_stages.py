@@ -1,0 +1,96 @@
+"""retrieval_frames -> train_retriever -> eval_retrieval end to end on the real fixture clips
+(Whisper tiny.en's encoder, a from-scratch character text tower), plus the stages' input errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture()
+def corpus(tmp_path) -> Path:
+    shutil.copytree(FIXTURES / "audio", tmp_path / "audio")
+    shutil.copy(FIXTURES / "tiny.jsonl", tmp_path / "test.jsonl")
+    return tmp_path / "test.jsonl"
+
+
+def _common(tmp_path) -> list[str]:
+    return ["--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"]
+
+
+def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
+    frames = tmp_path / "frames"
+    assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
+    assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0  # resumable
+
+    experiment = tmp_path / "tiny_glclap.yaml"
+    experiment.write_text("name: tiny_glclap\nmethod: glclap\nlosses: {global: 1.0, local: 1.0}\n")
+    out = tmp_path / "retriever"
+    assert main([
+        "train_retriever", "--experiment", str(experiment), "--manifest", str(corpus), "--frames", str(frames),
+        "--out", str(out), "--set", f"model={whisper_tiny_en_path}", "--set", "architecture.text_encoder=chars",
+        "--set", "architecture.symbol_dim=32", "--set", "architecture.symbol_layers=1", "--set", "loop.epochs=2",
+        "--set", "loop.batch_size=2", *_common(tmp_path),
+    ]) == 0
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["examples"] == 2 and summary["epochs"] == 2
+
+    vocabulary = tmp_path / "hotwords.txt"
+    vocabulary.write_text("Totoro\nSpiriva\n# comment\nWegovy\n")
+    hypotheses = tmp_path / "hyp.jsonl"
+    hypotheses.write_text(
+        json.dumps({"id": "cmn_eng-0044", "hypothesis": "这个问题你先谷歌一下就知道了"}) + "\n"
+        + json.dumps({"id": "en_entities-0101", "hypothesis": "My daughter watches Pono every single weekend."}) + "\n"
+    )
+    evaluation = tmp_path / "eval"
+    assert main([
+        "eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary", str(vocabulary),
+        "--retriever", str(out), "--frames", str(frames), "--out", str(evaluation),
+        "--set", "vocabularies=[own, lists, '40']", "--set", "longform_clips_per_recording=2", "--set", "longform_window_seconds=2.0", *_common(tmp_path),
+    ]) == 0
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert metrics["vocabularies"] == {"own": 2, "lists": 5, "40": 40}
+    for setting in ("own", "lists", "40"):
+        for scorer in ("phonetic", "learned", "fused"):
+            assert 0.0 <= metrics[setting][scorer]["exact@10_recall"] <= 1.0
+    assert metrics["own"]["phonetic"]["exact@10_recall"] == 1.0  # 2 words, top 10: both found
+    rankings = [json.loads(line) for line in (evaluation / "rankings.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in rankings} == {"phonetic", "learned", "fused"}
+    assert "| own | 2 | phonetic |" in (evaluation / "table.md").read_text()
+    longform = metrics["longform"]  # 2 clips (~6.4 s) joined, cut into 2-s windows
+    assert longform["windows"] == 4 and longform["queries"] == 2
+    assert longform["q2c_r@5"] == 1.0  # 4 windows: every query's window is in its top 5
+
+
+def test_eval_refuses_hypotheses_missing_test_ids(corpus, tmp_path, capsys):
+    vocabulary = tmp_path / "v.txt"
+    vocabulary.write_text("Totoro\n")
+    hypotheses = tmp_path / "hyp.jsonl"
+    hypotheses.write_text(json.dumps({"id": "en_entities-0101", "hypothesis": "x"}) + "\n")
+    with pytest.raises(ValueError, match="lacks 1 test utterance.*cmn_eng-0044"):
+        main(["eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary",
+              str(vocabulary), "--out", str(tmp_path / "e"), *_common(tmp_path)])
+
+
+def test_eval_names_a_duplicate_hotword_line(corpus, tmp_path, capsys):
+    vocabulary = tmp_path / "v.txt"
+    vocabulary.write_text("Totoro\ntotoro\n")
+    hypotheses = tmp_path / "hyp.jsonl"
+    hypotheses.write_text("".join(json.dumps({"id": i, "hypothesis": "x"}) + "\n" for i in ("cmn_eng-0044", "en_entities-0101")))
+    assert main(["eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary",
+                 str(vocabulary), "--out", str(tmp_path / "e"), *_common(tmp_path)]) == 2
+    assert "v.txt:2" in capsys.readouterr().err
+
+
+def test_train_refuses_a_rada_experiment_without_rada_output(corpus, tmp_path):
+    experiment = tmp_path / "r.yaml"
+    experiment.write_text("name: r\nmethod: glclap\nlosses: {global: 1.0}\nrada: true\n")
+    assert main(["train_retriever", "--experiment", str(experiment), "--manifest", str(corpus), "--frames",
+                 str(tmp_path / "f"), "--out", str(tmp_path / "o"), *_common(tmp_path)]) == 2
