@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=32, help="FAISS batch size")
     parser.add_argument("--threads", type=int, default=None, help="torch and FAISS threads (default: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_bench.json"))
+    parser.add_argument("--out", type=Path, default=Path("results/benchmarks/retrieval.json"))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

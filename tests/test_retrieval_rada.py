@@ -17,7 +17,6 @@ from workbench.retrieval.rada import RADA_NORMALIZATION
 
 from conftest import REPO
 
-TINY_EN = REPO / "models" / "whisper-tiny.en.pt"
 CARRIERS = ("{word}.", "I heard about {word} today.", "Please write down {word}.", "They mentioned {word} again.")
 
 
@@ -57,12 +56,10 @@ def test_result_sizes_and_metrics():
 
 
 @pytest.fixture(scope="module")
-def tiny_en():
-    if not TINY_EN.is_file():
-        pytest.skip(f"{TINY_EN} is missing (the assets stage fetches whisper-tiny.en)")
+def tiny_en(whisper_tiny_en_path):
     from workbench.asr import load_whisper
 
-    return load_whisper(TINY_EN)
+    return load_whisper(whisper_tiny_en_path)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +104,7 @@ def run_stage(argv):
     rada_stage.run(parser.parse_args(argv))
 
 
-def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper):
+def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper, whisper_tiny_en_path):
     monkeypatch.chdir(tmp_path)  # no params.yaml here: the stage's defaults
     (tmp_path / "a.txt").write_text("# invented and common\nZorbulaxin\n\nTuesday\n", encoding="utf-8")
     (tmp_path / "b.txt").write_text("Tuesday\n  \n", encoding="utf-8")
@@ -115,11 +112,11 @@ def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper)
 
     def load_whisper(path, device="cpu"):
         loads.append(Path(path))
-        assert Path(path) == TINY_EN, path
+        assert Path(path) == whisper_tiny_en_path, path
         return tiny_en  # the module's model: no second load
 
     monkeypatch.setattr(rada_stage, "load_whisper", load_whisper)
-    argv = ["--vocabulary", "a.txt", "b.txt", "--out", "rada", "--set", f"model={TINY_EN}", "--set", "batch_size=1",
+    argv = ["--vocabulary", "a.txt", "b.txt", "--out", "rada", "--set", f"model={whisper_tiny_en_path}", "--set", "batch_size=1",
             "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
 
     killed = CountingEngine(piper, fail_on=2)

@@ -177,7 +177,7 @@ class EvalRetrievalConfig:
     # or a number (+ CMUdict/pypinyin distractors up to that size); gold hotwords are always in
     vocabularies: tuple[str, ...] = ("own", "lists", "10000", "100000")
     distractor_sources: tuple[str, ...] = ("en",)  # en: CMUdict words; zh: pypinyin phrases
-    ks: tuple[int, ...] = (1, 5, 10)
+    ks: tuple[int, ...] = (1, 2, 5, 10)
     table_vocabulary: str = "lists"  # the vocabulary the ablation tables report
     clar_candidates: int | None = 2000  # CLAR: localized scores over the top-M global candidates (None: all)
     fusion_weight: float = 0.5  # learned·w + phonetic·(1−w) after per-query min-max normalization
