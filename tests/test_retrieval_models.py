@@ -162,3 +162,25 @@ def test_experiment_errors_name_the_file(tmp_path):
     path.write_text("name: bad\nmethod: glclap\nlosses: {quantity: 1.0}\n")
     with pytest.raises(ConfigError, match="bad.yaml.*not losses of glclap"):
         load_retriever_experiment(path)
+
+
+def test_audio_shorter_than_one_cif_token(minilm_path):
+    """CLAR falls back to one window over the whole utterance (its documented rule); CLSR has no
+    token to transcribe and says so."""
+    from workbench.retrieval.evaluation import score_queries
+
+    states = [torch.randn(3, 64)]
+    clar = _model("clar").eval()
+    with torch.no_grad():
+        clar.cif.output.bias.fill_(-30.0)  # alphas ~ 0: no token fires
+    frames, spans = clar.alignments(states[0])
+    assert spans.shape == (0, 2)
+    words = ["Trulicity", "Wegovy"]
+    scores = score_queries(clar, states, clar.embed_text(words).detach(), words).scores
+    assert np.isfinite(scores).all()
+    clsr = _model("clsr", make_text_encoder("minilm", minilm_path),
+                  ArchitectureConfig(projection_dim=32, projection_hidden=64, decoder_dim=64)).eval()
+    with torch.no_grad():
+        clsr.cif.output.bias.fill_(-30.0)
+    with pytest.raises(ValueError, match="shorter than one CIF token"):
+        clsr.query_embeddings(states)
