@@ -137,3 +137,22 @@ def load_config(cls: type[T], params: Path | str | None, section: str, overrides
 
 def config_to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
+
+
+def load_experiment_file(cls: type[T], path: Path | str, required: Sequence[str] = ("name",)) -> T:
+    """An experiment YAML (one row of a seed's table) as ``cls``: strict keys, errors naming the
+    file, ``name`` equal to the file's stem (DVC keys the runs by it); then ``cls.validate``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment file {path} not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(values, dict) or any(key not in values for key in required):
+        raise ConfigError(f"{path}: an experiment is a mapping with at least {', '.join(repr(k) for k in required)}")
+    experiment = build_config(cls, values, str(path))
+    experiment.validate(str(path))
+    if experiment.name != path.stem:
+        raise ConfigError(f"{path}: name {experiment.name!r} must equal the file name {path.stem!r} (DVC keys runs by it)")
+    return experiment

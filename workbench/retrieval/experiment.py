@@ -19,10 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from workbench.config import ConfigError
-from workbench.config.loading import build_config
+from workbench.config.loading import load_experiment_file
 from workbench.retrieval.models import METHODS
 
 LOSSES = {"glclap": ("global", "local"), "clar": ("global", "local", "quantity"), "clsr": ("asr", "quantity", "global")}
@@ -57,17 +55,4 @@ class RetrieverExperiment:
 
 
 def load_retriever_experiment(path: Path | str) -> RetrieverExperiment:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"experiment file {path} not found")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(values, dict) or "name" not in values or "method" not in values:
-        raise ConfigError(f"{path}: a retriever experiment is a mapping with at least 'name' and 'method'")
-    experiment = build_config(RetrieverExperiment, values, str(path))
-    experiment.validate(str(path))
-    if experiment.name != path.stem:
-        raise ConfigError(f"{path}: name {experiment.name!r} must equal the file name {path.stem!r}")
-    return experiment
+    return load_experiment_file(RetrieverExperiment, path, required=("name", "method"))

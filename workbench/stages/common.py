@@ -38,3 +38,22 @@ def set_threads(threads: int | None) -> None:
 def configure_logging() -> logging.Logger:
     logging.basicConfig(level=os.environ.get("WORKBENCH_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     return logging.getLogger("workbench")
+
+
+def read_json_or_none(path) -> dict | None:
+    """A results file, or None when the run that writes it has not been done (a gap in a table)."""
+    import json
+
+    try:
+        return json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError):
+        return None
+
+
+def percent_cell(value, digits: int = 2) -> str:
+    """A rate as a percentage table cell; a missing value is a gap ("–"), never a zero."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * value:.{digits}f}"

@@ -11,11 +11,10 @@ not been done shows as a gap ("–"), never as a zero.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 
 from workbench.data.atomic import write_text_atomic
+from workbench.stages.common import percent_cell, read_json_or_none
 from workbench.training.experiment import load_experiment
 
 NAME = "report_cs_nmg"
@@ -30,21 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
 
 
-def _pct(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def render(results: Path, experiments: Path, nearmiss: Path) -> str:
     rows = sorted((load_experiment(p) for p in experiments.glob("*.yaml")), key=lambda e: (e.table, e.row, e.name))
-    metrics = {(e.name, pair): _read(results / e.name / pair / "eval" / "metrics.json") for e in rows for pair in PAIRS}
-    stats = {pair: _read(nearmiss / pair / "stats.json") for pair in PAIRS}
+    metrics = {(e.name, pair): read_json_or_none(results / e.name / pair / "eval" / "metrics.json") for e in rows for pair in PAIRS}
+    stats = {pair: read_json_or_none(nearmiss / pair / "stats.json") for pair in PAIRS}
     lines = []
     for table, title in ((2, "Table 2: training objectives"), (3, "Table 3: near-miss sources and gates (WCE + CL)")):
         members = [e for e in rows if e.table in ((0, 2) if table == 2 else (3,))]
@@ -56,7 +44,7 @@ def render(results: Path, experiments: Path, nearmiss: Path) -> str:
             cells = []
             for pair in PAIRS:
                 m = metrics[(e.name, pair)] or {}
-                cells += [_pct(m.get("mer")), _pct(m.get("pier"))]
+                cells += [percent_cell(m.get("mer")), percent_cell(m.get("pier"))]
                 if table == 3:
                     gate = (stats[pair] or {}).get("gates", {}).get(e.negatives.gate, {})
                     nm = gate.get("nm_per_utt")

@@ -12,11 +12,10 @@ A run that has not been done shows as a gap ("–"), never as a zero.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 
 from workbench.data.atomic import write_text_atomic
+from workbench.stages.common import percent_cell, read_json_or_none
 from workbench.retrieval.experiment import load_retriever_experiment
 
 NAME = "report_retrieval"
@@ -30,17 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
 
 
-def _pct(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _get(metrics: dict | None, *keys):
     for key in keys:
         if not isinstance(metrics, dict) or key not in metrics:
@@ -51,8 +39,8 @@ def _get(metrics: dict | None, *keys):
 
 def render(results: Path, experiments: Path, vocabulary: str = "lists") -> str:
     rows = sorted((load_retriever_experiment(p) for p in experiments.glob("*.yaml")), key=lambda e: (e.table, e.row, e.name))
-    metrics = {e.name: _read(results / e.name / "eval" / "metrics.json") for e in rows}
-    phonetic = _read(results / "phonetic" / "eval" / "metrics.json")
+    metrics = {e.name: read_json_or_none(results / e.name / "eval" / "metrics.json") for e in rows}
+    phonetic = read_json_or_none(results / "phonetic" / "eval" / "metrics.json")
     size = next((m["vocabularies"].get(vocabulary) for m in [phonetic, *metrics.values()] if m), None)
     where = f"{vocabulary} vocabulary ({size} words)" if size else f"{vocabulary} vocabulary"
     lines: list[str] = []
@@ -62,13 +50,13 @@ def render(results: Path, experiments: Path, vocabulary: str = "lists") -> str:
                       "|---|---|---:|" + "---:|" * (len(ks) + 1)])
         words = lambda m: _get(m, "vocabularies", vocabulary) or "–"  # noqa: E731 (RADA rows: a filtered list)
         lines.append(f"| phonetic baseline (ASR 1-best) | phonetic | {words(phonetic)} | " + " | ".join(
-            _pct(_get(phonetic, vocabulary, "phonetic", f"{mode}@{k}_recall")) for k in ks)
-            + f" | {_pct(_get(phonetic, vocabulary, 'phonetic', 'exact@1_f1'))} |")
+            percent_cell(_get(phonetic, vocabulary, "phonetic", f"{mode}@{k}_recall")) for k in ks)
+            + f" | {percent_cell(_get(phonetic, vocabulary, 'phonetic', 'exact@1_f1'))} |")
         for e in members:
             for scorer in scorers:
-                cells = [_pct(_get(metrics[e.name], vocabulary, scorer, f"{mode}@{k}_recall")) for k in ks]
+                cells = [percent_cell(_get(metrics[e.name], vocabulary, scorer, f"{mode}@{k}_recall")) for k in ks]
                 lines.append(f"| {e.label or e.name} | {scorer} | {words(metrics[e.name])} | " + " | ".join(cells)
-                             + f" | {_pct(_get(metrics[e.name], vocabulary, scorer, 'exact@1_f1'))} |")
+                             + f" | {percent_cell(_get(metrics[e.name], vocabulary, scorer, 'exact@1_f1'))} |")
         lines.append("")
 
     table(f"Seed 000 Table 1: CLAR loss ablation (exact R@k, {where})",
@@ -83,11 +71,11 @@ def render(results: Path, experiments: Path, vocabulary: str = "lists") -> str:
                   "| method | scorer | " + " | ".join(f"{name} ({count})" for name, count in settings) + " |",
                   "|---|---|" + "---:|" * len(settings)]
         lines.append("| phonetic baseline | phonetic | " + " | ".join(
-            _pct(_get(phonetic, name, "phonetic", "exact@1_recall")) for name, _ in settings) + " |")
+            percent_cell(_get(phonetic, name, "phonetic", "exact@1_recall")) for name, _ in settings) + " |")
         for e in rows:
             for scorer in ("learned", "fused"):
                 lines.append(f"| {e.label or e.name} | {scorer} | " + " | ".join(
-                    _pct(_get(metrics[e.name], name, scorer, "exact@1_recall")) for name, _ in settings) + " |")
+                    percent_cell(_get(metrics[e.name], name, scorer, "exact@1_recall")) for name, _ in settings) + " |")
         lines.append("")
     longform = [(e, _get(metrics[e.name], "longform")) for e in rows if e.method in ("glclap", "clsr")]
     if longform:
@@ -95,7 +83,7 @@ def render(results: Path, experiments: Path, vocabulary: str = "lists") -> str:
                   "| method | Q→C R@1 | Q→C R@5 | Q→C R@10 | C→Q R@1 | C→Q R@5 | C→Q R@10 |", "|---|" + "---:|" * 6]
         for e, m in longform:
             lines.append(f"| {e.label or e.name} | " + " | ".join(
-                _pct(_get(m, f"{d}_r@{k}")) for d in ("q2c", "c2q") for k in (1, 5, 10)) + " |")
+                percent_cell(_get(m, f"{d}_r@{k}")) for d in ("q2c", "c2q") for k in (1, 5, 10)) + " |")
         lines.append("")
     return "\n".join(lines)
 
