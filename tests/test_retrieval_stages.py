@@ -94,3 +94,26 @@ def test_train_refuses_a_rada_experiment_without_rada_output(corpus, tmp_path):
     experiment.write_text("name: r\nmethod: glclap\nlosses: {global: 1.0}\nrada: true\n")
     assert main(["train_retriever", "--experiment", str(experiment), "--manifest", str(corpus), "--frames",
                  str(tmp_path / "f"), "--out", str(tmp_path / "o"), *_common(tmp_path)]) == 2
+
+
+def test_frozen_text_features_are_cached_by_word(tmp_path, minilm_path):
+    import logging
+
+    import torch
+
+    from workbench.retrieval.evaluation import text_features
+    from workbench.retrieval.models import ArchitectureConfig, build_retriever, text_encoder_of
+    from workbench.stages.eval_retrieval import cached_text_features
+    from workbench.testing.dummies import tiny_whisper
+
+    config = ArchitectureConfig(projection_dim=16, projection_hidden=32)
+    model = build_retriever("glclap", tiny_whisper(), text_encoder_of(config, minilm_path), config)
+    log = logging.getLogger("test")
+    first = cached_text_features(model, ["Wegovy", "Spiriva"], tmp_path, 8, log)
+    calls = []
+    original = model.text_features
+    model.text_features = lambda words: calls.append(list(words)) or original(words)
+    second = cached_text_features(model, ["Spiriva", "Ponyo", "Wegovy"], tmp_path, 8, log)
+    assert calls == [["Ponyo"]]  # only the new word is encoded
+    assert torch.allclose(second[[0, 2]], first[[1, 0]])
+    assert torch.allclose(second, text_features(model, ["Spiriva", "Ponyo", "Wegovy"]), atol=1e-5)

@@ -13,7 +13,6 @@ queries: they are counted and reported as excluded.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -66,21 +65,29 @@ def vocabulary_size(setting: str, minimum_lists: int) -> int | None:
 
 
 def cached_text_features(model, words: list[str], cache: Path | None, batch_size: int, log) -> torch.Tensor:
-    """Frozen pretrained text encoders give the same features for every experiment: cache them."""
-    frozen = not any(p.requires_grad for p in model.text.parameters())
-    key = hashlib.sha1(("\n".join(words) + f"\n{model.config.text_encoder}").encode()).hexdigest()[:20]
-    path = cache / f"{key}.safetensors" if cache is not None and frozen and model.config.text_encoder == "minilm" else None
-    if path is not None and path.is_file():
-        return safetensors.torch.load_file(str(path))["features"]
-    started = time.perf_counter()
-    with tqdm(total=len(words), desc="vocabulary text features", unit="word") as bar:
-        features = text_features(model, words, batch_size, bar)
-    log.info("text features of %d words in %.1f s", len(words), time.perf_counter() - started)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            safetensors.torch.save_file({"features": features.contiguous()}, str(tmp))
-    return features
+    """Frozen pretrained text encoders give every experiment the same features for a word: keep
+    them by word in ``cache`` (one matrix + its word list per encoder), compute only new words."""
+    frozen = model.config.text_encoder == "minilm" and not any(p.requires_grad for p in model.text.parameters())
+    matrix_path = cache / "minilm.safetensors" if cache is not None and frozen else None
+    known: dict[str, int] = {}
+    stored = torch.empty(0, model.text.dim)
+    if matrix_path is not None and matrix_path.is_file() and matrix_path.with_suffix(".json").is_file():
+        stored = safetensors.torch.load_file(str(matrix_path))["features"]
+        known = {w: i for i, w in enumerate(json.loads(matrix_path.with_suffix(".json").read_text(encoding="utf-8")))}
+    new = [w for w in dict.fromkeys(words) if w not in known]
+    if new:
+        started = time.perf_counter()
+        with tqdm(total=len(new), desc="vocabulary text features", unit="word") as bar:
+            fresh = text_features(model, new, batch_size, bar)
+        log.info("text features of %d new words in %.1f s (%d cached)", len(new), time.perf_counter() - started, len(known))
+        known.update({w: len(known) + i for i, w in enumerate(new)})
+        stored = torch.cat([stored, fresh])
+        if matrix_path is not None:
+            matrix_path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(matrix_path) as tmp:
+                safetensors.torch.save_file({"features": stored.contiguous()}, str(tmp))
+            write_text_atomic(matrix_path.with_suffix(".json"), json.dumps(list(known), ensure_ascii=False))
+    return stored[torch.tensor([known[w] for w in words], dtype=torch.long)]
 
 
 def evaluate_rankings(gold: list[list[str]], ranked: list[list[str]], ks) -> dict[str, float]:
