@@ -52,3 +52,39 @@ def tiny_whisper(seed: int = 0, multilingual: bool = True):
         for parameter in model.parameters():
             parameter.normal_(0.0, 0.5)  # spread the logits so beams differ
     return model.eval()
+
+
+_TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_causal_lm(directory: Path, seed: int = 0, corpus: list[str] | None = None) -> Path:
+    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained here on
+    ``corpus``, saved in HF format (with a chat template) to ``directory``."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    corpus = corpus or ["transcribe the audio into text these biasing words you may use",
+                        "hello world the quick brown fox jumps over the lazy dog"]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
+                            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|im_end|>",
+                                        pad_token="<|endoftext|>", bos_token="<|im_start|>")
+    tokenizer.chat_template = _TINY_CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.3)  # spread the logits so different inputs give different tokens
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory

@@ -1,0 +1,363 @@
+"""Speech LLM (issue 8): rewards, prompts, adapter shapes, SFT resume, GRPO through trl, joint
+beam search, and the three stages end to end on tiny real models (a random 2-layer Llama with a
+BPE tokenizer trained here; Whisper tiny.en's encoder states of the fixture clips)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.cli import main
+from workbench.rl.rewards import match_reward, wer_reward
+from workbench.speechllm.decoding import DecodeOptions, generate, joint_decode, transcribe
+from workbench.speechllm.model import FrameAdapter, SpeechLLMConfig, build_speechllm, load_speechllm
+from workbench.speechllm.prompts import (
+    PromptConfig,
+    condition_words,
+    example_rng,
+    prompt_text,
+    rankings_by_id,
+    render_chat,
+    training_list,
+)
+from workbench.speechllm.training import SFTExample, SFTLoopConfig, train_sft
+from workbench.testing.dummies import tiny_causal_lm
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SMALL = SpeechLLMConfig(adapter_hidden=32, lora_rank=4, lora_alpha=8)
+
+
+@pytest.fixture(scope="module")
+def lm_dir(tmp_path_factory) -> Path:
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+# --- rewards: case tables ---
+
+@pytest.mark.parametrize("completion, reference, words, expected", [
+    ("I took Xarelto today", "I took Xarelto today", ["Xarelto"], 1.0),  # in both
+    ("I took it today", "I took Xarelto today", ["Xarelto"], 0.0),  # missed
+    ("I took Xarelto today", "I took it today", ["Xarelto"], 0.0),  # hallucinated from the list
+    ("I took it today", "I took it today", ["Xarelto"], 1.0),  # in neither: a correct rejection
+    ("I took xarelto, today.", "I took Xarelto today", ["Xarelto", "Ozempic"], 1.0),  # normalized; distractor absent
+    ("I took Xarelto today", "I took Xarelto today", ["Xarelto", "Ozempic", "Ponyo", "took it"], 1.0),
+    ("", "I took Xarelto today", ["Xarelto", "Ozempic"], 0.5),  # empty output: misses Xarelto, rejects Ozempic
+    ("Ozempic", "", ["Ozempic"], 0.0),  # empty reference, hallucinated word
+    ("the pony o show", "the Ponyo show", ["Ponyo"], 0.0),  # word boundaries: no partial credit
+    ("anything", "anything", [], None),  # no list: no match reward
+])
+def test_match_reward_cases(completion, reference, words, expected):
+    assert match_reward([completion], [reference], [words]) == [expected]
+
+
+@pytest.mark.parametrize("completion, reference, expected", [
+    ("my daughter watches ponyo", "My daughter watches Ponyo.", 1.0),
+    ("my daughter watches", "My daughter watches Ponyo.", 0.75),  # one deletion of four words
+    ("", "My daughter watches Ponyo.", 0.0),  # empty output: WER 1
+    ("a b c d e f g h", "one two", -3.0),  # 2 substitutions + 6 insertions over 2 words
+    ("", "", 1.0),  # empty reference and output
+    ("hello", "", 0.0),  # empty reference: one insertion
+])
+def test_wer_reward_cases(completion, reference, expected):
+    assert wer_reward([completion], [reference]) == [pytest.approx(expected)]
+
+
+def test_rewards_take_trl_keyword_arguments_and_chat_completions():
+    out = match_reward(prompts=["p"], completions=[[{"role": "assistant", "content": "Ponyo"}]],
+                       completion_ids=[[1]], reference=["Ponyo"], biasing_words=[["Ponyo"]], trainer_state=None)
+    assert out == [1.0]
+
+
+# --- prompts ---
+
+def test_prompt_text_and_conditions():
+    assert prompt_text([]) == "Transcribe the audio into text."
+    assert prompt_text(["Ponyo", "Xarelto"]) == "Transcribe the audio into text. These biasing words you may use: Ponyo, Xarelto"
+    assert condition_words("NA", ["Ponyo"], None) == ()
+    assert condition_words("GT", ["Ponyo", "Ponyo", "Xarelto"], None) == ("Ponyo", "Xarelto")
+    assert condition_words("top2", ["Ponyo"], ["a", "b", "c"]) == ("a", "b")
+    with pytest.raises(ValueError, match="needs retrieved"):
+        condition_words("top5", ["Ponyo"], None)
+    with pytest.raises(ValueError, match="unknown condition"):
+        condition_words("top", [], [])
+    rows = [{"id": "u1", "method": "phonetic", "top": ["x", "y"]}, {"id": "u1", "method": "learned", "top": ["z"]}]
+    assert rankings_by_id(rows, "learned") == {"u1": ["z"]}
+
+
+def test_training_lists_follow_the_seed_ratios_and_are_seeded():
+    vocabulary = [f"word{i}" for i in range(200)]
+    config = PromptConfig()
+    draws = [training_list(["Ponyo"], vocabulary, example_rng(0, 0, f"u{i}"), config) for i in range(3000)]
+    kinds = [d.kind for d in draws]
+    biased = len(draws) - kinds.count("none")
+    assert abs(kinds.count("none") / len(draws) - 8 / 9) < 0.03  # 8:1 without a list
+    assert abs(kinds.count("positive") / biased - 0.5) < 0.08  # positive:negative 1:1
+    for d in draws:
+        if d.kind == "none":
+            assert d.words == ()
+        else:
+            assert 1 <= len(d.words) <= 10 and len(set(d.words)) == len(d.words)
+            assert ("Ponyo" in d.words) == (d.kind == "positive")
+    again = [training_list(["Ponyo"], vocabulary, example_rng(0, 0, f"u{i}"), config) for i in range(50)]
+    assert again == draws[:50]  # same (seed, epoch, id): same list, same order
+    other_epoch = [training_list(["Ponyo"], vocabulary, example_rng(0, 1, f"u{i}"), config) for i in range(50)]
+    assert other_epoch != draws[:50]
+    always = PromptConfig(unbiased_per_biased=0.0, min_words=3, max_words=3)
+    lists = [training_list(["Ponyo"], vocabulary, random.Random(i), always) for i in range(100)]
+    assert all(len(d.words) == 3 for d in lists)
+    orders = {d.words.index("Ponyo") for d in lists if d.kind == "positive"}
+    assert len(orders) > 1  # the true hotword is not always first
+
+
+# --- model ---
+
+def test_adapter_shapes_and_audio_prefix(lm_dir):
+    adapter = FrameAdapter(16, 24, SpeechLLMConfig(downsample=2, adapter_hidden=8))
+    assert adapter(torch.randn(7, 16)).shape == (4, 24)  # 7 frames -> ceil(7/2) positions
+    assert adapter(torch.randn(8, 16)).shape == (4, 24)
+    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    audio, mask = model.audio_embeddings([torch.randn(5, 16), torch.randn(12, 16)])
+    assert audio.shape == (2, 6, model.lm.config.hidden_size) and mask.tolist()[0] == [1, 1, 1, 0, 0, 0]
+    ids = torch.tensor([[0, 5, 6], [7, 8, 9]])
+    inputs = model.inputs((audio, mask), ids, torch.tensor([[0, 1, 1], [1, 1, 1]]))
+    assert inputs["inputs_embeds"].shape == (2, 9, model.lm.config.hidden_size)
+    assert inputs["position_ids"][0].tolist() == [0, 1, 2, 2, 2, 2, 2, 3, 4]  # pads do not advance positions
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(n.startswith("adapter.") for n in trainable) and any("lora_" in n for n in trainable)
+    assert not any("embed_tokens" in n for n in trainable)
+
+
+def test_padded_batch_generates_what_single_clips_do(lm_dir):
+    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    torch.manual_seed(1)
+    states = [torch.randn(6, 16), torch.randn(15, 16)]
+    prompts = [render_chat(model.tokenizer, prompt_text([])), render_chat(model.tokenizer, prompt_text(["hello", "fox"]))]
+    batched = generate(model, states, prompts, max_new_tokens=6)
+    singles = [generate(model, [s], [p], max_new_tokens=6)[0] for s, p in zip(states, prompts)]
+    assert batched == singles
+
+
+def test_save_and_load_round_trip(lm_dir, tmp_path):
+    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_()  # LoRA B starts at zero: make the adapter matter
+    model.save(tmp_path / "m")
+    loaded = load_speechllm(tmp_path / "m", lm_dir).eval()
+    clip = torch.randn(9, 16)
+    prompt = render_chat(model.tokenizer, prompt_text(["fox"]))
+    assert generate(model, [clip], [prompt], max_new_tokens=5) == generate(loaded, [clip], [prompt], max_new_tokens=5)
+
+
+def test_joint_beam_search_falls_back_to_context_free_without_a_list(lm_dir):
+    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    states = [torch.randn(8, 16), torch.randn(10, 16)]
+    options = DecodeOptions(beam_size=2, max_new_tokens=6, joint=True, joint_n_best=2)
+    plain = DecodeOptions(beam_size=2, max_new_tokens=6)
+    assert transcribe(model, states, [(), ()], options) == transcribe(model, states, [(), ()], plain)
+    # with a list, the choice is one of the pooled candidates of the two beam searches
+    free = render_chat(model.tokenizer, prompt_text([]))
+    context = render_chat(model.tokenizer, prompt_text(["hello", "world"]))
+    pooled = {c for g in generate(model, [states[0]] * 2, [context, free], 2, 6, 2) for c in g}
+    assert joint_decode(model, states[0], context, free, options) in pooled
+    with pytest.raises(ValueError, match="joint_weight"):
+        DecodeOptions(joint_weight=1.5).validate()
+
+
+def test_sft_resume_replays_the_uninterrupted_run(lm_dir, tmp_path):
+    examples = [SFTExample(f"u{i}", f"hello world {i}", ("hello",) if i % 2 else ()) for i in range(6)]
+    states = {e.id: torch.randn(6 + i, 16, generator=torch.Generator().manual_seed(i)) for i, e in enumerate(examples)}
+    vocabulary = ["fox", "dog", "lazy", "brown"]
+    loop = SFTLoopConfig(epochs=2, batch_size=2, checkpoint_every=1, warmup_steps=1, learning_rate=1e-2)
+    prompts = PromptConfig(unbiased_per_biased=1.0)
+
+    def fresh():
+        return build_speechllm(lm_dir, 16, SMALL, seed=3)
+
+    whole = fresh()
+    losses: list[float] = []
+    assert train_sft(whole, examples, states, vocabulary, loop, tmp_path / "a", prompts,
+                     log_metrics=lambda m, s: losses.append(m["loss"]), fingerprint="x") == 6
+    assert losses[-1] < losses[0]
+    interrupted = fresh()
+    assert train_sft(interrupted, examples, states, vocabulary, loop, tmp_path / "b", prompts, stop_after_steps=2, fingerprint="x") == 2
+    resumed = fresh()
+    assert train_sft(resumed, examples, states, vocabulary, loop, tmp_path / "b", prompts, fingerprint="x") == 6
+    for (name, a), (_, b) in zip(whole.named_parameters(), resumed.named_parameters()):
+        if a.requires_grad:
+            assert torch.allclose(a, b, atol=1e-6), name
+    other = fresh()  # another fingerprint: the checkpoint is not this run's, training starts afresh
+    steps: list[int] = []
+    train_sft(other, examples, states, vocabulary, loop, tmp_path / "b", prompts, log_metrics=lambda m, s: steps.append(s), fingerprint="y")
+    assert steps[0] == 1
+
+
+# --- GRPO through trl ---
+
+def test_two_grpo_steps_change_lora_and_log_both_rewards(lm_dir, tmp_path):
+    from datasets import Dataset
+    from trl import GRPOConfig
+
+    from workbench.rl.grpo import SpeechGRPOTrainer, grpo_rows
+
+    model = build_speechllm(lm_dir, 16, SMALL)
+    # an empty reference makes 1 - WER count the sampled words: rewards differ within a group
+    examples = [SFTExample("a", "", ()), SFTExample("b", "the quick fox", ("fox",))]
+    states = {"a": torch.randn(9, 16), "b": torch.randn(14, 16)}
+    lists = [["hello", "dog"], ["brown"]]
+    prompts = [render_chat(model.tokenizer, prompt_text(w)) for w in lists]
+    adapter_before = {n: p.detach().clone() for n, p in model.adapter.named_parameters()}
+    lora_before = {n: p.detach().clone() for n, p in model.lm.named_parameters() if "lora_" in n}
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=6, num_generations=3,
+                      max_completion_length=10, max_steps=2, learning_rate=1e-2, beta=0.04, logging_steps=1,
+                      report_to="none", use_cpu=True, bf16=False, disable_tqdm=True, save_strategy="no")
+    trainer = SpeechGRPOTrainer(model, states, reward_funcs=[match_reward, wer_reward], args=args,
+                                train_dataset=Dataset.from_list(grpo_rows(examples, lists, prompts)))
+    trainer.train()
+    # trl keeps a frozen copy of an existing adapter as the KL reference ("ref"); only ours must move
+    current = dict(model.lm.named_parameters())
+    changed = [n for n in lora_before if not torch.equal(lora_before[n], current[n].detach())]
+    assert changed
+    assert all(torch.equal(adapter_before[n], p) for n, p in model.adapter.named_parameters())  # adapter frozen
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(logs) == 2
+    for entry in logs:
+        assert "rewards/match_reward/mean" in entry and "rewards/wer_reward/mean" in entry
+    assert logs[1]["kl"] > 0  # the reference (LoRA disabled) and the policy differ after one step
+
+
+# --- the stages end to end ---
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory, whisper_tiny_en_path, lm_dir):
+    """Fixture clips, a real frame store (tiny.en encoder), hotword lists."""
+    root = tmp_path_factory.mktemp("speechllm-stages")
+    shutil.copytree(FIXTURES / "audio", root / "audio")
+    rows = [json.loads(line) for line in (FIXTURES / "tiny.jsonl").read_text().splitlines()]
+    (root / "train.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in rows))
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frames = root / "frames"
+    assert main(["retrieval_frames", str(root / "train.jsonl"), str(root / "test.jsonl"), "--out", str(frames),
+                 "--set", f"model={whisper_tiny_en_path}"]) == 0
+    (root / "words.txt").write_text("Totoro\nSpiriva\nWegovy\nXarelto\nOzempic\n")
+    (root / "rankings.jsonl").write_text(
+        json.dumps({"id": "cmn_eng-0044", "method": "phonetic", "gold": ["Google"], "top": ["Google", "Totoro", "Wegovy"]}) + "\n"
+        + json.dumps({"id": "en_entities-0101", "method": "phonetic", "gold": ["Ponyo"], "top": ["Totoro", "Ponyo"]}) + "\n")
+    return root
+
+
+def _stage_settings(root: Path, whisper: Path, lm: Path) -> list[str]:
+    return ["--set", f"lm={lm}", "--set", "tracking.backend=disk", "--set", f"tracking.uri={root / 'runs'}"]
+
+
+def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
+    root = staged
+    common = _stage_settings(root, whisper_tiny_en_path, lm_dir)
+    sft = root / "sft"
+    assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
+                 "--frames", str(root / "frames"), "--out", str(sft), *common, "--set", f"model={whisper_tiny_en_path}",
+                 "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
+                 "--set", "loop.epochs=2", "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1"]) == 0
+    summary = json.loads((sft / "train.json").read_text())
+    assert summary["utterances"] == 2 and summary["steps"] == 2 and not (sft / "checkpoint.pt").exists()
+
+    grpo = root / "grpo"
+    assert main(["grpo_speechllm", "--sft", str(sft / "model"), "--manifest", str(root / "train.jsonl"),
+                 "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"), "--out", str(grpo), *common,
+                 "--set", "num_generations=2", "--set", "prompts_per_step=1", "--set", "max_steps=2",
+                 "--set", "max_completion_length=6", "--set", "learning_rate=0.01"]) == 0
+    summary = json.loads((grpo / "train.json").read_text())
+    assert summary["steps"] == 2 and summary["lora_tensors_changed"] > 0
+    assert "rewards/match_reward/mean" in summary["last"] and "rewards/wer_reward/mean" in summary["last"]
+
+    out = root / "eval"
+    assert main(["eval_contextual", "--manifest", str(root / "test.jsonl"), "--models", f"sft={sft / 'model'}",
+                 f"grpo={grpo / 'model'}", "--rankings", str(root / "rankings.jsonl"), "--frames", str(root / "frames"),
+                 "--out", str(out), *common, "--set", "conditions=[NA, GT, top1, top2]", "--set", "joint_conditions=[top2]",
+                 "--set", "decoding.max_new_tokens=6", "--set", "joint_decoding.max_new_tokens=6",
+                 "--set", "joint_decoding.beam_size=2", "--set", "joint_decoding.joint_n_best=2"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("sft", "grpo"):
+        greedy = metrics["models"][name]["greedy"]
+        assert set(greedy) == {"NA", "GT", "top1", "top2"} and "top2" in metrics["models"][name]["joint"]
+        assert greedy["GT"]["list_recall"] == 1.0 and greedy["NA"]["list_recall"] is None
+        assert greedy["top1"]["list_recall"] == 0.5 and greedy["top2"]["list_recall"] == 1.0
+        for row in greedy.values():
+            assert 0.0 <= row["ker"] <= 1.0 and row["keywords"] == 2.0
+    hypotheses = [json.loads(line) for line in (out / "hypotheses.jsonl").read_text().splitlines()]
+    assert len(hypotheses) == 2 * 2 * 5
+    assert {tuple(h["list"]) for h in hypotheses if h["condition"] == "top1"} == {("Google",), ("Totoro",)}
+    assert "| GT | greedy | 100.00 |" in (out / "table.md").read_text()
+
+
+def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    root = staged
+    sft = tmp_path / "sft"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = ["--set", f"lm={lm_dir}", "--set", f"tracking.uri={uri}"]
+    assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
+                 "--frames", str(root / "frames"), "--out", str(sft), *settings, "--set", f"model={whisper_tiny_en_path}",
+                 "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]) == 0
+    with pytest.raises(ValueError, match="one reward weight per reward"):
+        main(["grpo_speechllm", "--sft", str(sft / "model"), "--manifest", str(root / "train.jsonl"),
+              "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"), "--out", str(tmp_path / "g"),
+              *settings, "--set", "reward_weights=[1.0]"])
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("speechllm").experiment_id])
+    by_name = {r.info.run_name: r.info.status for r in runs}
+    assert by_name == {"sft": "FINISHED", "grpo": "FAILED"}
+
+
+def test_grpo_resumes_after_kill(staged, whisper_tiny_en_path, lm_dir, tmp_path):
+    root = staged
+    sft = tmp_path / "sft"
+    settings = ["--set", f"lm={lm_dir}", "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"]
+    assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
+                 "--frames", str(root / "frames"), "--out", str(sft), *settings, "--set", f"model={whisper_tiny_en_path}",
+                 "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]) == 0
+    out = tmp_path / "grpo"
+    command = [sys.executable, "-m", "workbench", "grpo_speechllm", "--sft", str(sft / "model"), "--manifest",
+               str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"),
+               "--out", str(out), *settings, "--set", "num_generations=2", "--set", "prompts_per_step=1",
+               "--set", "max_steps=16", "--set", "save_steps=2", "--set", "max_completion_length=6"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+        assert process.poll() is None, "GRPO ended before its first checkpoint"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "model").exists()
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["resumed_from"] and summary["steps"] == 16
+    assert int(summary["resumed_from"].rpartition("-")[2]) >= 2
+
+
+def test_a_checkpoint_cut_off_mid_write_is_skipped(tmp_path):
+    from workbench.rl.grpo import last_complete_checkpoint
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        (path / "optimizer.pt").write_bytes(b"x")
+        if complete:
+            (path / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_step"')  # cut off inside the JSON
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
+    assert last_complete_checkpoint(tmp_path / "none") is None

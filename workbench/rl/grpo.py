@@ -1,0 +1,127 @@
+"""GRPO on the speech LLM through trl's ``GRPOTrainer``.
+
+trl's trainer knows causal LMs with text (and image) prompts. Audio travels here as a row index:
+each dataset row names its utterance, ``_generate_and_score_completions`` records the rows of the
+generation batch and adds an ``audio_row`` tensor to trl's batch dict (trl shuffles and splits
+every tensor of that dict in unison, so it stays aligned with the prompts), and the two methods
+that run the model put the adapter's audio embeddings in front of trl's own prompt/completion
+ids: ``_generate_single_turn`` (sampling the group of completions) and
+``_get_per_token_logps_and_entropies`` (policy, old-policy and reference log-probs, through the
+fused LM head trl installs, so temperature and fp32 handling stay trl's). Everything else is
+trl's: the group-normalized advantages, the clipped loss with the β-weighted KL to the
+adapter-disabled reference, reward logging, checkpoints and resume. Only the LoRA weights train;
+the encoder (precomputed states) and the adapter are frozen, as in seed 001 §3.2.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from trl import GRPOTrainer
+from trl.trainer.utils import pad
+
+from workbench.speechllm.model import SpeechLLM
+
+
+class SpeechGRPOTrainer(GRPOTrainer):
+    def __init__(self, speech: SpeechLLM, audio_states: Mapping[str, torch.Tensor], **kwargs):
+        self.speech = speech
+        speech.adapter.requires_grad_(False)
+        self._audio_ids = list(audio_states)
+        self._audio_row = {utt_id: i for i, utt_id in enumerate(self._audio_ids)}
+        self._audio = [audio_states[i] for i in self._audio_ids]
+        self._rows: torch.Tensor | None = None
+        super().__init__(model=speech.lm, processing_class=speech.tokenizer, **kwargs)
+
+    # --- which clip belongs to which row of the current batch ---
+
+    def _generate_and_score_completions(self, inputs):
+        missing = [x["utterance_id"] for x in inputs if x["utterance_id"] not in self._audio_row]
+        if missing:
+            raise KeyError(f"no encoder states for utterance(s) {missing[:3]}")
+        self._rows = torch.tensor([self._audio_row[x["utterance_id"]] for x in inputs])
+        output = super()._generate_and_score_completions(inputs)
+        output["audio_row"] = self._rows.to(output["prompt_ids"].device)
+        return output
+
+    def _compute_loss(self, model, inputs):
+        self._rows = inputs["audio_row"]
+        return super()._compute_loss(model, inputs)
+
+    def _audio_embeddings(self, rows: torch.Tensor):
+        with torch.no_grad():  # the adapter is frozen in GRPO
+            return self.speech.audio_embeddings([self._audio[int(r)] for r in rows])
+
+    # --- the model calls, with the audio in front ---
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if images or multimodal_fields:
+            raise ValueError("SpeechGRPOTrainer takes text prompts; the audio comes from audio_states")
+        device = self.accelerator.device
+        prompts = [torch.tensor(ids) for ids in prompt_ids]
+        ids = pad(prompts, padding_value=self._tokenizer.pad_token_id, padding_side="left").to(device)
+        mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left").to(device)
+        lm = self.accelerator.unwrap_model(self.model)
+        inputs = self.speech.inputs(self._audio_embeddings(self._rows), ids, mask, lm=lm)
+        with torch.no_grad():
+            completion_ids = lm.generate(**inputs, generation_config=self.generation_config)
+        # with inputs_embeds only, generate returns the new tokens; cut each after its first end token
+        eos = set(self.eos_token_ids)
+        out = []
+        for row in completion_ids.cpu().tolist():
+            cut = next((i for i, t in enumerate(row) if t in eos), len(row) - 1)
+            out.append(row[: cut + 1])
+        return out, None
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **_):
+        if self._rows is None or len(self._rows) != input_ids.size(0):
+            raise RuntimeError("audio rows are not aligned with the batch (internal error)")
+        lm = self.accelerator.unwrap_model(model)
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            ids, mask = input_ids[start:end], attention_mask[start:end]
+            audio = self._audio_embeddings(self._rows[start:end])
+            inputs = self.speech.inputs(audio, ids, mask, lm=lm)
+            labels = ids.masked_fill(mask == 0, -100)
+            labels[:, :-logits_to_keep] = -100
+            labels = torch.cat([labels.new_full((labels.size(0), audio[0].shape[1]), -100), labels], dim=1)
+            with self.accelerator.autocast():
+                outputs = model(**inputs, labels=labels, fused_lm_head=True)
+            logps.append(outputs.log_probs[:, -logits_to_keep:])
+            if compute_entropy:
+                entropies.append(outputs.entropy[:, -logits_to_keep:])
+        return torch.cat(logps), (torch.cat(entropies) if compute_entropy else None), None
+
+
+def grpo_rows(examples: Sequence, lists: Sequence[Sequence[str]], prompts: Sequence[str]) -> list[dict]:
+    """Dataset rows: the rendered prompt, and the columns the rewards read."""
+    return [{"prompt": p, "utterance_id": e.id, "reference": e.text, "biasing_words": list(words)}
+            for e, words, p in zip(examples, lists, prompts, strict=True)]
+
+
+def last_complete_checkpoint(directory) -> str | None:
+    """The newest ``checkpoint-N`` the Trainer finished writing, after deleting any cut off mid-write.
+
+    transformers writes model, optimizer, scheduler and RNG states first and ``trainer_state.json``
+    last, into the final directory (not a temporary one): a kill in between leaves a checkpoint
+    that cannot be resumed. Its finished ``trainer_state.json`` is the completeness mark.
+    """
+    import json
+    import shutil
+    from pathlib import Path
+
+    def step(path: Path) -> int:
+        tail = path.name.rpartition("-")[2]
+        return int(tail) if tail.isdigit() else -1
+
+    for path in sorted(Path(directory).glob("checkpoint-*"), key=step, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return str(path)
+        except (OSError, ValueError):
+            shutil.rmtree(path, ignore_errors=True)
+    return None

@@ -1,0 +1,58 @@
+"""What the speech-LLM stages read: training utterances (minus any mentioning an evaluation
+hotword, so neither SFT nor GRPO ever sees a test hotword, as a target or as a distractor), the
+distractor vocabulary, and the frozen encoder states of the ``retrieval_frames`` store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from workbench.data import read_manifest
+from workbench.retrieval.data import load_examples
+from workbench.retrieval.frames import FrameStore, store_fingerprint
+from workbench.retrieval.vocabulary import hotword_key, read_hotwords
+from workbench.speechllm.training import SFTExample
+
+
+def evaluation_hotwords(manifests: Iterable[Path]) -> set[str]:
+    return {hotword_key(h) for path in manifests for u in read_manifest(path, check_files=False) for h in (u.hotwords or ())}
+
+
+def training_examples(manifests: Sequence[Path], exclude: set[str], limit: int | None = None) -> tuple[list[SFTExample], dict]:
+    """Utterances of the manifests (first ``limit`` of the first manifest, then the others whole)."""
+    found, counts = load_examples(manifests, exclude)
+    examples = [SFTExample(e.id, e.text, tuple(e.hotwords)) for e in found]
+    if limit is not None:
+        first = str(manifests[0])
+        primary = [e for e, f in zip(examples, found) if f.source == first][:limit]
+        examples = primary + [e for e, f in zip(examples, found) if f.source != first]
+        counts[f"{first}:used"] = len(primary)
+    return examples, counts
+
+
+def distractor_vocabulary(paths: Sequence[Path], exclude: set[str]) -> list[str]:
+    words = list(dict.fromkeys(w for path in paths for w in read_hotwords(path)))
+    return [w for w in words if hotword_key(w) not in exclude]
+
+
+def encoder_states(frames: Path, whisper_checkpoint: str, ids: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Final encoder states (all layers, ln_post) by utterance id; a stale store is refused."""
+    store = FrameStore(frames)
+    if store.meta is None:
+        raise FileNotFoundError(f"no frame store in {frames}; run the retrieval_frames stage first")
+    store.check(store_fingerprint(whisper_checkpoint, int(store.meta["layers"])))
+    checkpoint = torch.load(whisper_checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    if int(store.meta["layers"]) != int(checkpoint["dims"]["n_audio_layer"]):
+        raise ValueError(f"{frames} stores states below the top encoder layers; the speech LLM needs the encoder output "
+                         "(retrieval_frames.trainable_layers: 0)")
+    return store.load(ids)
+
+
+def run_fingerprint(*parts) -> str:
+    """A hash of a run's settings and data: a checkpoint resumes only the run that wrote it."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:16]

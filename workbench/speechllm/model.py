@@ -1,0 +1,172 @@
+"""A speech LLM: Whisper encoder states -> 2x frame concatenation -> two-layer adapter -> a causal LM.
+
+Seed 001 §3.2: the encoder output is downsampled 2x by concatenating neighbouring frames and
+passed through a two-layer linear adapter into the LLM; the LLM is adapted with LoRA. The encoder
+states come from the ``retrieval_frames`` store (Whisper base run at each clip's own length, so
+the states are already trimmed to the audio's real length) and stay frozen.
+
+Layout of one sequence: ``[audio embeddings][prompt tokens][completion tokens]``. Batches are
+built on embeddings: audio rows padded to the batch's longest clip, then the (left-padded) prompt
+ids and (right-padded) completions exactly as the caller gives them; the attention mask hides
+every pad and ``position_ids`` count only real positions, so a padded row computes what the
+unpadded sequence would. Keeping the text ids untouched is what lets trl's GRPO trainer use its
+own prompt/completion tensors (``workbench.rl.grpo``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from workbench.data.atomic import atomic_directory
+
+PROJECTOR_WEIGHTS = "projector.safetensors"
+CONFIG_FILE = "speechllm.json"
+LORA_DIR = "lora"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SpeechLLMConfig:
+    """Shapes and adapters of the speech LLM (seed 001 §3.2 where it says, our defaults elsewhere)."""
+
+    downsample: int = 2  # neighbouring encoder frames concatenated into one LLM position (seed 001: 2x)
+    adapter_hidden: int = 1024  # width of the two-layer adapter's hidden layer
+    lora_rank: int = 16  # seed 001 uses 64 on a 7B LLM; 16 fits a 135M LM and a CPU
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+    def validate(self) -> None:
+        if self.downsample < 1 or self.adapter_hidden < 1 or self.lora_rank < 1:
+            raise ValueError("speechllm: downsample, adapter_hidden and lora_rank must be >= 1")
+
+
+class FrameAdapter(nn.Module):
+    """Concatenate ``downsample`` neighbouring frames, then Linear -> ReLU -> Linear into the LM width."""
+
+    def __init__(self, audio_dim: int, lm_dim: int, config: SpeechLLMConfig):
+        super().__init__()
+        self.downsample = config.downsample
+        self.net = nn.Sequential(
+            nn.Linear(audio_dim * config.downsample, config.adapter_hidden), nn.ReLU(), nn.Linear(config.adapter_hidden, lm_dim),
+        )
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """One clip's states [T, d] -> [ceil(T / downsample), lm_dim] (the tail is zero-padded)."""
+        frames, dim = states.shape
+        extra = (-frames) % self.downsample
+        if extra:
+            states = torch.cat([states, states.new_zeros(extra, dim)])
+        return self.net(states.reshape(-1, dim * self.downsample))
+
+
+class SpeechLLM(nn.Module):
+    """The adapter and a (LoRA-wrapped) causal LM; the tokenizer travels with it."""
+
+    def __init__(self, lm, tokenizer, adapter: FrameAdapter, config: SpeechLLMConfig, audio_dim: int):
+        super().__init__()
+        self.lm = lm
+        self.adapter = adapter
+        self.tokenizer = tokenizer
+        self.config = config
+        self.audio_dim = audio_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.adapter.parameters()).device
+
+    def audio_embeddings(self, states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adapter outputs of each clip, right-padded: [B, A, D] and a [B, A] mask (1 = real)."""
+        dtype = self.lm.get_input_embeddings().weight.dtype
+        rows = [self.adapter(s.to(self.device, torch.float32)).to(dtype) for s in states]
+        lengths = torch.tensor([r.shape[0] for r in rows], device=self.device)
+        padded = nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        mask = (torch.arange(padded.shape[1], device=self.device)[None, :] < lengths[:, None]).long()
+        return padded, mask
+
+    def inputs(self, audio: tuple[torch.Tensor, torch.Tensor], input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               lm=None) -> dict[str, torch.Tensor]:
+        """``inputs_embeds``, ``attention_mask`` and ``position_ids`` of [audio][text ids]."""
+        lm = self.lm if lm is None else lm
+        audio_embeds, audio_mask = audio
+        text_embeds = lm.get_input_embeddings()(input_ids)
+        embeds = torch.cat([audio_embeds.to(text_embeds.dtype), text_embeds], dim=1)
+        mask = torch.cat([audio_mask, attention_mask.to(audio_mask.dtype)], dim=1)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions}
+
+    def token_logprobs(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities [B, L] of ``targets`` (the next token at each text position; -100 = ignore)."""
+        inputs = self.inputs(audio, input_ids, attention_mask)
+        logits = self.lm(**inputs).logits[:, audio[0].shape[1]:].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        safe = targets.clamp(min=0)
+        return logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1).masked_fill(targets < 0, 0.0)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # --- persistence: the adapter (projector) and the LoRA weights, never the 135M base LM ---
+
+    def save(self, directory: Path, extra: dict | None = None) -> None:
+        with atomic_directory(Path(directory)) as tmp:
+            safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in self.adapter.state_dict().items()},
+                                        str(tmp / PROJECTOR_WEIGHTS))
+            # only our adapter: trl's GRPO adds a frozen copy ("ref") as its KL reference
+            self.lm.save_pretrained(str(tmp / LORA_DIR), selected_adapters=["default"])
+            meta = {"format": _FORMAT, "config": dataclasses.asdict(self.config), "audio_dim": self.audio_dim, **(extra or {})}
+            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32):
+    """A HF causal LM and its tokenizer from a local directory (never a hub download)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no causal LM at {path} (config.json missing); run `dvc repro assets` or pass a model directory")
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+    return lm, tokenizer
+
+
+def build_speechllm(lm_path: Path | str, audio_dim: int, config: SpeechLLMConfig, seed: int = 0) -> SpeechLLM:
+    """A fresh speech LLM: new adapter, new LoRA on the frozen LM."""
+    from peft import LoraConfig, get_peft_model
+
+    config.validate()
+    lm, tokenizer = load_causal_lm(lm_path)
+    torch.manual_seed(seed)
+    adapter = FrameAdapter(audio_dim, lm.config.hidden_size, config)
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
+    return SpeechLLM(get_peft_model(lm, lora), tokenizer, adapter, config, audio_dim)
+
+
+def load_speechllm(directory: Path | str, lm_path: Path | str, trainable_lora: bool = False) -> SpeechLLM:
+    """A saved speech LLM (``save`` output) on top of the base LM at ``lm_path``."""
+    from peft import PeftModel
+
+    directory = Path(directory)
+    meta_path = directory / CONFIG_FILE
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved speech LLM ({CONFIG_FILE} missing); run sft_speechllm first")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    fields = {f.name for f in dataclasses.fields(SpeechLLMConfig)}
+    raw = {k: v for k, v in meta["config"].items() if k in fields}
+    config = SpeechLLMConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    lm, tokenizer = load_causal_lm(lm_path)
+    lm = PeftModel.from_pretrained(lm, str(directory / LORA_DIR), is_trainable=trainable_lora)
+    adapter = FrameAdapter(int(meta["audio_dim"]), lm.config.hidden_size, config)
+    adapter.load_state_dict(safetensors.torch.load_file(str(directory / PROJECTOR_WEIGHTS)))
+    return SpeechLLM(lm, tokenizer, adapter, config, int(meta["audio_dim"]))

@@ -1,0 +1,133 @@
+"""Stage ``grpo_speechllm``: GRPO of the SFT speech LLM with trl (seed 001 §2.2.3, §3.2).
+
+Each prompt carries a biasing list (true hotwords + distractors, or distractors only, 1:1); trl
+samples ``num_generations`` completions per prompt and rewards them with the match reward and
+1 − WER (``workbench.rl.rewards``), normalizes the rewards within each group and optimizes its
+clipped objective with a β-weighted KL to the LoRA-disabled model (β = 0.04). Only the LoRA
+weights train. Resumable: trl checkpoints every ``save_steps`` into ``--out/checkpoints`` and a
+rerun continues from the last one. Output: ``--out/model`` (same format as the SFT model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from workbench.config import config_to_dict
+from workbench.config.stages import GRPOSpeechLLMConfig
+from workbench.data import write_json_atomic
+from workbench.speechllm.data import (
+    distractor_vocabulary,
+    encoder_states,
+    evaluation_hotwords,
+    run_fingerprint,
+    training_examples,
+)
+from workbench.speechllm.model import load_speechllm
+from workbench.speechllm.prompts import example_rng, prompt_text, render_chat, training_list, with_format_of
+from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.tracking import make_logger, tracked_run
+
+NAME = "grpo_speechllm"
+HELP = "GRPO (trl) of the SFT speech LLM with match and 1-WER rewards; resumable; logs rewards to MLflow"
+CONFIG = (GRPOSpeechLLMConfig, "grpo_speechllm")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sft", type=Path, required=True, help="sft_speechllm's model directory")
+    parser.add_argument("--manifest", type=Path, nargs="+", required=True, help="training manifests (jsonl)")
+    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True, help="hotword lists the distractors come from")
+    parser.add_argument("--exclude", type=Path, nargs="*", default=[],
+                        help="manifests whose hotwords must not occur in training (the evaluation sets)")
+    parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json, checkpoints/")
+    add_params_arguments(parser, "grpo_speechllm")
+
+
+def grpo_arguments(config: GRPOSpeechLLMConfig, out: Path):
+    from trl import GRPOConfig
+
+    if config.num_generations < 2:
+        raise ValueError("grpo_speechllm.num_generations must be >= 2: GRPO normalizes rewards within a group")
+    if len(config.reward_weights) != len(config.rewards):
+        raise ValueError("grpo_speechllm: one reward weight per reward")
+    return GRPOConfig(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.num_generations * config.prompts_per_step,
+        num_generations=config.num_generations, beta=config.beta, learning_rate=config.learning_rate,
+        max_steps=config.max_steps, max_completion_length=config.max_completion_length, temperature=config.temperature,
+        reward_weights=list(config.reward_weights), save_steps=config.save_steps, logging_steps=1, seed=config.seed,
+        report_to="none", use_cpu=config.device == "cpu", bf16=False, save_only_model=False, disable_tqdm=False,
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+
+    from workbench.rl.grpo import SpeechGRPOTrainer, grpo_rows, last_complete_checkpoint
+    from workbench.rl.rewards import REWARDS
+
+    log = configure_logging()
+    config = stage_config(GRPOSpeechLLMConfig, args, "grpo_speechllm")
+    set_threads(config.threads)
+    unknown = [r for r in config.rewards if r not in REWARDS]
+    if unknown:
+        raise ValueError(f"grpo_speechllm.rewards: unknown {unknown}; choose from {sorted(REWARDS)}")
+    meta = json.loads((args.sft / "speechllm.json").read_text(encoding="utf-8")) if (args.sft / "speechllm.json").is_file() else None
+    if meta is None:
+        raise FileNotFoundError(f"{args.sft} is not a saved speech LLM; run sft_speechllm first")
+    exclude = evaluation_hotwords(args.exclude)
+    examples, counts = training_examples(args.manifest, exclude, config.max_train_utterances)
+    vocabulary = distractor_vocabulary(args.vocabulary, exclude)
+    states = encoder_states(args.frames, meta["whisper"], (e.id for e in examples))
+    model = load_speechllm(args.sft, config.lm, trainable_lora=True)
+    prompt_config = with_format_of(config.prompts, meta.get("prompts"))
+    prompt_config.validate()
+    lists = [training_list(e.hotwords, vocabulary, example_rng(config.seed, 0, e.id), prompt_config).words for e in examples]
+    prompts = [render_chat(model.tokenizer, prompt_text(words, prompt_config), prompt_config.system) for words in lists]
+    dataset = Dataset.from_list(grpo_rows(examples, lists, prompts))
+    log.info("GRPO on %d prompts (%s), %d steps of %d prompts x %d generations", len(examples), counts,
+             config.max_steps, config.prompts_per_step, config.num_generations)
+    logger = make_logger(config.tracking.backend, config.tracking.experiment, "grpo", config.tracking.uri,
+                         tags={"stage": "grpo_speechllm", "study": "speechllm"})
+
+    class _ToTracking(TrainerCallback):
+        def on_log(self, args_, state, control, logs=None, **kwargs):
+            numbers = {k.replace("/", "_"): float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+            if numbers:
+                logger.log_metrics(numbers, state.global_step)
+
+    with tracked_run(logger, {"grpo_speechllm": config_to_dict(config), "sft": meta}):
+        torch.manual_seed(config.seed)
+        before = {n: p.detach().clone() for n, p in model.lm.named_parameters() if p.requires_grad}
+        trainer = SpeechGRPOTrainer(model, states, reward_funcs=[REWARDS[r] for r in config.rewards],
+                                    args=grpo_arguments(config, args.out), train_dataset=dataset, callbacks=[_ToTracking()])
+        checkpoints = args.out / "checkpoints"
+        fingerprint = run_fingerprint(config_to_dict(config), meta, dataset.to_list())
+        stamp = checkpoints / "fingerprint.txt"
+        if checkpoints.is_dir() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
+            shutil.rmtree(checkpoints)  # checkpoints of other settings or data: not this run's
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+        resume = last_complete_checkpoint(checkpoints)
+        if resume:
+            log.info("resuming from %s", resume)
+        started = time.perf_counter()
+        trainer.train(resume_from_checkpoint=resume)
+        seconds = time.perf_counter() - started
+        moved = sum(not torch.equal(before[n], p.detach()) for n, p in model.lm.named_parameters() if n in before)
+        model.save(args.out / "model", {"lm": config.lm, "whisper": meta["whisper"], "stage": "grpo",
+                                           "prompts": config_to_dict(prompt_config)})
+        history = [h for h in trainer.state.log_history if "loss" in h]
+        summary = {"prompts": len(examples), "steps": trainer.state.global_step, "resumed_from": resume,
+                   "lora_tensors_changed": moved, "train_seconds": round(seconds, 1),
+                   "first": history[0] if history else None, "last": history[-1] if history else None}
+        write_json_atomic(args.out / "train.json", summary)
+        logger.log_artifact(args.out / "train.json")
+        shutil.rmtree(args.out / "checkpoints", ignore_errors=True)  # the run is done; the model is saved
+        print(json.dumps(summary, default=str))

@@ -1,0 +1,79 @@
+"""Stage ``sft_speechllm``: supervised fine-tuning of the speech LLM (seed 001 §3.1.1, §3.2).
+
+Whisper base encoder states (from ``retrieval_frames``, frozen) -> 2x frame concatenation ->
+two-layer adapter -> SmolLM2-135M-Instruct with LoRA. Prompts: "Transcribe the audio into text.
+These biasing words you may use: ..." with lists mixing true hotwords and distractors (8:1
+without/with a list, positive/negative lists 1:1, redrawn every epoch). Utterances mentioning a
+hotword of the ``--exclude`` manifests (the evaluation sets) are left out and those hotwords never
+serve as distractors. Resumable (checkpoint every ``loop.checkpoint_every`` steps); the loss goes
+to MLflow. Output: ``--out/model`` (adapter + LoRA weights; the base LM is not copied), train.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from workbench.config import config_to_dict
+from workbench.config.stages import SFTSpeechLLMConfig
+from workbench.data import write_json_atomic
+from workbench.speechllm.data import (
+    distractor_vocabulary,
+    encoder_states,
+    evaluation_hotwords,
+    run_fingerprint,
+    training_examples,
+)
+from workbench.speechllm.model import build_speechllm
+from workbench.speechllm.training import train_sft
+from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.tracking import make_logger, tracked_run
+
+NAME = "sft_speechllm"
+HELP = "SFT of the speech LLM (Whisper states -> adapter -> causal LM + LoRA) with biasing-word prompts; resumable"
+CONFIG = (SFTSpeechLLMConfig, "sft_speechllm")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", type=Path, nargs="+", required=True,
+                        help="training manifests (jsonl); max_train_utterances limits the first one")
+    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True, help="hotword lists the distractors come from")
+    parser.add_argument("--exclude", type=Path, nargs="*", default=[],
+                        help="manifests whose hotwords must not occur in training (the evaluation sets)")
+    parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json, checkpoint.pt")
+    add_params_arguments(parser, "sft_speechllm")
+
+
+def run(args: argparse.Namespace) -> None:
+    log = configure_logging()
+    config = stage_config(SFTSpeechLLMConfig, args, "sft_speechllm")
+    set_threads(config.threads)
+    exclude = evaluation_hotwords(args.exclude)
+    examples, counts = training_examples(args.manifest, exclude, config.max_train_utterances)
+    vocabulary = distractor_vocabulary(args.vocabulary, exclude)
+    log.info("%d training utterances (%s); %d distractor words; %d evaluation hotwords excluded",
+             len(examples), counts, len(vocabulary), len(exclude))
+    states = encoder_states(args.frames, config.model, (e.id for e in examples))
+    audio_dim = next(iter(states.values())).shape[-1]
+    logger = make_logger(config.tracking.backend, config.tracking.experiment, "sft", config.tracking.uri,
+                         tags={"stage": "sft_speechllm", "study": "speechllm"})
+    with tracked_run(logger, {"sft_speechllm": config_to_dict(config)}):
+        model = build_speechllm(config.lm, audio_dim, config.architecture, seed=config.loop.seed).to(config.device)
+        trainable = sum(p.numel() for p in model.trainable_parameters())
+        started = time.perf_counter()
+        fingerprint = run_fingerprint(config_to_dict(config), [(e.id, e.text, e.hotwords) for e in examples], vocabulary)
+        steps = train_sft(model, examples, states, vocabulary, config.loop, args.out, config.prompts,
+                          log_metrics=logger.log_metrics, fingerprint=fingerprint)
+        seconds = time.perf_counter() - started
+        model.save(args.out / "model", {"lm": config.lm, "whisper": config.model, "stage": "sft",
+                                           "prompts": config_to_dict(config.prompts)})
+        summary = {"utterances": len(examples), "counts": counts, "distractors": len(vocabulary), "steps": steps,
+                   "excluded_hotwords": len(exclude), "trainable_parameters": trainable, "train_seconds": round(seconds, 1)}
+        write_json_atomic(args.out / "train.json", summary)
+        logger.log_metrics({"train_seconds": seconds})
+        logger.log_artifact(args.out / "train.json")
+        (args.out / "checkpoint.pt").unlink(missing_ok=True)  # done: a rerun is a new run
+        print(json.dumps(summary))
