@@ -58,3 +58,15 @@ def test_disk_logger(tmp_path):
 def test_unknown_backend():
     with pytest.raises(ValueError, match="mlflow or disk"):
         make_logger("wandb", "e", "r")
+
+
+def test_mlflow_metric_names_with_at_signs_are_logged(store):
+    from workbench.tracking.loggers import mlflow_metric_name
+
+    assert mlflow_metric_name("own/phonetic/exact@1_recall") == "own/phonetic/exact_at_1_recall"
+    assert mlflow_metric_name("a→b(c)") == "a_b_c_"
+    logger = make_logger("mlflow", "exp", "names", store)
+    with tracked_run(logger, {}):
+        logger.log_metrics({"own/phonetic/exact@1_recall": 0.5, "lists/learned/substring@10_f1": 0.25})
+    run = MlflowClient(store).get_run(logger.run_id)
+    assert run.data.metrics == {"own/phonetic/exact_at_1_recall": 0.5, "lists/learned/substring_at_10_f1": 0.25}

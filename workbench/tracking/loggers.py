@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -40,6 +41,15 @@ class RunLogger(Protocol):
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None: ...
 
 
+_MLFLOW_NAME_INVALID = re.compile(r"[^0-9A-Za-z_\-. :/]")
+
+
+def mlflow_metric_name(name: str) -> str:
+    """MLflow accepts only alphanumerics and ``_-. :/`` in metric names; our metric keys use ``@``
+    (``exact@1_recall``), which becomes ``_at_``; anything else invalid becomes ``_``."""
+    return _MLFLOW_NAME_INVALID.sub("_", name.replace("@", "_at_"))
+
+
 class MLflowLogger:
     """One MLflow run. ``uri`` defaults to $MLFLOW_TRACKING_URI, then ``sqlite:///mlflow.db``."""
 
@@ -68,7 +78,7 @@ class MLflowLogger:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        items = [Metric(mlflow_metric_name(k), float(v), now, step or 0) for k, v in metrics.items()]
         for start in range(0, len(items), 500):
             self.client.log_batch(self.run_id, metrics=items[start : start + 500])
 
