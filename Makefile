@@ -60,7 +60,13 @@ demo: install
 	@echo "Near-miss pools (seed 003 gate statistics):"
 	@cat results/nearmiss/*/stats.md
 	@echo
-	@echo "DVC metrics:   dvc metrics show   (files: results/baseline/*/metrics.json)"
+	@echo "Hotword retrievers (seed 000 Table 1, seed 001 Tables 1-2), from results/retrieval/tables.md:"
+	@cat results/retrieval/tables.md
+	@echo
+	@echo "Speech LLM with retrieved hotwords (seed 000 Table 3, seed 001 Tables 3-4), from results/speechllm/eval/table.md:"
+	@cat results/speechllm/eval/table.md
+	@echo
+	@echo "DVC metrics:   dvc metrics show   (files: results/*/**/metrics.json)"
 	@echo "MLflow store:  $(CURDIR)/mlflow.db   ->  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: install
