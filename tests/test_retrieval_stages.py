@@ -117,3 +117,34 @@ def test_frozen_text_features_are_cached_by_word(tmp_path, minilm_path):
     assert calls == [["Ponyo"]]  # only the new word is encoded
     assert torch.allclose(second[[0, 2]], first[[1, 0]])
     assert torch.allclose(second, text_features(model, ["Spiriva", "Ponyo", "Wegovy"]), atol=1e-5)
+
+
+def test_report_shows_gaps_and_the_baseline_on_rada_filtered_lists(tmp_path):
+    from workbench.stages.report_retrieval import render
+
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "a_base.yaml").write_text("name: a_base\nlabel: GLCLAP\ntable: glclap\nrow: 1\nmethod: glclap\nlosses: {global: 1.0}\n")
+    (experiments / "b_rada.yaml").write_text("name: b_rada\nlabel: +RADA\ntable: glclap\nrow: 2\nmethod: glclap\n"
+                                             "losses: {global: 1.0}\nrada: true\n")
+
+    def block(r1):
+        scores = {f"{mode}@{k}_recall": r1 for mode in ("exact", "substring") for k in (1, 2, 5, 10)}
+        return {**scores, "exact@1_f1": r1}
+
+    def write(name, size, phonetic, learned, rada=False):
+        out = tmp_path / "results" / name / "eval"
+        out.mkdir(parents=True)
+        metrics = {"vocabularies": {"lists": size}, "lists": {"phonetic": block(phonetic), "learned": block(learned),
+                                                               "fused": block(learned)}}
+        if rada:
+            metrics["rada"] = {"lists_before": 10, "lists_after": 8}
+        (out / "metrics.json").write_text(json.dumps(metrics))
+
+    write("phonetic", 10, 0.5, 0.0)
+    write("b_rada", 8, 0.625, 0.25, rada=True)
+    text = render(tmp_path / "results", experiments)
+    assert "| phonetic baseline (ASR 1-best) | phonetic | 10 | 50.00 |" in text
+    assert "| phonetic baseline, RADA-filtered lists | phonetic | 8 | 62.50 |" in text
+    assert "| +RADA | learned | 8 | 25.00 |" in text
+    assert "| GLCLAP | learned | – | – | – | – | – | – |" in text  # not run: a gap, never a zero

@@ -52,6 +52,16 @@ def render(results: Path, experiments: Path, vocabulary: str = "lists") -> str:
         lines.append(f"| phonetic baseline (ASR 1-best) | phonetic | {words(phonetic)} | " + " | ".join(
             percent_cell(_get(phonetic, vocabulary, "phonetic", f"{mode}@{k}_recall")) for k in ks)
             + f" | {percent_cell(_get(phonetic, vocabulary, 'phonetic', 'exact@1_f1'))} |")
+        # RADA rows rank a filtered list: the baseline on that same list, from their own evaluation
+        filtered = {}
+        for e in members:
+            m = metrics[e.name]
+            if m and m.get("rada") and words(m) != words(phonetic):
+                filtered.setdefault(words(m), m)
+        for count, m in filtered.items():
+            lines.append(f"| phonetic baseline, RADA-filtered lists | phonetic | {count} | " + " | ".join(
+                percent_cell(_get(m, vocabulary, "phonetic", f"{mode}@{k}_recall")) for k in ks)
+                + f" | {percent_cell(_get(m, vocabulary, 'phonetic', 'exact@1_f1'))} |")
         for e in members:
             for scorer in scorers:
                 cells = [percent_cell(_get(metrics[e.name], vocabulary, scorer, f"{mode}@{k}_recall")) for k in ks]
