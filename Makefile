@@ -66,6 +66,9 @@ demo: install
 	@echo "Speech LLM with retrieved hotwords (seed 000 Table 3, seed 001 Tables 3-4), from results/speechllm/eval/table.md:"
 	@cat results/speechllm/eval/table.md
 	@echo
+	@echo "S1/S2 replay (seed 004), from results/s1s2/*/table.md:"
+	@cat results/s1s2/*/table.md
+	@echo
 	@echo "DVC metrics:   dvc metrics show   (files: results/*/**/metrics.json)"
 	@echo "MLflow store:  $(CURDIR)/mlflow.db   ->  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
