@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from typing import Callable, TypeVar
@@ -30,6 +31,9 @@ def timed_rounds(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[di
     results: dict[str, object] = {}
     for _ in range(repeats):
         for name, fn in fns.items():
+            # every call starts from the same collector state: otherwise a function pays for the
+            # garbage (and the generation counters) the previous one left behind
+            gc.collect()
             start = time.perf_counter()
             results[name] = fn()
             times[name].append(time.perf_counter() - start)
