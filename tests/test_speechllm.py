@@ -361,3 +361,32 @@ def test_a_checkpoint_cut_off_mid_write_is_skipped(tmp_path):
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
     assert last_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_sft_data_parallel_with_accelerate_launch(staged, whisper_tiny_en_path, lm_dir, tmp_path):
+    """Two CPU processes (gloo) under `accelerate launch`: both ranks end with identical weights,
+    and only rank 0 logs a run and writes outputs. (`--multi_gpu` is the launcher that spawns the
+    processes; on a machine without CUDA the trainer's Accelerator(cpu=True) makes them MULTI_CPU
+    with gloo. `--cpu --num_processes 2` starts a single process in accelerate 1.15.)"""
+    root = staged
+    out = tmp_path / "sft"
+    runs = tmp_path / "runs"
+    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "workbench", "sft_speechllm",
+               "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
+               "--frames", str(root / "frames"), "--out", str(out), "--set", f"lm={lm_dir}", "--set", f"model={whisper_tiny_en_path}",
+               "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=2",
+               "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1", "--set", "loop.learning_rate=0.01",
+               "--set", "tracking.backend=disk", "--set", f"tracking.uri={runs}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 2
+    first, second = summary["rank_weight_digests"]
+    assert first == second  # the same update on both ranks
+    assert len([p for p in (runs / "speechllm").iterdir() if p.is_dir()]) == 1  # one run logged, by rank 0
+    from workbench.stages.sft_speechllm import weights_digest
+
+    untrained = build_speechllm(lm_dir, 384, SpeechLLMConfig(adapter_hidden=32, lora_rank=4), seed=0)
+    assert weights_digest(untrained) != first  # the two ranks trained (and agree), not both untouched

@@ -5,6 +5,11 @@ list, positive/negative lists 1:1), seeded by (seed, epoch, id), and shuffles th
 a (seed, epoch) RNG, so batches depend only on the step: a run killed mid-epoch resumes from its
 last checkpoint (written atomically every ``checkpoint_every`` steps) and replays the rest exactly.
 The loss is returned as parts (``ce``) and weighted here, like every trainer of the workbench.
+
+Data parallel under ``accelerate launch`` (GPUs or ``--cpu`` processes with gloo): every process
+draws the same global batch and takes its share (``batch[rank::world]``); gradients are averaged
+across processes explicitly (``accelerator.reduce``) before each step, so every rank applies the
+same update and holds the same weights; only the main process logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -109,13 +114,15 @@ def train_sft(
         raise ValueError("no training utterances")
     torch.manual_seed(config.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    trainable = model.trainable_parameters()
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if config.batch_size < world:
+        raise ValueError(f"sft_speechllm.loop.batch_size {config.batch_size} < {world} processes: every process needs a share")
+    core: SpeechLLM = model.to(accelerator.device)  # not DDP-wrapped: gradients are averaged explicitly below
+    trainable = core.trainable_parameters()
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(examples) / config.batch_size)
     total = steps_per_epoch * config.epochs
     scheduler = linear_schedule(optimizer, config.warmup_steps, total)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    core: SpeechLLM = accelerator.unwrap_model(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = out_dir / CHECKPOINT
     done = 0
@@ -133,14 +140,16 @@ def train_sft(
         done = int(saved["step"])
 
     def save(step: int) -> None:
+        if not accelerator.is_main_process:
+            return
         state = {"step": step, "fingerprint": fingerprint, "model": _trainable_state(core), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
         with atomic_path(checkpoint) as tmp:
             torch.save(state, tmp)
 
-    model.train()
+    core.train()
     step = 0
-    with tqdm(total=total, initial=done, desc="sft speechllm", unit="step") as bar:
+    with tqdm(total=total, initial=done, desc="sft speechllm", unit="step", disable=not accelerator.is_main_process) as bar:
         for epoch in range(config.epochs):
             order = list(range(len(examples)))
             random.Random(config.seed * 100_003 + epoch).shuffle(order)
@@ -149,25 +158,32 @@ def train_sft(
                 if step <= done:
                     continue
                 chunk = [examples[i] for i in order[first : first + config.batch_size]]
-                lists = [training_list(e.hotwords, vocabulary, example_rng(config.seed, epoch, e.id), prompts).words for e in chunk]
-                batch = sft_batch(core, chunk, lists, prompts)
-                parts = sft_loss_parts(core, [states[e.id] for e in chunk], *batch)
+                share = chunk[rank::world] or chunk[:1]  # a short last batch: spare ranks repeat one example
+                weight = len(chunk[rank::world]) / len(chunk)  # this rank's share of the global mean
+                lists = [training_list(e.hotwords, vocabulary, example_rng(config.seed, epoch, e.id), prompts).words for e in share]
+                batch = sft_batch(core, share, lists, prompts)
+                parts = sft_loss_parts(core, [states[e.id] for e in share], *batch)
                 loss = sum(loss_weights.get(k, 0.0) * v for k, v in parts.items())
                 optimizer.zero_grad()
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+                accelerator.backward(loss * weight * world)  # reduce("mean") below divides by world
+                if world > 1:
+                    for parameter in trainable:
+                        if parameter.grad is not None:
+                            parameter.grad = accelerator.reduce(parameter.grad, reduction="mean")
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 metrics = {f"loss_{k}": float(v.detach()) for k, v in parts.items()}
                 metrics.update(loss=float(loss.detach()), epoch=epoch, lr=scheduler.get_last_lr()[0])
-                log_metrics(metrics, step)
+                if accelerator.is_main_process:
+                    log_metrics(metrics, step)
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}")
                 bar.update(1)
                 if step % config.checkpoint_every == 0 or step == total:
                     save(step)
                 if stop_after_steps is not None and step - done >= stop_after_steps:
                     save(step)
-                    model.eval()
+                    core.eval()
                     return step
-    model.eval()
+    core.eval()
     return total

@@ -12,9 +12,15 @@ to MLflow. Output: ``--out/model`` (adapter + LoRA weights; the base LM is not c
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
+
+import torch
 from pathlib import Path
+
+from accelerate import PartialState
+from accelerate.utils import gather_object
 
 from workbench.config import config_to_dict
 from workbench.config.stages import SFTSpeechLLMConfig
@@ -47,6 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_params_arguments(parser, "sft_speechllm")
 
 
+def weights_digest(model) -> str:
+    """sha256 of the trainable tensors, in name order."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        if parameter.requires_grad:
+            digest.update(name.encode())
+            digest.update(parameter.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def run(args: argparse.Namespace) -> None:
     log = configure_logging()
     config = stage_config(SFTSpeechLLMConfig, args, "sft_speechllm")
@@ -58,8 +74,10 @@ def run(args: argparse.Namespace) -> None:
              len(examples), counts, len(vocabulary), len(exclude))
     states = encoder_states(args.frames, config.model, (e.id for e in examples))
     audio_dim = next(iter(states.values())).shape[-1]
+    # one process, or one of several under `accelerate launch` (gloo on CPU: cpu=True, as the trainer)
+    process = PartialState(cpu=not torch.cuda.is_available())
     logger = make_logger(config.tracking.backend, config.tracking.experiment, "sft", config.tracking.uri,
-                         tags={"stage": "sft_speechllm", "study": "speechllm"})
+                         tags={"stage": "sft_speechllm", "study": "speechllm"}, main_process=process.is_main_process)
     with tracked_run(logger, {"sft_speechllm": config_to_dict(config)}):
         model = build_speechllm(config.lm, audio_dim, config.architecture, seed=config.loop.seed).to(config.device)
         trainable = sum(p.numel() for p in model.trainable_parameters())
@@ -68,10 +86,15 @@ def run(args: argparse.Namespace) -> None:
         steps = train_sft(model, examples, states, vocabulary, config.loop, args.out, config.prompts,
                           log_metrics=logger.log_metrics, fingerprint=fingerprint)
         seconds = time.perf_counter() - started
+        # every rank must hold the same weights after data-parallel training: gather their digests
+        digests = gather_object([weights_digest(model)])
+        if not process.is_main_process:
+            return
         model.save(args.out / "model", {"lm": config.lm, "whisper": config.model, "stage": "sft",
                                            "prompts": config_to_dict(config.prompts)})
         summary = {"utterances": len(examples), "counts": counts, "distractors": len(vocabulary), "steps": steps,
-                   "excluded_hotwords": len(exclude), "trainable_parameters": trainable, "train_seconds": round(seconds, 1)}
+                   "excluded_hotwords": len(exclude), "trainable_parameters": trainable, "train_seconds": round(seconds, 1),
+                   "processes": process.num_processes, "rank_weight_digests": digests}
         write_json_atomic(args.out / "train.json", summary)
         logger.log_metrics({"train_seconds": seconds})
         logger.log_artifact(args.out / "train.json")

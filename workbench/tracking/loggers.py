@@ -136,8 +136,23 @@ class DiskLogger:
         self._write("status.json", {"status": status, **({"error": error} if error else {})})
 
 
-def make_logger(backend: str, experiment: str, run_name: str, uri: str | None = None, tags: Mapping | None = None) -> RunLogger:
-    """``backend``: "mlflow" (uri = tracking URI) or "disk" (uri = directory)."""
+class SilentLogger:
+    """The logger of every process but the main one in a multi-process run: one run, one log."""
+
+    def log_config(self, config: Mapping) -> None: ...
+    def log_params(self, params: Mapping) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+    def log_artifact(self, path: Path | str, folder: str | None = None) -> None: ...
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+    def finish(self, status: str = "FINISHED", error: str | None = None) -> None: ...
+
+
+def make_logger(backend: str, experiment: str, run_name: str, uri: str | None = None, tags: Mapping | None = None,
+                main_process: bool = True) -> RunLogger:
+    """``backend``: "mlflow" (uri = tracking URI) or "disk" (uri = directory). Processes other than
+    the main one (``main_process=False``, e.g. ranks > 0 under ``accelerate launch``) log nothing."""
+    if not main_process:
+        return SilentLogger()
     if backend == "mlflow":
         return MLflowLogger(experiment, run_name, uri, tags)
     if backend == "disk":
