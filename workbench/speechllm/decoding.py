@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from workbench.speechllm.model import SpeechLLM
+from workbench.speechllm.model import SpeechLLM, teacher_forced_batch
 from workbench.speechllm.prompts import PromptConfig, prompt_text, render_chat
 
 
@@ -65,20 +65,8 @@ def candidate_scores(model: SpeechLLM, clip: torch.Tensor, prompt: str, candidat
     """Mean log-probability per token of each candidate (+ end of turn) after ``prompt``, in one batch."""
     tokenizer = model.tokenizer
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    rows, targets = [], []
-    for text in candidates:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append(prompt_ids + ids)
-        targets.append([-100] * (len(prompt_ids) - 1) + ids + [-100])
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    target = torch.full((len(rows), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (r, t) in enumerate(zip(rows, targets)):
-        input_ids[i, : len(r)] = torch.tensor(r)
-        target[i, : len(t)] = torch.tensor(t)
-        mask[i, : len(r)] = 1
-    audio = model.audio_embeddings([clip] * len(rows))
+    input_ids, mask, target = teacher_forced_batch(tokenizer, [(prompt_ids, text) for text in candidates])
+    audio = model.audio_embeddings([clip] * len(candidates))
     logp = model.token_logprobs(audio, input_ids.to(model.device), mask.to(model.device), target.to(model.device))
     counts = (target >= 0).sum(dim=1).clamp(min=1).to(logp.device)
     return (logp.sum(dim=1) / counts).tolist()

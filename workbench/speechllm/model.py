@@ -126,6 +126,25 @@ class SpeechLLM(nn.Module):
             (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
+def teacher_forced_batch(tokenizer, pairs: Sequence[tuple[list[int], str]]):
+    """Right-padded ``[prompt][answer + end of turn]`` ids, their mask, and next-token targets
+    (-100 on the prompt and the padding) for (prompt ids, answer text) pairs."""
+    rows, targets = [], []
+    for prompt_ids, text in pairs:
+        answer = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        rows.append(prompt_ids + answer)
+        targets.append([-100] * (len(prompt_ids) - 1) + answer + [-100])
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    target = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (r, t) in enumerate(zip(rows, targets)):
+        input_ids[i, : len(r)] = torch.tensor(r)
+        target[i, : len(t)] = torch.tensor(t)
+        mask[i, : len(r)] = 1
+    return input_ids, mask, target
+
+
 def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32):
     """A HF causal LM and its tokenizer from a local directory (never a hub download)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -25,7 +25,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from workbench.data.atomic import atomic_path
-from workbench.speechllm.model import SpeechLLM
+from workbench.speechllm.model import SpeechLLM, teacher_forced_batch
 from workbench.speechllm.prompts import PromptConfig, example_rng, prompt_text, render_chat, training_list
 from workbench.training.trainer import linear_schedule
 
@@ -62,21 +62,9 @@ def sft_batch(model: SpeechLLM, examples: Sequence[SFTExample], lists: Sequence[
     """Right-padded [prompt][transcript + end of turn] ids, their mask, and next-token targets
     (-100 on the prompt and the padding)."""
     tokenizer = model.tokenizer
-    rows, targets = [], []
-    for example, words in zip(examples, lists):
-        prompt_ids = tokenizer(render_chat(tokenizer, prompt_text(words, prompts), prompts.system), add_special_tokens=False)["input_ids"]
-        answer = tokenizer(example.text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append(prompt_ids + answer)
-        targets.append([-100] * (len(prompt_ids) - 1) + answer + [-100])
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    target = torch.full((len(rows), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (r, t) in enumerate(zip(rows, targets)):
-        input_ids[i, : len(r)] = torch.tensor(r)
-        target[i, : len(t)] = torch.tensor(t)
-        mask[i, : len(r)] = 1
-    return input_ids, mask, target
+    prompt_ids = [tokenizer(render_chat(tokenizer, prompt_text(words, prompts), prompts.system), add_special_tokens=False)["input_ids"]
+                  for words in lists]
+    return teacher_forced_batch(tokenizer, [(ids, e.text) for ids, e in zip(prompt_ids, examples)])
 
 
 def sft_loss_parts(model: SpeechLLM, states: Sequence[torch.Tensor], input_ids, mask, target) -> dict[str, torch.Tensor]:
