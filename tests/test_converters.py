@@ -68,3 +68,34 @@ def test_cs_fleurs_subsets_convert_separately(tmp_path, capsys):
     (bad / "metadata.jsonl").write_text(json.dumps({"id": "x", "text": "t", "language": "cmn-eng"}) + "\n")
     assert main(["convert", "cs_fleurs", "--source", str(bad), "--out", str(tmp_path / "b.jsonl")]) == 2
     assert "metadata.jsonl:1: field 'file_name' missing" in capsys.readouterr().err
+
+
+def test_aishell_ne_joins_text_hotwords_and_audio(tmp_path):
+    split = tmp_path / "seaco" / "data" / "test"
+    split.mkdir(parents=True)
+    (split / "text").write_text("BAC009S0764W0121 甚 至 出 现 交 易 几 乎 停 滞 的 情 况\nBAC009S0764W0122 阿 里 巴 巴 和 阿 里 云 发 布\n")
+    (split / "hotword.txt").write_text("阿里巴巴\n阿里\n停滞\n")
+    (split / "r1-hotword.txt").write_text("阿里巴巴\n")
+    audio = tmp_path / "data_aishell" / "wav" / "test"
+    for utt in ("BAC009S0764W0121", "BAC009S0764W0122"):
+        write_tone(audio / "S0764" / f"{utt}.wav", seconds=0.4)
+    out = tmp_path / "m" / "test.jsonl"
+    assert main(["convert", "aishell_ne", "--source", str(split), "--audio", str(audio), "--out", str(out)]) == 0
+    utts = {u.id: u for u in read_manifest(out)}
+    assert utts["BAC009S0764W0121"].text == "甚至出现交易几乎停滞的情况" and utts["BAC009S0764W0121"].hotwords == ("停滞",)
+    # longest match first: 阿里巴巴 is one hotword, the later 阿里 (of 阿里云) another
+    assert utts["BAC009S0764W0122"].hotwords == ("阿里巴巴", "阿里")
+    assert utts["BAC009S0764W0122"].custom["r1_hotwords"] == ["阿里巴巴"] and utts["BAC009S0764W0122"].speaker == "S0764"
+
+
+def test_hf_audiofolder_csv_and_jsonl(tmp_path, capsys):
+    folder = tmp_path / "folder"
+    write_tone(folder / "clips" / "x1.wav", seconds=0.3)
+    (folder / "metadata.csv").write_text("file_name,transcription\nclips/x1.wav,xin chào\n")
+    out = tmp_path / "m.jsonl"
+    assert main(["convert", "audiofolder", "--source", str(folder), "--out", str(out), "--language", "vi"]) == 0
+    [utt] = read_manifest(out)
+    assert (utt.id, utt.text, utt.language) == ("x1", "xin chào", "vi")
+    (folder / "metadata.csv").write_text("file_name,label\nclips/x1.wav,3\n")
+    assert main(["convert", "audiofolder", "--source", str(folder), "--out", str(out), "--language", "vi"]) == 2
+    assert "metadata.csv:2: field 'text' no transcript column" in capsys.readouterr().err

@@ -9,6 +9,13 @@ the file and line.
   first), ``text`` (``<utt> <transcript>``), optional ``utt2spk``.
 - **CS-FLEURS**: a ``metadata.jsonl`` (``id, file_name, text, duration, language, speaker``) per
   subset; ``read/test`` and ``xtts/train`` are separate subsets and are converted separately.
+- **AISHELL-1-NE** (SeACo-Paraformer's named-entity test sets): ``data/{dev,test}/text`` (Kaldi
+  style), ``hotword.txt`` and ``r1-hotword.txt``, joined to the AISHELL-1 audio tree
+  (``wav/<split>/<speaker>/<utt>.wav``); each utterance's ``hotwords`` are the list's phrases
+  found in its transcript (longest first).
+- **HF audio folder** (the ``datasets`` AudioFolder layout): audio files plus ``metadata.csv`` or
+  ``metadata.jsonl`` with ``file_name`` and a transcript column (``text``, ``transcription`` or
+  ``sentence``).
 """
 
 from __future__ import annotations
@@ -101,4 +108,61 @@ def cs_fleurs(subset_dir: Path, out_dir: Path, split: str) -> Iterator[Utterance
                         custom={"source": "cs-fleurs", "pair": row["language"]})
 
 
-CONVERTERS = {"kaldi": kaldi, "cs_fleurs": cs_fleurs}
+def _phrases(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def aishell_ne(split_dir: Path, audio_root: Path, out_dir: Path, split: str) -> Iterator[Utterance]:
+    """``split_dir``: SeACo-Paraformer's ``data/test`` (or ``dev``); ``audio_root``: AISHELL-1's
+    ``wav/<split>`` directory (speaker subdirectories)."""
+    text, hotword_file = split_dir / "text", split_dir / "hotword.txt"
+    for required in (text, hotword_file):
+        if not required.is_file():
+            raise FileNotFoundError(f"{required}: an AISHELL-1-NE split holds text and hotword.txt")
+    hotwords = sorted(set(_phrases(hotword_file)), key=lambda w: (-len(w), w))
+    r1 = set(_phrases(split_dir / "r1-hotword.txt")) if (split_dir / "r1-hotword.txt").is_file() else set()
+    audio_by_id = {p.stem: p for p in audio_root.rglob("*.wav")}
+    for utt_id, (line, transcript) in sorted(_two_columns(text).items()):
+        transcript = transcript.replace(" ", "")  # AISHELL transcripts are space-separated characters
+        if utt_id not in audio_by_id:
+            raise ManifestError(text, line, utt_id, f"no audio {utt_id}.wav under {audio_root}")
+        audio, duration = _audio_for_manifest(audio_by_id[utt_id], out_dir, utt_id)
+        found, rest = [], transcript
+        for word in hotwords:  # longest first, each occurrence consumed once
+            if word in rest:
+                found.append(word)
+                rest = rest.replace(word, "\0")
+        yield Utterance(id=utt_id, audio=audio, duration=duration, text=transcript, language="zh", split=split,
+                        hotwords=tuple(found), speaker=audio_by_id[utt_id].parent.name,
+                        custom={"source": "aishell1-ne", "r1_hotwords": sorted(w for w in found if w in r1)})
+
+
+_TRANSCRIPT_COLUMNS = ("text", "transcription", "sentence")
+
+
+def audiofolder(folder: Path, out_dir: Path, language: str, split: str) -> Iterator[Utterance]:
+    import csv
+
+    if (folder / "metadata.jsonl").is_file():
+        source = folder / "metadata.jsonl"
+        rows = [(n, json.loads(line)) for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1)
+                if line.strip()]
+    elif (folder / "metadata.csv").is_file():
+        source = folder / "metadata.csv"
+        with open(source, encoding="utf-8", newline="") as handle:
+            rows = list(enumerate(csv.DictReader(handle), start=2))  # line 1 is the header
+    else:
+        raise FileNotFoundError(f"{folder}: an audio folder holds metadata.csv or metadata.jsonl")
+    for number, row in rows:
+        if "file_name" not in row:
+            raise ManifestError(source, number, "file_name", "missing")
+        column = next((c for c in _TRANSCRIPT_COLUMNS if c in row), None)
+        if column is None:
+            raise ManifestError(source, number, "text", f"no transcript column (one of {', '.join(_TRANSCRIPT_COLUMNS)})")
+        utt_id = str(row.get("id") or Path(row["file_name"]).stem)
+        audio, duration = _audio_for_manifest(folder / row["file_name"], out_dir, utt_id)
+        yield Utterance(id=utt_id, audio=audio, duration=duration, text=row[column], language=language, split=split,
+                        custom={"source": "audiofolder"})
+
+
+CONVERTERS = {"kaldi": kaldi, "cs_fleurs": cs_fleurs, "aishell_ne": aishell_ne, "audiofolder": audiofolder}
