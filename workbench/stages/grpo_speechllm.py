@@ -30,7 +30,13 @@ from workbench.speechllm.data import (
 )
 from workbench.speechllm.model import load_speechllm
 from workbench.speechllm.prompts import example_rng, prompt_text, render_chat, training_list, with_format_of
-from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.stages.common import (
+    add_params_arguments,
+    add_speech_training_arguments,
+    configure_logging,
+    set_threads,
+    stage_config,
+)
 from workbench.tracking import make_logger, tracked_run
 
 NAME = "grpo_speechllm"
@@ -40,11 +46,7 @@ CONFIG = (GRPOSpeechLLMConfig, "grpo_speechllm")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft", type=Path, required=True, help="sft_speechllm's model directory")
-    parser.add_argument("--manifest", type=Path, nargs="+", required=True, help="training manifests (jsonl)")
-    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True, help="hotword lists the distractors come from")
-    parser.add_argument("--exclude", type=Path, nargs="*", default=[],
-                        help="manifests whose hotwords must not occur in training (the evaluation sets)")
-    parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
+    add_speech_training_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json, checkpoints/")
     add_params_arguments(parser, "grpo_speechllm")
 

@@ -34,7 +34,13 @@ from workbench.speechllm.data import (
 )
 from workbench.speechllm.model import build_speechllm
 from workbench.speechllm.training import train_sft
-from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.stages.common import (
+    add_params_arguments,
+    add_speech_training_arguments,
+    configure_logging,
+    set_threads,
+    stage_config,
+)
 from workbench.tracking import make_logger, tracked_run
 
 NAME = "sft_speechllm"
@@ -43,12 +49,7 @@ CONFIG = (SFTSpeechLLMConfig, "sft_speechllm")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest", type=Path, nargs="+", required=True,
-                        help="training manifests (jsonl); max_train_utterances limits the first one")
-    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True, help="hotword lists the distractors come from")
-    parser.add_argument("--exclude", type=Path, nargs="*", default=[],
-                        help="manifests whose hotwords must not occur in training (the evaluation sets)")
-    parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
+    add_speech_training_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json, checkpoint.pt")
     add_params_arguments(parser, "sft_speechllm")
 
