@@ -4,6 +4,7 @@ distractor vocabulary, and the frozen encoder states of the ``retrieval_frames``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -56,3 +57,23 @@ def run_fingerprint(*parts) -> str:
     import json
 
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    examples: list[SFTExample]
+    counts: dict  # utterances used / excluded per manifest
+    vocabulary: list[str]  # distractor words (evaluation hotwords removed)
+    excluded_hotwords: int
+    states: dict[str, torch.Tensor]  # encoder states by utterance id
+
+
+def load_training_data(manifests: Sequence[Path], vocabulary: Sequence[Path], exclude: Sequence[Path], frames: Path,
+                       whisper_checkpoint: str, limit: int | None = None) -> TrainingData:
+    """What SFT and GRPO train on: utterances and distractors without any evaluation hotword, and
+    their encoder states."""
+    excluded = evaluation_hotwords(exclude)
+    examples, counts = training_examples(manifests, excluded, limit)
+    words = distractor_vocabulary(vocabulary, excluded)
+    states = encoder_states(frames, whisper_checkpoint, (e.id for e in examples))
+    return TrainingData(examples, counts, words, len(excluded), states)

@@ -21,13 +21,7 @@ import torch
 from workbench.config import config_to_dict
 from workbench.config.stages import GRPOSpeechLLMConfig
 from workbench.data import write_json_atomic
-from workbench.speechllm.data import (
-    distractor_vocabulary,
-    encoder_states,
-    evaluation_hotwords,
-    run_fingerprint,
-    training_examples,
-)
+from workbench.speechllm.data import load_training_data, run_fingerprint
 from workbench.speechllm.model import load_speechllm
 from workbench.speechllm.prompts import example_rng, prompt_text, render_chat, training_list, with_format_of
 from workbench.stages.common import (
@@ -83,10 +77,9 @@ def run(args: argparse.Namespace) -> None:
     meta = json.loads((args.sft / "speechllm.json").read_text(encoding="utf-8")) if (args.sft / "speechllm.json").is_file() else None
     if meta is None:
         raise FileNotFoundError(f"{args.sft} is not a saved speech LLM; run sft_speechllm first")
-    exclude = evaluation_hotwords(args.exclude)
-    examples, counts = training_examples(args.manifest, exclude, config.max_train_utterances)
-    vocabulary = distractor_vocabulary(args.vocabulary, exclude)
-    states = encoder_states(args.frames, meta["whisper"], (e.id for e in examples))
+    data = load_training_data(args.manifest, args.vocabulary, args.exclude, args.frames, meta["whisper"],
+                              config.max_train_utterances)
+    examples, counts, vocabulary, states = data.examples, data.counts, data.vocabulary, data.states
     model = load_speechllm(args.sft, config.lm, trainable_lora=True)
     prompt_config = with_format_of(config.prompts, meta.get("prompts"))
     prompt_config.validate()

@@ -25,13 +25,7 @@ from accelerate.utils import gather_object
 from workbench.config import config_to_dict
 from workbench.config.stages import SFTSpeechLLMConfig
 from workbench.data import write_json_atomic
-from workbench.speechllm.data import (
-    distractor_vocabulary,
-    encoder_states,
-    evaluation_hotwords,
-    run_fingerprint,
-    training_examples,
-)
+from workbench.speechllm.data import load_training_data, run_fingerprint
 from workbench.speechllm.model import build_speechllm
 from workbench.speechllm.training import train_sft
 from workbench.stages.common import (
@@ -68,12 +62,11 @@ def run(args: argparse.Namespace) -> None:
     log = configure_logging()
     config = stage_config(SFTSpeechLLMConfig, args, "sft_speechllm")
     set_threads(config.threads)
-    exclude = evaluation_hotwords(args.exclude)
-    examples, counts = training_examples(args.manifest, exclude, config.max_train_utterances)
-    vocabulary = distractor_vocabulary(args.vocabulary, exclude)
+    data = load_training_data(args.manifest, args.vocabulary, args.exclude, args.frames, config.model,
+                              config.max_train_utterances)
+    examples, counts, vocabulary, states = data.examples, data.counts, data.vocabulary, data.states
     log.info("%d training utterances (%s); %d distractor words; %d evaluation hotwords excluded",
-             len(examples), counts, len(vocabulary), len(exclude))
-    states = encoder_states(args.frames, config.model, (e.id for e in examples))
+             len(examples), counts, len(vocabulary), data.excluded_hotwords)
     audio_dim = next(iter(states.values())).shape[-1]
     # one process, or one of several under `accelerate launch` (gloo on CPU: cpu=True, as the trainer)
     process = PartialState(cpu=not torch.cuda.is_available())
@@ -94,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
         model.save(args.out / "model", {"lm": config.lm, "whisper": config.model, "stage": "sft",
                                            "prompts": config_to_dict(config.prompts)})
         summary = {"utterances": len(examples), "counts": counts, "distractors": len(vocabulary), "steps": steps,
-                   "excluded_hotwords": len(exclude), "trainable_parameters": trainable, "train_seconds": round(seconds, 1),
+                   "excluded_hotwords": data.excluded_hotwords, "trainable_parameters": trainable, "train_seconds": round(seconds, 1),
                    "processes": process.num_processes, "rank_weight_digests": digests}
         write_json_atomic(args.out / "train.json", summary)
         logger.log_metrics({"train_seconds": seconds})
