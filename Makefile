@@ -57,26 +57,16 @@ install-gemma: $(VENV)/.installed
 demo: install
 	dvc repro
 	@echo
-	@echo "Baseline (Whisper base, greedy), from results/baseline/table.md:"
+	@echo "Main tables of the seeds (Whisper base + LoRA, retrievers, speech LLM, S1/S2), from MLflow by the report stage:"
+	@echo
+	@cat results/report/main_tables.md
+	@echo "Baseline (Whisper base, greedy):"
 	@cat results/baseline/table.md
 	@echo
-	@echo "Seed 003 Tables 2-3 (Whisper base + LoRA, default profile), from results/cs_nmg/tables.md:"
-	@cat results/cs_nmg/tables.md
-	@echo
-	@echo "Near-miss pools (seed 003 gate statistics):"
-	@cat results/nearmiss/*/stats.md
-	@echo
-	@echo "Hotword retrievers (seed 000 Table 1, seed 001 Tables 1-2), from results/retrieval/tables.md:"
-	@cat results/retrieval/tables.md
-	@echo
-	@echo "Speech LLM with retrieved hotwords (seed 000 Table 3, seed 001 Tables 3-4), from results/speechllm/eval/table.md:"
-	@cat results/speechllm/eval/table.md
-	@echo
-	@echo "S1/S2 replay (seed 004), from results/s1s2/*/table.md:"
-	@cat results/s1s2/*/table.md
-	@echo
-	@echo "DVC metrics:   dvc metrics show   (files: results/*/**/metrics.json)"
+	@echo "DVC metrics:   dvc metrics show   (files: results/*/**/metrics.json);  plots: dvc plots show"
 	@echo "MLflow store:  $(CURDIR)/mlflow.db   ->  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "Report (every study's tables, CSVs and PNG plots; also an MLflow run in experiment 'report'):"
+	@echo "  $(CURDIR)/results/report/report.md"
 
 test: install
 	$(BIN)/python -m pytest

@@ -10,7 +10,7 @@ import sys
 STAGES = (
     "assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "report_cs_nmg",
     "rada", "retrieval_frames", "train_retriever", "eval_retrieval", "report_retrieval", "score", "table",
-    "sft_speechllm", "grpo_speechllm", "eval_contextual", "s1s2_replay", "regress", "convert",
+    "sft_speechllm", "grpo_speechllm", "eval_contextual", "s1s2_replay", "regress", "convert", "report",
 )
 
 

@@ -1,0 +1,315 @@
+"""Each study of the workbench as its seed prints it, read from MLflow runs.
+
+A study turns the newest finished runs of its stages into tables and plot data. The rows a study
+expects come from the experiment YAMLs when their directory is given (so a run that has not been
+done shows as a row of gaps), plus any other variant found in the store. Metrics are read by the
+names the stages log; nested results (vocabulary sizes) from the run's ``metrics.json`` artifact.
+
+Studies: baseline evaluation; seed 003 Tables 2-3 (``eval_asr``/``nearmiss``); seed 000 Table 1,
+seed 001 Tables 1-2, seed 002 retrieval (``eval_retrieval``); seed 000 Table 3 and seed 001
+Tables 3-4 (``eval_contextual``); seed 004's S1/S2 replay (``s1s2_replay``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from workbench.reporting.runs import RunRecord, RunStore
+from workbench.reporting.table import Column, Table
+
+TEXT = "text"
+
+
+@dataclass(frozen=True)
+class PlotData:
+    """What a figure shows: named series of (x, y) points; y None is a gap (not drawn)."""
+
+    slug: str
+    title: str
+    kind: str  # "lines" (x numeric) or "bars" (x categorical)
+    x_label: str
+    y_label: str
+    panels: dict[str, dict[str, list[tuple]]] = field(default_factory=dict)  # panel -> series -> points
+    references: dict[str, dict[str, float]] = field(default_factory=dict)  # panel -> label -> horizontal line
+
+    def has_data(self) -> bool:
+        return any(y is not None for series in self.panels.values() for points in series.values() for _, y in points)
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    name: str
+    title: str
+    tables: list[Table]
+    plots: list[PlotData] = field(default_factory=list)
+    runs: int = 0  # MLflow runs behind the study
+
+
+# --------------------------------------------------------------------------- baseline evaluation
+
+BASELINE_METRICS = (("WER", "wer"), ("CER", "cer"), ("MER", "mer"), ("PIER", "pier"), ("B-WER", "b_wer"),
+                    ("U-WER", "u_wer"), ("U-CER", "u_cer"), ("KER", "ker"), ("SACC", "sacc"))
+
+
+def baseline_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+    runs = store.latest_by("manifest", stage="evaluate")
+    columns = [Column("test set", TEXT), Column("utterances", "count")] + [Column(n) for n, _ in BASELINE_METRICS] \
+        + [Column("s/utt", "number")]
+    rows = []
+    for manifest, run in sorted(runs.items()):
+        name = run.params.get("name") or Path(manifest).parent.name
+        rows.append([name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS),
+                     run.metric("seconds_per_utterance")])
+    table = Table("baseline", "Baseline: Whisper base, no biasing (per test set, %)", columns, rows,
+                  "WER counts whitespace-separated words (meaningless for unspaced Mandarin); MER counts CJK characters "
+                  "one token each. PIER: a gap where the test set has no embedded-language POI.")
+    bars = PlotData("baseline_wer_pier", "Baseline: WER and PIER per test set", "bars", "test set", "%",
+                    {"": {label: [(row[0], _percent(run.metric(key))) for row, run in zip(rows, runs.values())]
+                          for label, key in (("WER", "wer"), ("MER", "mer"), ("PIER", "pier"))}})
+    return StudyReport("baseline", "Baseline evaluation", [table], [bars], len(runs))
+
+
+# --------------------------------------------------------------------------- seed 003: CS-NMG
+
+CS_PAIRS = ("cmn_eng", "vie_eng")
+
+
+@dataclass(frozen=True)
+class Row:
+    """A variant as a table row: its name, the label the seed prints, table and position."""
+
+    name: str
+    label: str
+    table: str
+    row: int
+    extra: dict = field(default_factory=dict)
+
+
+def _rows_from_yaml(directory: Path | None, loader: Callable, extra: Callable = lambda e: {}) -> list[Row]:
+    if directory is None or not directory.is_dir():
+        return []
+    rows = []
+    for path in sorted(directory.glob("*.yaml")):
+        experiment = loader(path)
+        rows.append(Row(experiment.name, experiment.label or experiment.name, str(experiment.table), experiment.row,
+                        extra(experiment)))
+    return rows
+
+
+def _rows_from_runs(runs: Sequence[RunRecord], known: list[Row]) -> list[Row]:
+    """Variants found in the store but not in the YAMLs (a user's own experiments) are rows too."""
+    names = {r.name for r in known}
+    found = {}
+    for run in runs:
+        variant = run.tags.get("variant")
+        if variant and variant not in names and variant not in found:
+            found[variant] = Row(variant, run.params.get("experiment.label") or run.tags.get("label") or variant,
+                                 run.params.get("experiment.table") or run.tags.get("table") or "",
+                                 int(run.params.get("experiment.row") or 99),
+                                 {"gate": run.params.get("experiment.negatives.gate")})
+    return known + list(found.values())
+
+
+def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+    from workbench.training.experiment import load_experiment
+
+    runs = store.latest_by(("variant", "pair"), stage="eval_asr")
+    rows = _rows_from_yaml(experiments / "cs_nmg" if experiments else None, load_experiment,
+                           lambda e: {"gate": e.negatives.gate})
+    rows = sorted(_rows_from_runs(list(runs.values()), rows), key=lambda r: (int(r.table or 0), r.row, r.name))
+    nearmiss = {Path(manifest).parent.name: run for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
+
+    def nm_per_utt(pair: str, gate: str | None):
+        run = nearmiss.get(pair)
+        return None if run is None or not gate else run.metric(f"nm_per_utt_{gate.replace('+', '_')}")
+
+    tables = []
+    for number, title in ((2, "Seed 003 Table 2: training objectives (MER and PIER per language pair, %)"),
+                          (3, "Seed 003 Table 3: near-miss sources and gates, WCE + CL (MER, PIER %, NM/utt)")):
+        members = [r for r in rows if r.table in (("0", "2") if number == 2 else ("3",))]
+        if number == 3:  # the full method is both tables' reference row
+            members = [r for r in rows if r.name == "wce_cl_trilevel"] + members
+        columns = [Column("method", TEXT)]
+        for pair in CS_PAIRS:
+            columns += [Column(f"{pair} MER"), Column(f"{pair} PIER")] + ([Column(f"{pair} NM/utt", "number")] if number == 3 else [])
+        body = []
+        for row in members:
+            cells: list = [row.label]
+            for pair in CS_PAIRS:
+                run = runs.get((row.name, pair))
+                cells += [run.metric("mer") if run else None, run.metric("pier") if run else None]
+                if number == 3:
+                    cells.append(nm_per_utt(pair, row.extra.get("gate")))
+            body.append(cells)
+        note = ("MER: WER over mixed tokens (CJK characters one token each). NM/utt: near-misses per utterance that "
+                "the row's gate keeps (nearmiss stage)." if number == 3 else
+                "MER: WER over mixed tokens (CJK characters one token each); for Vietnamese-English it equals WER.")
+        tables.append(Table(f"seed003_table{number}", title, columns, body, note))
+    bars = PlotData("cs_nmg_mer_pier", "Seed 003: MER and PIER per variant", "bars", "variant", "%",
+                    {pair: {metric.upper(): [(r.name, _percent(runs[(r.name, pair)].metric(metric)) if (r.name, pair) in runs else None)
+                                             for r in rows] for metric in ("mer", "pier")} for pair in CS_PAIRS})
+    return StudyReport("cs_nmg", "Seed 003: code-switching near-miss generation (Whisper + LoRA)", tables, [bars],
+                       len(runs) + len(nearmiss))
+
+
+# --------------------------------------------------------------------------- retrieval (seeds 000, 001, 002)
+
+def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary: str = "lists") -> StudyReport:
+    from workbench.retrieval.experiment import load_retriever_experiment
+
+    evals = store.latest_by("variant", stage="eval_retrieval")
+    trains = store.latest_by("variant", stage="train_retriever")
+    rows = _rows_from_yaml(experiments / "retrieval" if experiments else None, load_retriever_experiment,
+                           lambda e: {"method": e.method, "rada": e.rada})
+    known = {r.name for r in rows}
+    for name, run in trains.items():  # labels of variants the YAMLs do not know come from their training run
+        if name not in known:
+            rows.append(Row(name, run.params.get("experiment.label") or name, run.params.get("experiment.table", ""),
+                            int(run.params.get("experiment.row") or 99), {"method": run.tags.get("method")}))
+    rows.sort(key=lambda r: (r.table, r.row, r.name))
+    phonetic = evals.get("phonetic")
+    sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {}) for name, run in evals.items()}
+
+    def value(run: RunRecord | None, setting: str, scorer: str, metric: str):
+        return run.metric(f"{setting}/{scorer}/{metric}") if run else None
+
+    def words(name: str):
+        return sizes.get(name, {}).get(vocabulary)
+
+    def ablation(slug: str, title: str, table: str, mode: str, ks: Sequence[int]) -> Table:
+        columns = [Column("method", TEXT), Column("scorer", TEXT), Column("words", "count")] \
+            + [Column(f"R@{k}") for k in ks] + [Column("F1@1")]
+        body = [["phonetic baseline (ASR 1-best)", "phonetic", words("phonetic"),
+                 *(value(phonetic, vocabulary, "phonetic", f"{mode}@{k}_recall") for k in ks),
+                 value(phonetic, vocabulary, "phonetic", "exact@1_f1")]]
+        members = [r for r in rows if r.table == table]
+        filtered = {}  # RADA rows rank a filtered list: the baseline on that list, from their own evaluation
+        for r in members:
+            if r.extra.get("rada") and r.name in evals and words(r.name) != words("phonetic"):
+                filtered.setdefault(words(r.name), evals[r.name])
+        for count, run in filtered.items():
+            body.append(["phonetic baseline, RADA-filtered lists", "phonetic", count,
+                         *(value(run, vocabulary, "phonetic", f"{mode}@{k}_recall") for k in ks),
+                         value(run, vocabulary, "phonetic", "exact@1_f1")])
+        for r in members:
+            run = evals.get(r.name)
+            for scorer in ("learned", "fused"):
+                body.append([r.label, scorer, words(r.name), *(value(run, vocabulary, scorer, f"{mode}@{k}_recall") for k in ks),
+                             value(run, vocabulary, scorer, "exact@1_f1")])
+        return Table(slug, title, columns, body)
+
+    tables = [
+        ablation("seed000_table1", f"Seed 000 Table 1: CLAR loss ablation (exact R@k and F1@1 on the {vocabulary} vocabulary, %)",
+                 "clar", "exact", (1, 5, 10)),
+        ablation("seed001_tables1_2", f"Seed 001 Tables 1-2: GLCLAP, +RADA, +Fuzzy Matching (substring recall@k on the {vocabulary} vocabulary, %)",
+                 "glclap", "substring", (1, 2, 5, 10)),
+        ablation("seed002_clsr", f"Seed 002: CLSR (exact R@k on the {vocabulary} vocabulary, %)", "clsr", "exact", (1, 5, 10)),
+    ]
+    settings = list((sizes.get("phonetic") or next((s for s in sizes.values() if s), {})).items())
+    if settings:
+        columns = [Column("method", TEXT), Column("scorer", TEXT)] + [Column(f"{name} ({count})") for name, count in settings]
+        body = [["phonetic baseline", "phonetic", *(value(phonetic, name, "phonetic", "exact@1_recall") for name, _ in settings)]]
+        for r in rows:
+            for scorer in ("learned", "fused"):
+                body.append([r.label, scorer, *(value(evals.get(r.name), name, scorer, "exact@1_recall") for name, _ in settings)])
+        tables.append(Table("retrieval_scale", "Retrieval at scale: exact R@1 by vocabulary (words), %", columns, body))
+    long_rows = [r for r in rows if r.extra.get("method") in ("glclap", "clsr")]
+    columns = [Column("method", TEXT)] + [Column(f"{d} R@{k}") for d in ("Q→C", "C→Q") for k in (1, 5, 10)]
+    body = [[r.label, *((evals[r.name].metric(f"longform/{d}_r@{k}") if r.name in evals else None)
+                        for d in ("q2c", "c2q") for k in (1, 5, 10))] for r in long_rows]
+    tables.append(Table("seed002_table2", "Seed 002 Table 2 style: long-form retrieval, Q→C and C→Q R@k (%)", columns, body,
+                        "Test clips joined into recordings and cut in fixed windows; Q = hotword text, C = speech window."))
+
+    ks = (1, 2, 5, 10)
+    curves = PlotData("retrieval_recall_at_k", f"Recall@k on the {vocabulary} vocabulary (substring match)", "lines", "k",
+                      "recall@k (%)")
+    for scorer in ("learned", "fused"):
+        panel = {"phonetic baseline": [(k, _percent(value(phonetic, vocabulary, "phonetic", f"substring@{k}_recall"))) for k in ks]}
+        for r in rows:
+            panel[r.label] = [(k, _percent(value(evals.get(r.name), vocabulary, scorer, f"substring@{k}_recall"))) for k in ks]
+        curves.panels[scorer] = panel
+    return StudyReport("retrieval", "Hotword retrievers: CLAR (seed 000), GLCLAP (seed 001), CLSR (seed 002)", tables,
+                       [curves], len(evals) + len(trains))
+
+
+# --------------------------------------------------------------------------- speech LLM (seed 000 T3, seed 001 T3-4)
+
+def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condition: str = "top2") -> StudyReport:
+    run = store.latest(stage="eval_contextual")
+    conditions = _conditions(run)
+
+    def metric(model: str, decoding: str, condition: str, name: str):
+        return run.metric(f"{model}/{decoding}/{condition}/{name}") if run else None
+
+    columns = [Column("model", TEXT), Column("condition", TEXT), Column("decoding", TEXT), Column("recall"),
+               Column("CER"), Column("B-WER"), Column("U-CER"), Column("WER")]
+    body = [[model, condition, decoding, metric(model, decoding, condition, "list_recall"),
+             *(metric(model, decoding, condition, k) for k in ("cer", "b_wer", "u_cer", "wer"))]
+            for model in ("sft", "grpo") for decoding, condition in conditions]
+    seed000 = Table("seed000_table3", "Seed 000 Table 3: speech LLM with retrieved hotwords (NA = no list, GT = oracle list, topk = retrieved; %)",
+                    columns, body)
+    topk = [c for d, c in conditions if d == "greedy" and c.startswith("top")]
+    columns = [Column("metric", TEXT), Column("base (NA)")] + [Column(c.replace("top", "top-")) for c in topk]
+    seed001_t3 = Table("seed001_table3", "Seed 001 Table 3: the SFT speech LLM with top-k retrieved hotwords (%)", columns, [
+        ["recall", None, *(metric("sft", "greedy", c, "list_recall") for c in topk)],
+        ["KER (↓)", metric("sft", "greedy", "NA", "ker"), *(metric("sft", "greedy", c, "ker") for c in topk)],
+        ["SACC (↑)", metric("sft", "greedy", "NA", "sacc"), *(metric("sft", "greedy", c, "sacc") for c in topk)],
+    ])
+    label = grpo_condition.replace("top", "top-")
+    columns = [Column("metric", TEXT), Column("base (NA)"), Column(f"+retriever {label}"), Column(f"+retriever {label} +GRPO")]
+    seed001_t4 = Table("seed001_table4", f"Seed 001 Table 4: GRPO on top of the {label} configuration (%)", columns, [
+        [name, metric("sft", "greedy", "NA", key), metric("sft", "greedy", grpo_condition, key),
+         metric("grpo", "greedy", grpo_condition, key)] for name, key in (("KER (↓)", "ker"), ("SACC (↑)", "sacc"))
+    ])
+    ks = [int(c[3:]) for c in topk if c[3:].isdigit()]
+    plot = PlotData("speechllm_ker_vs_k", "KER vs number of retrieved hotwords k", "lines", "k", "KER (%)", {"": {
+        model: [(k, _percent(metric(model, "greedy", f"top{k}", "ker"))) for k in ks] for model in ("sft", "grpo")}},
+        {"": {f"{model} {condition}": _percent(metric(model, "greedy", condition, "ker"))
+              for model in ("sft", "grpo") for condition in ("NA", "GT") if metric(model, "greedy", condition, "ker") is not None}})
+    return StudyReport("speechllm", "Speech LLM with retrieved hotwords and GRPO (seed 000 Table 3, seed 001 Tables 3-4)",
+                       [seed000, seed001_t3, seed001_t4], [plot], 1 if run else 0)
+
+
+def _conditions(run: RunRecord | None) -> list[tuple[str, str]]:
+    """(decoding, condition) pairs the run evaluated, in the seed's order: NA, GT, top-k by k; joint last."""
+    if run is None:
+        return [("greedy", c) for c in ("NA", "GT", "top1", "top2", "top5", "top10")]
+    found = {tuple(name.split("/")[1:3]) for name in run.metrics if name.count("/") == 3}
+    order = lambda dc: (dc[0] != "greedy", {"NA": -2, "GT": -1}.get(dc[1], int(dc[1][3:]) if dc[1][3:].isdigit() else 99))  # noqa: E731
+    return sorted(found, key=order)
+
+
+# --------------------------------------------------------------------------- seed 004: S1/S2 replay
+
+S1S2_SYSTEMS = (("no_bias", "no bias"), ("s1", "S1"), ("s1_s2a", "S1+S2-A"), ("s1_s2b", "S1+S2-B"),
+                ("s1_s2a_uncapped", "S1+S2-A, no cap (diagnostic)"), ("s1_s2b_uncapped", "S1+S2-B, no cap (diagnostic)"))
+S1S2_METRICS = (("WER", "wer", "percent"), ("CER", "cer", "percent"), ("MER", "mer", "percent"),
+                ("proper-noun hit", "proper_noun_hit_rate", "percent"), ("digit ER", "digit_error_rate", "percent"),
+                ("trigger", "trigger_rate", "percent"), ("win", "win_rate", "percent"), ("loss", "loss_rate", "percent"),
+                ("replaced", "replaced", "count"), ("+ms p50", "latency_p50_ms", "count"), ("+ms p95", "latency_p95_ms", "count"))
+
+
+def s1s2_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+    runs = store.latest_by("manifest", stage="s1s2_replay")
+    columns = [Column("test set", TEXT), Column("system", TEXT)] + [Column(n, kind) for n, _, kind in S1S2_METRICS]
+    body = []
+    for manifest, run in sorted(runs.items()):
+        name = run.params.get("name") or Path(manifest).parent.name
+        for key, label in S1S2_SYSTEMS:
+            body.append([name, label, *(run.metric(f"{key}.{metric}") for _, metric, _ in S1S2_METRICS)])
+    table = Table("seed004_s1s2", "Seed 004 S1/S2 replay: prompt biasing and conditional N-best rescoring (%)", columns, body,
+                  "Trigger over commits; win/loss over triggered commits; +ms: latency S2 adds to triggered commits. "
+                  "A gap: not applicable (no trigger, no digits in the references).")
+    return StudyReport("s1s2", "Seed 004: S1 prompt biasing and S2 rescoring, replayed", [table], [], len(runs))
+
+
+def _percent(value):
+    return None if value is None else 100 * value
+
+
+STUDIES: dict[str, Callable[..., StudyReport]] = {
+    "baseline": baseline_study, "cs_nmg": cs_nmg_study, "retrieval": retrieval_study,
+    "speechllm": speechllm_study, "s1s2": s1s2_study,
+}
