@@ -99,3 +99,111 @@ def test_hf_audiofolder_csv_and_jsonl(tmp_path, capsys):
     (folder / "metadata.csv").write_text("file_name,label\nclips/x1.wav,3\n")
     assert main(["convert", "audiofolder", "--source", str(folder), "--out", str(out), "--language", "vi"]) == 2
     assert "metadata.csv:2: field 'text' no transcript column" in capsys.readouterr().err
+
+
+def _wav_bytes(tmp_path, name, seconds, rate=16000, channels=1):
+    return write_tone(tmp_path / "src" / f"{name}.wav", seconds=seconds, rate=rate, channels=channels).read_bytes()
+
+
+def _vimedcss_shard(path, rows):
+    """A parquet shard with the HF card's columns (audio: Audio(decode=False), a bytes+path struct)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def _vimedcss_row(segment_id, audio, text, terms, **extra):
+    row = {"segment_id": segment_id, "audio": audio, "duration_seconds": 1, "segment_text": text,
+           "cs_terms_list": terms, "cs_terms_count": 1, "topic": "pharmacology",
+           "original_video_link": "https://example.invalid/v", "original_video_title": "t",
+           "start_time": "00:00:01", "end_time": "00:00:02"}
+    row.update(extra)
+    return row
+
+
+def test_vimedcss_hf_parquet_splits_convert_separately(tmp_path, capsys):
+    root = tmp_path / "ViMedCSS"
+    a = _wav_bytes(tmp_path, "a", 0.5)
+    b = _wav_bytes(tmp_path, "b", 0.8, rate=44100, channels=2)  # 44.1 kHz stereo: resampled, downmixed
+    _vimedcss_shard(root / "data" / "train-00000-of-00001.parquet", [
+        _vimedcss_row("tr-1", {"bytes": a, "path": "tr-1.wav"}, "Tiêm furosemide tĩnh mạch", '["furosemide"]')])
+    _vimedcss_shard(root / "data" / "validation-00000-of-00001.parquet", [
+        _vimedcss_row("dv-1", {"bytes": a, "path": "dv-1.wav"}, "Cho bệnh nhân thở oxygen", "['oxygen']")])
+    _vimedcss_shard(root / "data" / "test-00000-of-00001.parquet", [
+        _vimedcss_row("te-1", {"bytes": b, "path": "te-1.wav"}, "Chụp CT scan và MRI cho bệnh nhân", '["CT scan", "MRI"]')])
+    _vimedcss_shard(root / "data" / "hard-00000-of-00002.parquet", [
+        _vimedcss_row("hd-1", {"bytes": a, "path": "hd-1.wav"}, "Dùng Xarelto rồi đo INR, xarelto liều thấp",
+                      "Xarelto; INR", cs_terms_count=3)])
+    _vimedcss_shard(root / "data" / "hard-00001-of-00002.parquet", [
+        _vimedcss_row("hd-2", {"bytes": a, "path": "hd-2.wav"}, "Bệnh nhân bị sepsis", '["sepsis", "procalcitonin"]')])
+    out_dir = tmp_path / "manifests"
+    for subset, split in (("train", "train"), ("dev", "dev"), ("test", "test"), ("hard", "test")):
+        out = out_dir / f"{subset}.jsonl"
+        assert main(["convert", "vimedcss", "--source", str(root), "--subset", subset, "--out", str(out)]) == 0
+        utts = read_manifest(out)  # validates: 16 kHz mono files, spans inside the text
+        assert {u.split for u in utts} == {split} and {u.custom["subset"] for u in utts} == {subset}
+        assert all(u.language == "vi" and (out_dir / u.audio).parent.name == "audio" for u in utts)
+    [test] = read_manifest(out_dir / "test.jsonl")
+    assert test.hotwords == ("CT scan", "MRI") and test.duration == pytest.approx(0.8, abs=0.01)
+    assert [test.text[s.start:s.end] for s in test.spans] == ["CT scan", "MRI"] and {s.language for s in test.spans} == {"en"}
+    assert (soundfile.info(str(out_dir / test.audio)).samplerate, soundfile.info(str(out_dir / test.audio)).channels) == (16000, 1)
+    hard = {u.id: u for u in read_manifest(out_dir / "hard.jsonl")}
+    assert set(hard) == {"hd-1", "hd-2"}  # both shards
+    assert hard["hd-1"].hotwords == ("Xarelto", "INR")
+    assert [hard["hd-1"].text[s.start:s.end] for s in hard["hd-1"].spans] == ["Xarelto", "INR", "xarelto"]
+    assert hard["hd-1"].custom["topic"] == "pharmacology" and hard["hd-1"].custom["cs_terms_count"] == 3
+    assert hard["hd-2"].custom["terms_not_in_text"] == ["procalcitonin"] and len(hard["hd-2"].spans) == 1
+    assert (out_dir / "hard_hotwords.txt").read_text().splitlines() == ["INR", "Xarelto", "procalcitonin", "sepsis"]
+    assert (out_dir / "train_hotwords.txt").read_text() == "furosemide\n"
+    assert "hard_hotwords.txt: 4 hotwords" in capsys.readouterr().out
+
+
+def test_vimedcss_exported_split_folders(tmp_path):
+    root = tmp_path / "vimedcss_export"
+    write_tone(root / "validation" / "clips" / "d1.wav", seconds=0.4)
+    write_tone(root / "validation" / "clips" / "d2.wav", seconds=0.3, rate=44100, channels=2)
+    (root / "validation" / "metadata.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (
+        {"segment_id": "d1", "file_name": "clips/d1.wav", "segment_text": "uống paracetamol sau ăn", "cs_terms_list": ["paracetamol"]},
+        {"segment_id": "d2", "file_name": "clips/d2.wav", "segment_text": "siêu âm Doppler", "cs_terms_list": "Doppler"},
+    )) + "\n")
+    out = tmp_path / "m" / "dev.jsonl.gz"
+    assert main(["convert", "vimedcss", "--source", str(root), "--subset", "dev", "--out", str(out),
+                 "--hotwords", str(tmp_path / "m" / "dev_vocab.txt")]) == 0
+    utts = {u.id: u for u in read_manifest(out)}
+    assert utts["d1"].audio_path(out.parent).resolve() == (root / "validation" / "clips" / "d1.wav").resolve()
+    assert utts["d2"].hotwords == ("Doppler",) and utts["d2"].split == "dev"
+    assert (tmp_path / "m" / "dev_vocab.txt").read_text() == "Doppler\nparacetamol\n"
+
+
+def test_vimedcss_errors_name_file_and_line(tmp_path, capsys):
+    root = tmp_path / "ViMedCSS"
+    a = _wav_bytes(tmp_path, "a", 0.3)
+    shard = root / "data" / "test-00000-of-00001.parquet"
+    rows = [_vimedcss_row("te-1", {"bytes": a, "path": "x.wav"}, "thở oxygen", '["oxygen"]')]
+    _vimedcss_shard(shard, [{k: v for k, v in row.items() if k != "cs_terms_list"} for row in rows])
+    out = tmp_path / "m.jsonl"
+    assert main(["convert", "vimedcss", "--source", str(root), "--subset", "test", "--out", str(out)]) == 2
+    assert f"{shard}: field 'cs_terms_list' missing column" in capsys.readouterr().err
+    _vimedcss_shard(shard, rows + [_vimedcss_row("te-2", {"bytes": a, "path": "y.wav"}, "thở oxygen", '["oxygen",')])
+    assert main(["convert", "vimedcss", "--source", str(root), "--subset", "test", "--out", str(out)]) == 2
+    assert f"{shard} row 2: field 'cs_terms_list' cannot parse" in capsys.readouterr().err
+    _vimedcss_shard(shard, rows + [_vimedcss_row("te-2", {"bytes": b"not audio", "path": "y.wav"}, "thở oxygen", "[]")])
+    assert main(["convert", "vimedcss", "--source", str(root), "--subset", "test", "--out", str(out)]) == 2
+    assert f"{shard} row 2: cannot decode the embedded audio" in capsys.readouterr().err
+    assert not out.exists()  # nothing half-written
+    folder = tmp_path / "export" / "hard"
+    write_tone(folder / "h.wav")
+    (folder / "metadata.jsonl").write_text(
+        json.dumps({"segment_id": "h1", "file_name": "h.wav", "segment_text": "x", "cs_terms_list": []}) + "\n{not json\n")
+    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "hard", "--out", str(out)]) == 2
+    assert re.search(r"hard/metadata.jsonl:2: not JSON", capsys.readouterr().err)
+    (folder / "metadata.csv").write_text("segment_id,file_name,segment_text,cs_terms_list\nh1,h.wav,,[]\n")
+    (folder / "metadata.jsonl").unlink()
+    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "hard", "--out", str(out)]) == 2
+    assert "hard/metadata.csv:2: field 'segment_text' is empty" in capsys.readouterr().err
+    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "train", "--out", str(out)]) == 2
+    assert "no ViMedCSS train split" in capsys.readouterr().err
+    assert main(["convert", "vimedcss", "--source", str(root), "--out", str(out)]) == 2
+    assert "vimedcss: pass --subset" in capsys.readouterr().err

@@ -16,17 +16,39 @@ the file and line.
 - **HF audio folder** (the ``datasets`` AudioFolder layout): audio files plus ``metadata.csv`` or
   ``metadata.jsonl`` with ``file_name`` and a transcript column (``text``, ``transcription`` or
   ``sentence``).
+- **ViMedCSS** (Vietnamese–English medical code-switching; splits train/dev/test/hard, each converted
+  separately). The layout is the dataset's Hugging Face repository ``tensorxt/ViMedCSS`` as
+  ``huggingface-cli download tensorxt/ViMedCSS --repo-type dataset --local-dir ViMedCSS`` leaves it:
+  ``data/{train,validation,test,hard}-NNNNN-of-NNNNN.parquet`` (the ``dev`` split is HF's
+  ``validation``). The columns are those of the dataset card's ``dataset_info`` (LREC 2026, arXiv
+  2602.12911): ``segment_id``, ``audio`` (``Audio(decode=False)``: a struct of the encoded file's
+  ``bytes`` and its ``path``), ``duration_seconds`` (whole seconds; the duration is measured from
+  the audio instead), ``segment_text``, ``cs_terms_list``, ``cs_terms_count``, ``topic``,
+  ``original_video_link``, ``original_video_title``, ``start_time``, ``end_time``. The card types
+  ``cs_terms_list`` as a string without showing a value, so a JSON list, a Python list literal or
+  a ``;``/``|``/``,``-separated string are all read (a real list column too). The same columns in
+  an exported per-split folder, ``<root>/<split>/metadata.jsonl`` or ``metadata.csv`` with
+  ``file_name`` instead of ``audio`` (the ``datasets`` AudioFolder layout, split folder named
+  ``train``, ``dev`` or ``validation``, ``test``, ``hard``), are read as well. (The repository's
+  ``ViMedCSS-Metadata/*_set.csv`` files carry no audio and are not used.) Each utterance's
+  English terms become its ``hotwords`` and, where found in the transcript (case-insensitive,
+  whole words, longest first), its English ``spans``; the matrix language is ``vi``. The manifest
+  knows only train/dev/test, so ``hard`` is written as split ``test`` with ``custom.subset =
+  "hard"``. Errors name the shard and row (parquet) or the file and line (jsonl/csv).
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import json
+import re
 from pathlib import Path
 from typing import Iterator
 
 import soundfile
 
-from workbench.data import ManifestError, Utterance
+from workbench.data import ManifestError, Span, Utterance
 from workbench.data.audio import AudioError, resample, write_wav
 from workbench.data.manifest import SAMPLE_RATE
 
@@ -165,4 +187,159 @@ def audiofolder(folder: Path, out_dir: Path, language: str, split: str) -> Itera
                         custom={"source": "audiofolder"})
 
 
-CONVERTERS = {"kaldi": kaldi, "cs_fleurs": cs_fleurs, "aishell_ne": aishell_ne, "audiofolder": audiofolder}
+VIMEDCSS_SPLITS = {"train": "train", "dev": "validation", "test": "test", "hard": "hard"}  # ours -> HF split name
+_VIMEDCSS_COLUMNS = ("segment_id", "segment_text", "cs_terms_list")
+
+
+def _encoded_audio_for_manifest(data: bytes, where: str, out_dir: Path, utt_id: str) -> tuple[str, float]:
+    """Decode an embedded audio file (HF ``Audio(decode=False)`` bytes) into ``<out_dir>/audio/<id>.wav``
+    at 16 kHz mono; returns its path relative to ``out_dir`` and its duration."""
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise AudioError(f"{where}: cannot decode the embedded audio: {error}") from None
+    target = out_dir / "audio" / f"{utt_id}.wav"
+    duration = write_wav(target, resample(samples.mean(axis=1), rate))
+    return str(target.resolve().relative_to(out_dir.resolve())), round(duration, 3)
+
+
+def _cs_terms(value: object, where: Path | str, line: int | None) -> tuple[str, ...]:
+    """``cs_terms_list`` as a tuple of distinct terms, in their order (see the module docstring)."""
+    if value is None:
+        return ()
+    if hasattr(value, "tolist"):  # a numpy/pyarrow array from a list-typed column
+        value = value.tolist()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ManifestError(where, line, "cs_terms_list", f"cannot parse the term list {text[:60]!r}") from None
+        else:
+            delimiter = next((d for d in ";|," if d in text), None)
+            value = text.split(delimiter) if delimiter else [text]
+            value = [term for term in (t.strip() for t in value) if term]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
+        raise ManifestError(where, line, "cs_terms_list", f"must be a list of strings, got {value!r:.60}")
+    return tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
+
+
+def _term_spans(text: str, terms: tuple[str, ...], language: str = "en") -> tuple[tuple[Span, ...], list[str]]:
+    """Non-overlapping spans of the terms in ``text`` (case-insensitive, whole words, longest term
+    first), and the terms not found."""
+    taken = [False] * len(text)
+    spans, missing = [], []
+    for term in sorted(terms, key=lambda t: (-len(t), t)):
+        found = False
+        for match in re.finditer(rf"(?<!\w){re.escape(term)}(?!\w)", text, flags=re.IGNORECASE):
+            if not any(taken[match.start():match.end()]):
+                taken[match.start():match.end()] = [True] * (match.end() - match.start())
+                spans.append(Span(match.start(), match.end(), language))
+                found = True
+        if not found:
+            missing.append(term)
+    return tuple(sorted(spans, key=lambda s: s.start)), sorted(missing, key=terms.index)
+
+
+def _vimedcss_rows(root: Path, subset: str) -> Iterator[tuple[str, int | None, dict, Path]]:
+    """(where, line, row, directory audio paths are relative to) per row of one split."""
+    data_dir = root / "data" if (root / "data").is_dir() else root
+    shards = sorted(data_dir.glob(f"{VIMEDCSS_SPLITS[subset]}-*.parquet"))
+    if shards:
+        import pyarrow.parquet as pq
+
+        for shard in shards:
+            try:
+                parquet = pq.ParquetFile(shard)
+            except Exception as error:
+                raise ManifestError(shard, None, None, f"cannot read parquet: {error}") from None
+            names = parquet.schema_arrow.names
+            for column in ("audio", *_VIMEDCSS_COLUMNS):
+                if column not in names:
+                    raise ManifestError(shard, None, column, f"missing column (the shard has {', '.join(names)})")
+            number = 0
+            for batch in parquet.iter_batches(batch_size=32):  # shards are ~0.5 GB of embedded audio
+                for row in batch.to_pylist():
+                    number += 1
+                    yield f"{shard} row {number}", None, row, shard.parent
+        return
+    folders = [root / name for name in dict.fromkeys((subset, VIMEDCSS_SPLITS[subset]))]
+    folder = next((f for f in folders if (f / "metadata.jsonl").is_file() or (f / "metadata.csv").is_file()), None)
+    if folder is None:
+        raise FileNotFoundError(
+            f"{root}: no ViMedCSS {subset} split: expected {data_dir}/{VIMEDCSS_SPLITS[subset]}-*.parquet "
+            f"(the HF repository) or {folders[-1]}/metadata.jsonl|csv (an exported audio folder)")
+    if (folder / "metadata.jsonl").is_file():
+        source = folder / "metadata.jsonl"
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise ManifestError(source, number, None, f"not JSON: {error}") from None
+            if not isinstance(row, dict):
+                raise ManifestError(source, number, None, "a line must be a JSON object")
+            yield str(source), number, row, folder
+    else:
+        import csv
+
+        source = folder / "metadata.csv"
+        with open(source, encoding="utf-8", newline="") as handle:
+            for number, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
+                yield str(source), number, row, folder
+
+
+def vimedcss(root: Path, out_dir: Path, subset: str, split: str | None = None) -> Iterator[Utterance]:
+    """One ViMedCSS split (``subset``: train, dev, test or hard) of the corpus at ``root`` (the HF
+    repository snapshot, or its ``data`` directory, or a folder of exported split folders).
+    ``split`` is the manifest's split (default: ``subset``, and ``test`` for ``hard``)."""
+    if subset not in VIMEDCSS_SPLITS:
+        raise ValueError(f"ViMedCSS split must be one of {', '.join(VIMEDCSS_SPLITS)}, got {subset!r}")
+    split = split or ("test" if subset == "hard" else subset)
+    for where, line, row, base in _vimedcss_rows(root, subset):
+        audio_column = "audio" if "audio" in row else "file_name"
+        for column in (audio_column, *_VIMEDCSS_COLUMNS):
+            if column not in row:
+                raise ManifestError(where, line, column, "missing")
+        utt_id, text = str(row["segment_id"] or "").strip(), str(row["segment_text"] or "").strip()
+        if not utt_id:
+            raise ManifestError(where, line, "segment_id", "is empty")
+        if not text:
+            raise ManifestError(where, line, "segment_text", "is empty")
+        terms = _cs_terms(row["cs_terms_list"], where, line)
+        audio_value = row[audio_column]
+        if isinstance(audio_value, dict) and audio_value.get("bytes"):
+            audio, duration = _encoded_audio_for_manifest(audio_value["bytes"], where, out_dir, utt_id)
+        else:
+            relative = audio_value.get("path") if isinstance(audio_value, dict) else audio_value
+            if not relative:
+                raise ManifestError(where, line, audio_column, "neither audio bytes nor a path")
+            source = Path(relative) if Path(relative).is_absolute() else base / relative
+            if not source.is_file() and (root / relative).is_file():
+                source = root / relative
+            if not source.is_file():
+                raise ManifestError(where, line, audio_column, f"audio file not found: {source}")
+            audio, duration = _audio_for_manifest(source, out_dir, utt_id)
+        spans, missing = _term_spans(text, terms)
+        custom = {"source": "vimedcss", "subset": subset}
+        for key in ("topic", "cs_terms_count", "original_video_link", "start_time", "end_time"):
+            if row.get(key) not in (None, ""):
+                custom[key] = row[key]
+        if missing:
+            custom["terms_not_in_text"] = missing
+        yield Utterance(id=utt_id, audio=audio, duration=duration, text=text, language="vi", split=split,
+                        hotwords=terms, spans=spans, custom=custom)
+
+
+def hotword_list(utterances: list[Utterance]) -> list[str]:
+    """The union of the utterances' hotwords, one phrase each, sorted (a hotword vocabulary file)."""
+    return sorted({word for utt in utterances for word in utt.hotwords})
+
+
+CONVERTERS = {"kaldi": kaldi, "cs_fleurs": cs_fleurs, "aishell_ne": aishell_ne, "audiofolder": audiofolder,
+              "vimedcss": vimedcss}
