@@ -120,6 +120,7 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
                            lambda e: {"gate": e.negatives.gate})
     rows = sorted(_rows_from_runs(list(runs.values()), rows), key=lambda r: (int(r.table or 0), r.row, r.name))
     nearmiss = {Path(manifest).parent.name: run for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
+    pairs = list(CS_PAIRS) + sorted({pair for _, pair in runs} - set(CS_PAIRS))  # a converted corpus is a column too
 
     def nm_per_utt(pair: str, gate: str | None):
         run = nearmiss.get(pair)
@@ -132,12 +133,12 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
         if number == 3:  # the full method is both tables' reference row
             members = [r for r in rows if r.name == "wce_cl_trilevel"] + members
         columns = [Column("method", TEXT)]
-        for pair in CS_PAIRS:
+        for pair in pairs:
             columns += [Column(f"{pair} MER"), Column(f"{pair} PIER")] + ([Column(f"{pair} NM/utt", "number")] if number == 3 else [])
         body = []
         for row in members:
             cells: list = [row.label]
-            for pair in CS_PAIRS:
+            for pair in pairs:
                 run = runs.get((row.name, pair))
                 cells += [run.metric("mer") if run else None, run.metric("pier") if run else None]
                 if number == 3:
@@ -149,7 +150,7 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
         tables.append(Table(f"seed003_table{number}", title, columns, body, note))
     bars = PlotData("cs_nmg_mer_pier", "Seed 003: MER and PIER per variant", "bars", "variant", "%",
                     {pair: {metric.upper(): [(r.name, _percent(runs[(r.name, pair)].metric(metric)) if (r.name, pair) in runs else None)
-                                             for r in rows] for metric in ("mer", "pier")} for pair in CS_PAIRS})
+                                             for r in rows] for metric in ("mer", "pier")} for pair in pairs})
     return StudyReport("cs_nmg", "Seed 003: code-switching near-miss generation (Whisper + LoRA)", tables, [bars],
                        len(runs) + len(nearmiss))
 
