@@ -1,17 +1,18 @@
 """One alignment for every metric: Levenshtein alignment of token sequences.
 
-rapidfuzz computes the edit script (the same call jiwer makes, so counts agree with jiwer to the
-last digit); every metric in this package is a thin function over the resulting ``Alignment``.
-Tokens are whatever the caller's tokenizer produced (words, characters, mixed CJK/Latin); a
-string aligns character by character.
+rapidfuzz computes the edit script (the same edits jiwer's opcodes come from, so counts agree with
+jiwer to the last digit); every metric in this package is a thin function over the resulting
+``Alignment``. Tokens are whatever the caller's tokenizer produced (words, characters, mixed
+CJK/Latin); a string aligns character by character.
 
-Chunks are plain tuples ``(kind, ref_start, ref_end, hyp_start, hyp_end)`` with ``kind`` one of
-``EQUAL``, ``SUBSTITUTE``, ``DELETE``, ``INSERT`` (rapidfuzz's opcode names): metrics run over
-tens of thousands of utterances, and tuples cost a fraction of an object per chunk. An
-``Alignment`` keeps rapidfuzz's ``Opcodes`` (a C object the cyclic garbage collector does not
-track) and builds the chunk list when asked: a corpus score holds three alignments per
-utterance, and keeping their chunk lists alive made the collector's pass over a 10k-pair corpus
-cost ~20 % of the scoring (measured).
+An ``Alignment`` keeps what the metrics ask of it in a form they can use without walking the
+edit script again: the counts, the substituted or deleted reference positions as a bit mask
+(PIER, B-WER and the digit rate intersect it with their own position masks) and the inserted
+tokens with the gap each one sits in. It holds rapidfuzz's ``Editops`` (a C object the cyclic
+garbage collector does not track) and builds chunk tuples ``(kind, ref_start, ref_end,
+hyp_start, hyp_end)``, ``kind`` one of ``EQUAL``, ``SUBSTITUTE``, ``DELETE``, ``INSERT``
+(rapidfuzz's opcode names), only when asked: a corpus score holds three alignments per
+utterance, and every container they keep alive is one more object each collector pass walks.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from rapidfuzz.distance import Levenshtein
 
 EQUAL, SUBSTITUTE, DELETE, INSERT = "equal", "replace", "delete", "insert"
 Chunk = tuple  # (kind, ref_start, ref_end, hyp_start, hyp_end)
+_BIT_CHARS = bytes.maketrans(b"\x00\x01", b"01")
+
+
+def position_mask(flags: bytes) -> int:
+    """A 0/1 flag per position as a bit mask (bit i set where ``flags[i]`` is 1)."""
+    return int(flags[::-1].translate(_BIT_CHARS), 2) if flags else 0
 
 
 @dataclass(slots=True)
@@ -33,16 +40,16 @@ class Alignment:
     substitutions: int
     deletions: int
     insertions: int
-    opcodes: object  # rapidfuzz Opcodes; ``chunks`` lists them as tuples
+    errors: int
+    wrong: int  # bit mask of the reference positions substituted or deleted
+    inserted: tuple  # (gap, hypothesis position) per inserted token; gap g lies before reference token g
+    editops: object  # rapidfuzz Editops; None where ``align`` needed none (equal, or one token each)
 
     @property
     def chunks(self) -> list:
-        """Chunk tuples in order (a fresh list on each call)."""
-        return self.opcodes.as_list()
-
-    @property
-    def errors(self) -> int:
-        return self.substitutions + self.deletions + self.insertions
+        """Chunk tuples in order (a fresh list on each call), exactly rapidfuzz's opcodes."""
+        editops = self.editops if self.editops is not None else Levenshtein.editops(self.reference, self.hypothesis)
+        return editops.as_opcodes().as_list()
 
     @property
     def reference_length(self) -> int:
@@ -63,24 +70,44 @@ class Alignment:
                 tags[r1:r2] = code[kind] * (r2 - r1)
         return tags
 
+    def inserted_runs(self) -> list[tuple[int, int]]:
+        """[start, end) hypothesis ranges of contiguous inserted tokens (rapidfuzz's insert chunks:
+        consecutive inserted tokens always share their gap, no reference token lies between them)."""
+        runs: list[list[int]] = []
+        for _gap, position in self.inserted:
+            if runs and runs[-1][1] == position:
+                runs[-1][1] = position + 1
+            else:
+                runs.append([position, position + 1])
+        return [(start, end) for start, end in runs]
+
 
 def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
     """Align two token sequences (either may be empty)."""
-    opcodes = Levenshtein.opcodes(reference, hypothesis)
-    hits = subs = dels = ins = 0
-    for kind, r1, r2, h1, h2 in opcodes.as_list():
-        if kind == EQUAL:
-            hits += r2 - r1
-        elif kind == SUBSTITUTE:
-            subs += r2 - r1
-        elif kind == DELETE:
-            dels += r2 - r1
+    if reference == hypothesis:  # an exact transcript: no edit script to compute
+        return Alignment(reference, hypothesis, len(reference), 0, 0, 0, 0, 0, (), None)
+    if len(reference) == 1 == len(hypothesis):  # two different tokens (CJK text as words): one substitution
+        return Alignment(reference, hypothesis, 0, 1, 0, 0, 1, 1, (), None)
+    editops = Levenshtein.editops(reference, hypothesis)
+    substitutions = deletions = wrong = 0
+    inserted = []
+    for kind, r, h in editops.as_list():
+        if kind == INSERT:
+            inserted.append((r, h))
         else:
-            ins += h2 - h1
-    return Alignment(reference, hypothesis, hits, subs, dels, ins, opcodes)
+            wrong |= 1 << r
+            if kind == SUBSTITUTE:
+                substitutions += 1
+            else:
+                deletions += 1
+    errors = substitutions + deletions + len(inserted)
+    hits = len(reference) - substitutions - deletions
+    return Alignment(
+        reference, hypothesis, hits, substitutions, deletions, len(inserted), errors, wrong, tuple(inserted), editops,
+    )
 
 
 def corpus_rate(alignments: Sequence[Alignment]) -> float:
     """Sum of errors over sum of reference tokens (NaN when there are no reference tokens)."""
-    total = sum(len(a.reference) for a in alignments)
-    return sum(a.errors for a in alignments) / total if total else float("nan")
+    total = sum([len(a.reference) for a in alignments])
+    return sum([a.errors for a in alignments]) / total if total else float("nan")

@@ -20,11 +20,11 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from workbench.metrics.alignment import DELETE, INSERT, SUBSTITUTE, Alignment
-from workbench.metrics.result import MetricResult
+from workbench.metrics.alignment import Alignment, position_mask
+from workbench.metrics.result import MetricResult, shared_record
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BiasCounts:
     bias_tokens: int
     bias_errors: int
@@ -77,28 +77,56 @@ class PhraseIndex:
             self.by_first.setdefault(phrase[0], []).append(phrase)
         for candidates in self.by_first.values():
             candidates.sort(key=lambda p: (-len(p), p))
-        self._pattern = None
-        self._token_pattern = None
+        # all phrases one token long (most hotword lists over words): every matching token is one
+        # occurrence, found with a set lookup per token instead of a phrase scan
+        single = all(len(p) == 1 for group in self.by_first.values() for p in group)
+        self.single_tokens = frozenset(self.by_first) if single else None
+        self.shortest = min((len(group[-1]) for group in self.by_first.values()), default=0)
+        # regexes whose alternatives are longest first: ``finditer`` then scans left to right taking,
+        # at each position, the longest phrase that matches there, the same leftmost-longest
+        # occurrences as the token scan, at C speed. Over characters given as one string:
+        longest_first = sorted((p for group in self.by_first.values() for p in group), key=lambda p: (-len(p), p))
+        strings = sorted({"".join(p) for p in longest_first}, key=lambda p: (-len(p), p))
+        self.character_regex = re.compile("|".join(map(re.escape, strings)) or "(?!)")
+        # and over ``delimited`` token strings (a phrase holding a delimiter never equals tokens of
+        # a delimited text: left out)
+        strings = [text for text in map(delimited, longest_first) if text is not None]
+        self.token_regex = re.compile("|".join(map(re.escape, strings)) or "(?!)")
 
-    def character_pattern(self) -> "re.Pattern":
-        """For character sequences given as one string: a regex whose alternatives are longest first.
+    def occurrence_mask(self, tokens: Sequence[str]) -> tuple[int, int]:
+        """(bit mask of the token positions inside occurrences, number of occurrences)."""
+        if isinstance(tokens, str):
+            mask = count = 0
+            for match in self.character_regex.finditer(tokens):
+                start, end = match.span()
+                mask |= ((1 << (end - start)) - 1) << start
+                count += 1
+            return mask, count
+        if self.single_tokens is not None:
+            flags = bytes(map(self.single_tokens.__contains__, tokens))
+            return position_mask(flags), flags.count(1)
+        occurrences = find_occurrences(tokens, self)
+        mask = 0
+        for start, end in occurrences:
+            mask |= ((1 << (end - start)) - 1) << start
+        return mask, len(occurrences)
 
-        ``finditer`` then scans left to right taking, at each position, the longest phrase that
-        matches there: the same leftmost-longest occurrences as the token scan, at C speed.
-        """
-        if self._pattern is None:
-            strings = sorted({"".join(p) for group in self.by_first.values() for p in group}, key=lambda p: (-len(p), p))
-            self._pattern = re.compile("|".join(map(re.escape, strings)))
-        return self._pattern
-
-    def token_pattern(self) -> "re.Pattern":
-        """The same over ``delimited`` token strings: alternatives with the most tokens first."""
-        if self._token_pattern is None:
-            phrases = sorted((p for group in self.by_first.values() for p in group), key=lambda p: (-len(p), p))
-            # a phrase holding a delimiter never equals tokens of a delimited text: leave it out
-            strings = [text for text in map(delimited, phrases) if text is not None]
-            self._token_pattern = re.compile("|".join(map(re.escape, strings)) or "(?!)")
-        return self._token_pattern
+    def inserted_phrase_tokens(self, alignment: Alignment) -> int:
+        """Inserted tokens that form phrases, each phrase inside one run of contiguous insertions."""
+        hypothesis = alignment.hypothesis
+        if self.single_tokens is not None and not isinstance(hypothesis, str):
+            return sum([hypothesis[position] in self.single_tokens for _gap, position in alignment.inserted])
+        if len(alignment.inserted) < self.shortest:
+            return 0  # too few inserted tokens to form any phrase
+        if isinstance(hypothesis, str) and not self.character_regex.search(hypothesis):
+            return 0  # no phrase anywhere in the hypothesis, so none inside an inserted run
+        forming = 0
+        for start, end in alignment.inserted_runs():
+            inserted = hypothesis[start:end]
+            # cheap tests before the phrase scan
+            if end - start >= self.shortest and any(token in self.by_first for token in inserted):
+                forming += sum(end - start for start, end in find_occurrences(inserted, self))
+        return forming
 
     def __bool__(self) -> bool:
         return bool(self.by_first)
@@ -110,11 +138,11 @@ def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Seq
     if not index.by_first:
         return []
     if isinstance(tokens, str):  # characters: every token is one character
-        return [m.span() for m in index.character_pattern().finditer(tokens)]
+        return [m.span() for m in index.character_regex.finditer(tokens)]
     text = delimited(tokens)
     if text is not None:
         found = []
-        for match in index.token_pattern().finditer(text):
+        for match in index.token_regex.finditer(text):
             start = text.count(_OPEN, 0, match.start())
             found.append((start, start + match.group().count(_OPEN)))
         return found
@@ -131,40 +159,26 @@ def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Seq
 
 
 def bias_counts(alignment: Alignment, phrases: "PhraseIndex | Iterable[Sequence[str]]") -> BiasCounts:
-    phrases = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
+    index = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
     n_ref = len(alignment.reference)
-    if not phrases:  # no bias list: every error is a U error
-        return BiasCounts(0, 0, n_ref, alignment.errors, 0)
-    occurrences = find_occurrences(alignment.reference, phrases)
-    in_bias = bytearray(n_ref)  # 1 on tokens inside an occurrence; .count(1) runs in C
-    for start, end in occurrences:
-        in_bias[start:end] = b"\x01" * (end - start)
-    first_tokens = phrases.by_first
-    bias_errors = other_errors = 0
-    for kind, r1, r2, h1, h2 in alignment.chunks:
-        if kind == SUBSTITUTE or kind == DELETE:
-            on_bias = in_bias.count(1, r1, r2) if occurrences else 0
-            bias_errors += on_bias
-            other_errors += (r2 - r1) - on_bias
-        elif kind == INSERT:
-            inserted = alignment.hypothesis[h1:h2]
-            forming = 0
-            if any(token in first_tokens for token in inserted):  # cheap test before the phrase scan
-                forming = sum(end - start for start, end in find_occurrences(inserted, phrases))
-            bias_errors += forming
-            other_errors += (h2 - h1) - forming
-    n_bias = in_bias.count(1)
-    return BiasCounts(n_bias, bias_errors, n_ref - n_bias, other_errors, len(occurrences))
+    if not index.by_first:  # no bias list: every error is a U error
+        return shared_record(BiasCounts, 0, 0, n_ref, alignment.errors, 0)
+    in_bias, occurrences = index.occurrence_mask(alignment.reference)
+    bias_errors = (in_bias & alignment.wrong).bit_count()  # substitutions and deletions inside occurrences
+    if alignment.inserted:
+        bias_errors += index.inserted_phrase_tokens(alignment)
+    n_bias = in_bias.bit_count()
+    return shared_record(BiasCounts, n_bias, bias_errors, n_ref - n_bias, alignment.errors - bias_errors, occurrences)
 
 
 def corpus_bias(counts: Iterable[BiasCounts]) -> BiasResult:
     counts = list(counts)
-    b_tok = sum(c.bias_tokens for c in counts)
-    b_err = sum(c.bias_errors for c in counts)
-    u_tok = sum(c.other_tokens for c in counts)
-    u_err = sum(c.other_errors for c in counts)
+    b_tok = sum([c.bias_tokens for c in counts])
+    b_err = sum([c.bias_errors for c in counts])
+    u_tok = sum([c.other_tokens for c in counts])
+    u_err = sum([c.other_errors for c in counts])
     return BiasResult(
         b_rate=b_err / b_tok if b_tok else float("nan"), u_rate=u_err / u_tok if u_tok else float("nan"),
         bias_tokens=b_tok, bias_errors=b_err, other_tokens=u_tok, other_errors=u_err,
-        occurrences=sum(c.occurrences for c in counts), utterances=len(counts),
+        occurrences=sum([c.occurrences for c in counts]), utterances=len(counts),
     )

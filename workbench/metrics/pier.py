@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from workbench.metrics.alignment import DELETE, INSERT, SUBSTITUTE, Alignment, align
-from workbench.metrics.result import MetricResult
+from workbench.metrics.alignment import Alignment, align, position_mask
+from workbench.metrics.result import MetricResult, shared_record
 from workbench.text.poi import TaggedTokens
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PIERCounts:
     poi_tokens: int
     poi_errors: int
@@ -57,26 +57,20 @@ class PIERResult(MetricResult):
 
 
 
-def pier_counts(alignment: Alignment, poi: Sequence[bool]) -> PIERCounts:
+def pier_counts(alignment: Alignment, poi: Sequence[bool] | bytes) -> PIERCounts:
     """Split one alignment's errors into POI and non-POI parts (the rule in the module docstring)."""
     if len(poi) != alignment.reference_length:
         raise ValueError(f"{len(poi)} POI flags for {alignment.reference_length} reference tokens")
-    if not any(poi):  # no POI: everything is the non-POI remainder
-        return PIERCounts(0, 0, len(poi), alignment.errors)
-    poi_errors = other_errors = 0
-    for kind, r1, r2, h1, h2 in alignment.chunks:
-        if kind == SUBSTITUTE or kind == DELETE:
-            on_poi = sum(poi[r1:r2])
-            poi_errors += on_poi
-            other_errors += (r2 - r1) - on_poi
-        elif kind == INSERT:
-            adjacent = (r1 > 0 and poi[r1 - 1]) or (r1 < len(poi) and poi[r1])  # gap r1: between tokens r1-1 and r1
-            if adjacent:
-                poi_errors += h2 - h1
-            else:
-                other_errors += h2 - h1
-    n_poi = sum(poi)
-    return PIERCounts(n_poi, poi_errors, len(poi) - n_poi, other_errors)
+    flags = poi if isinstance(poi, bytes) else bytes(map(bool, poi))
+    n_poi = flags.count(1)
+    if not n_poi:  # no POI: everything is the non-POI remainder
+        return shared_record(PIERCounts, 0, 0, len(flags), alignment.errors)
+    mask = position_mask(flags)
+    poi_errors = (mask & alignment.wrong).bit_count()  # substitutions and deletions of POI tokens
+    before = mask << 1  # bit g: the token before gap g is a POI; bit g + 1: the token after it
+    if alignment.inserted:
+        poi_errors += sum(1 for gap, _position in alignment.inserted if (before >> gap) & 3)
+    return shared_record(PIERCounts, n_poi, poi_errors, len(flags) - n_poi, alignment.errors - poi_errors)
 
 
 def utterance_pier(reference: TaggedTokens, hypothesis_tokens: Sequence[str]) -> PIERCounts:
@@ -86,10 +80,10 @@ def utterance_pier(reference: TaggedTokens, hypothesis_tokens: Sequence[str]) ->
 def corpus_pier(counts: Iterable[PIERCounts]) -> PIERResult:
     counts = list(counts)
     included = [c for c in counts if c.poi_tokens]
-    poi_tokens = sum(c.poi_tokens for c in included)
-    poi_errors = sum(c.poi_errors for c in included)
-    other_tokens = sum(c.other_tokens for c in included)
-    other_errors = sum(c.other_errors for c in included)
+    poi_tokens = sum([c.poi_tokens for c in included])
+    poi_errors = sum([c.poi_errors for c in included])
+    other_tokens = sum([c.other_tokens for c in included])
+    other_errors = sum([c.other_errors for c in included])
     return PIERResult(
         pier=poi_errors / poi_tokens if poi_tokens else float("nan"),
         non_poi_rate=other_errors / other_tokens if other_tokens else float("nan"),

@@ -1,10 +1,11 @@
 """The full metric set for a corpus of (reference, hypothesis) pairs, over shared alignments.
 
-Per utterance: whole-string normalization gives the WER (whitespace words) and CER (characters)
-alignments; token-by-token normalization gives the mixed-token (MER) alignment that PIER, B-WER,
+Per utterance: the normalized whitespace words give the WER alignment and their characters the
+CER alignment; the mixed tokens (CJK characters one each) give the MER alignment that PIER, B-WER,
 KER, SACC and the digit error rate all reuse, so POI flags survive normalization. U-CER/B-CER
-reuse the character alignment. Normalization is cached per raw token, so repeated tokens (CJK
-characters, common words) are normalized once per corpus.
+reuse the character alignment; with no CJK the words are the mixed tokens and WER reuses the MER
+alignment. Normalization runs once per distinct raw token (``ScoringTokenizer``), and hotword
+lists are compiled into phrase matchers and keyword counts once per distinct list.
 """
 
 from __future__ import annotations
@@ -12,30 +13,29 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from workbench.metrics.alignment import Alignment, align, corpus_rate
-from workbench.metrics.bias import (
-    BiasCounts,
-    BiasResult,
-    PhraseIndex,
-    bias_counts,
-    corpus_bias,
-)
+from workbench.metrics.bias import BiasCounts, BiasResult, PhraseIndex, bias_counts, corpus_bias
 from workbench.metrics.keywords import (
     DigitCounts,
     KeywordCounts,
+    KeywordList,
     KeywordResult,
     corpus_keywords,
     digit_counts,
     digit_error_rate,
+    has_digit,
     keyword_counts,
     sentence_accuracy,
 )
 from workbench.metrics.pier import PIERCounts, PIERResult, corpus_pier, pier_counts
+from workbench.metrics.result import shared_record
+from workbench.metrics.tokens import ScoringTokenizer
 from workbench.text import Normalizer, build_normalizer
+from workbench.text.lid import CJK_MATRIX, VIETNAMESE
 from workbench.text.normalize import DEFAULT_STEPS
-from workbench.text.poi import TextAnalyzer, has_tags, strip_tags, tag_pois
+from workbench.text.poi import TextAnalyzer, has_tags, strip_tags, tag_pois, widen
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,10 @@ class Scorer:
         self.embedded_language = embedded_language
         self.normalizer: Normalizer = build_normalizer(normalization)
         self.analyzer = TextAnalyzer(self.normalizer)
+        self.tokenizer = ScoringTokenizer(self.analyzer)
         self._phrases: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        self._indexes: dict[tuple[str, ...], tuple[PhraseIndex, PhraseIndex]] = {}
-        self._global_phrases = self._phrase_indexes(bias_phrases) if bias_phrases is not None else None
+        self._hotword_lists: dict[tuple[str, ...], Hotwords] = {}
+        self._global_phrases = self._hotwords(tuple(bias_phrases)) if bias_phrases is not None else None
 
     def phrase_tokens(self, phrase: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A hotword as mixed tokens and as characters, normalized like the texts."""
@@ -133,43 +134,59 @@ class Scorer:
             hit = self._phrases[phrase] = (tuple(analysis.mixed), tuple("".join(analysis.words)))
         return hit
 
-    def _phrase_indexes(self, phrases: Sequence[str]) -> tuple[PhraseIndex, PhraseIndex]:
-        key = tuple(phrases)
-        hit = self._indexes.get(key)
+    def _hotwords(self, hotwords: tuple[str, ...]) -> "Hotwords":
+        """Phrase indexes and keyword counts of a hotword list, built once per distinct list."""
+        hit = self._hotword_lists.get(hotwords) if hotwords else _NO_HOTWORDS
         if hit is None:
-            tokens = [self.phrase_tokens(p) for p in phrases]
-            hit = (PhraseIndex(t[0] for t in tokens), PhraseIndex(t[1] for t in tokens))
-            if len(self._indexes) < 100_000:
-                self._indexes[key] = hit
+            mixed, characters = zip(*map(self.phrase_tokens, hotwords))
+            hit = Hotwords(PhraseIndex(mixed), PhraseIndex(characters), KeywordList(mixed))
+            if len(self._hotword_lists) < 100_000:
+                self._hotword_lists[hotwords] = hit
         return hit
 
+    def _reference_tokens(self, reference: Reference) -> tuple[str, list[str], list[str], bytes | None, str]:
+        """(tag-free text, words, mixed tokens, POI flag per mixed token or None, POI source)."""
+        text, language = reference.text, reference.language
+        tagged = "<tag" in text and has_tags(text)  # the substring test first: most texts have no mark
+        if tagged or reference.spans:
+            pois = tag_pois(
+                text, language, self.analyzer, reference.spans or None, self.poi_neighbourhood, self.embedded_language,
+            )
+            if tagged:
+                text = strip_tags(text)[0]
+            words, mixed, _ = self.tokenizer.tokens(text)
+            return text, words, mixed, bytes(map(bool, pois.poi)), pois.source
+        if language in CJK_MATRIX or language in VIETNAMESE:
+            words, mixed, flags = self.tokenizer.tokens(text, (language, self.embedded_language))
+            if self.poi_neighbourhood:
+                flags = bytes(map(bool, widen(flags, self.poi_neighbourhood)))
+            return text, words, mixed, flags, "lid"
+        words, mixed, _ = self.tokenizer.tokens(text)
+        return text, words, mixed, None, "none"  # no LID rule for this matrix language, no marks: no POI
+
     def score(self, reference: Reference, hypothesis: str) -> UtteranceScore:
-        text = reference.text
-        # raw tokens and owners are needed only to carry character spans onto tokens
-        ref = None if has_tags(text) else self.analyzer.analyse(text, with_raw=bool(reference.spans))
-        tagged = tag_pois(
-            text, reference.language, self.analyzer, reference.spans or None, self.poi_neighbourhood,
-            self.embedded_language, analysis=ref,
-        )
-        if ref is None:
-            text = strip_tags(text)[0]
-            ref = self.analyzer.analyse(text, with_raw=False)
-        # an exact transcript (a fifth of pairs or more in practice) normalizes like its reference
-        hyp = ref if hypothesis == text else self.analyzer.analyse(hypothesis, with_raw=False)
-        mixed = align(ref.mixed, hyp.mixed)
-        same_words = ref.words == ref.mixed and hyp.words == hyp.mixed  # no CJK: words are the mixed tokens
-        word = mixed if same_words else align(ref.words, hyp.words)
-        char = align("".join(ref.words), "".join(hyp.words))
-        if self._global_phrases is not None:
-            phrases = self._global_phrases
-        elif reference.hotwords:
-            phrases = self._phrase_indexes(reference.hotwords)
+        text, ref_words, ref_mixed, poi, poi_source = self._reference_tokens(reference)
+        # an exact transcript (a fifth of pairs or more in practice) tokenizes like its reference
+        if hypothesis == text:
+            hyp_words, hyp_mixed = ref_words, ref_mixed
         else:
-            phrases = _NO_PHRASES
-        keywords = [self.phrase_tokens(h)[0] for h in reference.hotwords]
+            hyp_words, hyp_mixed, _ = self.tokenizer.tokens(hypothesis)
+        mixed = align(ref_mixed, hyp_mixed)
+        # no CJK: the words are the mixed tokens (most often the very same list)
+        same_words = (ref_words is ref_mixed or ref_words == ref_mixed) and (hyp_words is hyp_mixed or hyp_words == hyp_mixed)
+        word = mixed if same_words else align(ref_words, hyp_words)
+        ref_chars = "".join(ref_words)
+        char = align(ref_chars, "".join(hyp_words))
+        hotwords = self._hotwords(tuple(reference.hotwords))  # a tuple already, unless built by hand
+        phrases = self._global_phrases or hotwords
         return UtteranceScore(
-            reference.id, word, char, mixed, pier_counts(mixed, tagged.poi), bias_counts(mixed, phrases[0]),
-            bias_counts(char, phrases[1]), keyword_counts(hyp.mixed, keywords), digit_counts(mixed), tagged.source,
+            reference.id, word, char, mixed,
+            pier_counts(mixed, poi) if poi else shared_record(PIERCounts, 0, 0, len(ref_mixed), mixed.errors),
+            bias_counts(mixed, phrases.words), bias_counts(char, phrases.characters),
+            keyword_counts(hyp_mixed, hotwords.keywords),
+            # the test digit_counts starts with, on the character string already at hand
+            digit_counts(mixed) if has_digit(ref_chars) else shared_record(DigitCounts, 0, 0),
+            poi_source,
         )
 
     def score_corpus(self, pairs: Iterable[tuple[Reference, str]]) -> CorpusScore:
@@ -190,20 +207,29 @@ def _without_cyclic_gc():
             gc.enable()
 
 
-_NO_PHRASES = (PhraseIndex(()), PhraseIndex(()))
+class Hotwords(NamedTuple):
+    """A hotword list as B-WER phrases (mixed tokens), B-CER phrases (characters) and KER keywords."""
+
+    words: PhraseIndex
+    characters: PhraseIndex
+    keywords: KeywordList
+
+
+_NO_HOTWORDS = Hotwords(PhraseIndex(()), PhraseIndex(()), KeywordList(()))
 
 
 def aggregate(scores: Sequence[UtteranceScore]) -> CorpusScore:
+    mixed = [s.mixed for s in scores]
     return CorpusScore(
         utterances=len(scores),
         wer=corpus_rate([s.word for s in scores]),
         cer=corpus_rate([s.char for s in scores]),
-        mer=corpus_rate([s.mixed for s in scores]),
-        sacc=sentence_accuracy([s.mixed for s in scores]),
-        pier=corpus_pier(s.pier for s in scores),
-        bias_word=corpus_bias(s.bias_word for s in scores),
-        bias_char=corpus_bias(s.bias_char for s in scores),
-        keywords=corpus_keywords(s.keywords for s in scores),
-        digit_error_rate=digit_error_rate(s.digits for s in scores),
+        mer=corpus_rate(mixed),
+        sacc=sentence_accuracy(mixed),
+        pier=corpus_pier([s.pier for s in scores]),
+        bias_word=corpus_bias([s.bias_word for s in scores]),
+        bias_char=corpus_bias([s.bias_char for s in scores]),
+        keywords=corpus_keywords([s.keywords for s in scores]),
+        digit_error_rate=digit_error_rate([s.digits for s in scores]),
         per_utterance=list(scores),
     )
