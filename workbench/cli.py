@@ -51,15 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from workbench.config import ConfigError
     from workbench.data import AudioError, ManifestError
+    from workbench.data.atomic import NO_ROOM
     from workbench.retrieval.vocabulary import VocabularyError
+    from workbench.training.trainer import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         args._run(args)
-    except (ManifestError, ConfigError, AudioError, VocabularyError, FileNotFoundError) as error:
+    except (ManifestError, ConfigError, AudioError, VocabularyError, CheckpointError, FileNotFoundError) as error:
         # bad input: say what and where, without a traceback (MLflow runs already ended FAILED)
         print(f"workbench {args.command}: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        # a full disk or file-size limit: the output is not half written (atomic writes), say which
+        print(f"workbench {args.command}: cannot write {error.filename or 'an output'}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

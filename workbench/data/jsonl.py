@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from workbench.data.atomic import atomic_path
+from workbench.data.manifest import ManifestError
 
 
 def read_jsonl(path: Path | str) -> Iterator[dict]:
+    """Records of a jsonl file; a line that is not JSON (a file cut off mid-line, say) is a
+    ``ManifestError`` naming the file and line."""
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -17,7 +20,23 @@ def read_jsonl(path: Path | str) -> Iterator[dict]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{number}: not valid JSON: {error.msg}") from None
+                    raise ManifestError(path, number, None, f"is not valid JSON: {error.msg} (column {error.colno})") from None
+
+
+def resume_jsonl(path: Path | str) -> list[dict]:
+    """The records of a resumable ``.partial`` file that ``append_jsonl`` writes, for a rerun.
+
+    A record is complete once its newline is written; a process killed inside ``append_jsonl``
+    leaves a last line without one. That torn tail is cut off the file (so appends continue on
+    a clean line) and the record is redone; a bad line before it is an error like any other.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(end)
+    return list(read_jsonl(path))
 
 
 def write_jsonl(path: Path | str, records: Iterable[dict]) -> int:

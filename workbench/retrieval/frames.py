@@ -140,10 +140,12 @@ class FrameStore:
         if self.meta is not None and self.meta["fingerprint"] != fingerprint:
             raise ValueError(f"{self.directory} holds states of {self.meta['fingerprint']}; refusing to mix in {fingerprint}")
         path = self.directory / f"{name}.safetensors"
-        with atomic_path(path) as tmp:
-            safetensors.torch.save_file({k: v.to(torch.float16).contiguous() for k, v in states.items()}, str(tmp))
+        # meta first: a kill between the two writes leaves a meta without these states (the rerun
+        # stores them), never states without a meta (which a rerun would skip and never describe)
         self.meta = {"fingerprint": fingerprint, "layers": layers, "dtype": "float16"}
         write_json_atomic(self.directory / self.META, self.meta)
+        with atomic_path(path) as tmp:
+            safetensors.torch.save_file({k: v.to(torch.float16).contiguous() for k, v in states.items()}, str(tmp))
         self._index.update(dict.fromkeys(states, path))
 
     def load(self, ids: Iterable[str]) -> dict[str, torch.Tensor]:

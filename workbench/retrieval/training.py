@@ -23,7 +23,7 @@ from workbench.retrieval.data import RetrievalExample, crop_phrase, find_span
 from workbench.retrieval.frames import pad_states
 from workbench.retrieval.fuzzy import FuzzyConfig, sample_training_text
 from workbench.retrieval.models import RetrievalBatch, Retriever
-from workbench.training.trainer import linear_schedule
+from workbench.training.trainer import CheckpointError, linear_schedule, read_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -104,10 +104,10 @@ def train_retriever(
     checkpoint = out_dir / CHECKPOINT
     start = 0
     if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        saved = read_checkpoint(checkpoint, ("epoch", "model", "optimizer", "scheduler", "torch_rng"))
         missing = set(_trainable_state(accelerator.unwrap_model(model))) - set(saved["model"])
         if missing:
-            raise ValueError(f"{checkpoint} does not fit this model (missing {sorted(missing)[:3]}); delete it to restart")
+            raise CheckpointError(f"{checkpoint} does not fit this model (missing {sorted(missing)[:3]}); delete it to restart")
         accelerator.unwrap_model(model).load_state_dict(saved["model"], strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])

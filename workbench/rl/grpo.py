@@ -11,6 +11,13 @@ fused LM head trl installs, so temperature and fp32 handling stay trl's). Everyt
 trl's: the group-normalized advantages, the clipped loss with the β-weighted KL to the
 adapter-disabled reference, reward logging, checkpoints and resume. Only the LoRA weights train;
 the encoder (precomputed states) and the adapter are frozen, as in seed 001 §3.2.
+
+One thing is ours for resume: the prompt order. trl's ``RepeatSampler`` draws every epoch's
+shuffle from one generator seeded once, so epoch e's order is the (e+1)-th draw; transformers 5
+resumes by building a fresh sampler and jumping to epoch e, which replays epoch 0's order there.
+``EpochRepeatSampler`` shuffles with a generator seeded by (seed, epoch) through ``set_epoch``
+(which the Trainer calls before every epoch, resumed or not), so a run killed in any epoch and
+resumed from its checkpoint continues exactly as the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -19,9 +26,27 @@ from typing import Mapping, Sequence
 
 import torch
 from trl import GRPOTrainer
-from trl.trainer.utils import pad
+from trl.trainer.utils import RepeatSampler, pad
 
 from workbench.speechllm.model import SpeechLLM
+from workbench.training.trainer import CheckpointError
+
+
+class EpochRepeatSampler(RepeatSampler):
+    """trl's ``RepeatSampler`` whose shuffle depends only on (seed, epoch), not on how many
+    epochs this sampler object has iterated before (see the module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            self.generator.manual_seed((self.seed or 0) * 100_003 + self.epoch)
+        return super().__iter__()
 
 
 class SpeechGRPOTrainer(GRPOTrainer):
@@ -33,6 +58,13 @@ class SpeechGRPOTrainer(GRPOTrainer):
         self._audio = [audio_states[i] for i in self._audio_ids]
         self._rows: torch.Tensor | None = None
         super().__init__(model=speech.lm, processing_class=speech.tokenizer, **kwargs)
+
+    def _get_train_sampler(self, dataset=None):
+        sampler = super()._get_train_sampler(dataset)
+        if type(sampler) is not RepeatSampler:
+            raise RuntimeError(f"trl's train sampler is a {type(sampler).__name__}, expected RepeatSampler (trl changed)")
+        return EpochRepeatSampler(sampler.data_source, sampler.mini_repeat_count, sampler.batch_size,
+                                  sampler.repeat_count, sampler.shuffle, sampler.seed)
 
     # --- which clip belongs to which row of the current batch ---
 
@@ -124,4 +156,40 @@ def last_complete_checkpoint(directory) -> str | None:
             return str(path)
         except (OSError, ValueError):
             shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def check_checkpoint(path) -> None:
+    """A ``CheckpointError`` naming the first damaged file of a complete checkpoint (which no kill
+    can leave: the files are written before ``trainer_state.json``), checked without unpickling
+    anything: torch files are zip archives with CRCs, safetensors have a header that must cover
+    the file, JSON must parse."""
+    from pathlib import Path
+
+    path = Path(path)
+    for file in sorted(path.rglob("*")):
+        problem = _damage(file)
+        if problem:
+            raise CheckpointError(f"{file}: damaged checkpoint file ({problem}); delete {path} to resume from "
+                                  "an earlier checkpoint (or the checkpoints directory to train from the start)")
+
+
+def _damage(file) -> str | None:
+    import json
+    import zipfile
+
+    import safetensors
+
+    try:
+        if file.suffix in (".pt", ".pth", ".bin"):
+            with zipfile.ZipFile(file) as archive:
+                bad = archive.testzip()
+            return f"member {bad} fails its CRC" if bad else None
+        if file.suffix == ".safetensors":
+            with safetensors.safe_open(str(file), framework="pt") as handle:
+                list(handle.keys())
+        elif file.suffix == ".json":
+            json.loads(file.read_text(encoding="utf-8"))
+    except Exception as error:  # BadZipFile, SafetensorError, JSONDecodeError, UnicodeDecodeError, OSError
+        return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
     return None

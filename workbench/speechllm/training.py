@@ -27,7 +27,7 @@ from tqdm import tqdm
 from workbench.data.atomic import atomic_path
 from workbench.speechllm.model import SpeechLLM, teacher_forced_batch
 from workbench.speechllm.prompts import PromptConfig, example_rng, prompt_text, render_chat, training_list
-from workbench.training.trainer import linear_schedule
+from workbench.training.trainer import CheckpointError, linear_schedule, read_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -114,13 +114,13 @@ def train_sft(
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = out_dir / CHECKPOINT
     done = 0
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True) if checkpoint.exists() else None
+    saved = read_checkpoint(checkpoint, ("step", "model", "optimizer", "scheduler", "torch_rng")) if checkpoint.exists() else None
     if saved is not None and saved.get("fingerprint", "") != fingerprint:
         saved = None  # a checkpoint of other settings or data: not this run's
     if saved is not None:
         expected = set(_trainable_state(core))
         if set(saved["model"]) != expected:
-            raise ValueError(f"{checkpoint} does not fit this model; delete it to restart")
+            raise CheckpointError(f"{checkpoint} does not fit this model; delete it to restart")
         core.load_state_dict(saved["model"], strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])

@@ -20,7 +20,7 @@ import torch
 
 from workbench.config import config_to_dict
 from workbench.config.stages import GRPOSpeechLLMConfig
-from workbench.data import write_json_atomic
+from workbench.data import write_json_atomic, write_text_atomic
 from workbench.speechllm.data import load_training_data, run_fingerprint
 from workbench.speechllm.model import load_speechllm
 from workbench.speechllm.prompts import example_rng, prompt_text, render_chat, training_list, with_format_of
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
     from datasets import Dataset
     from transformers import TrainerCallback
 
-    from workbench.rl.grpo import SpeechGRPOTrainer, grpo_rows, last_complete_checkpoint
+    from workbench.rl.grpo import SpeechGRPOTrainer, check_checkpoint, grpo_rows, last_complete_checkpoint
     from workbench.rl.rewards import REWARDS
 
     log = configure_logging()
@@ -108,9 +108,10 @@ def run(args: argparse.Namespace) -> None:
         if checkpoints.is_dir() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
             shutil.rmtree(checkpoints)  # checkpoints of other settings or data: not this run's
         checkpoints.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fingerprint)
+        write_text_atomic(stamp, fingerprint)
         resume = last_complete_checkpoint(checkpoints)
         if resume:
+            check_checkpoint(resume)
             log.info("resuming from %s", resume)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)

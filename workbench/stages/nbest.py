@@ -16,7 +16,7 @@ from workbench.asr.nbest import NBestOptions, decode_nbest
 from workbench.asr.transcribe import log_mel_batch, token_budget
 from workbench.config.stages import NBestConfig
 from workbench.data import batches_by_language, load_audio, read_manifest
-from workbench.data.jsonl import append_jsonl, read_jsonl, write_jsonl
+from workbench.data.jsonl import append_jsonl, read_jsonl, resume_jsonl, write_jsonl
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
 
 NAME = "nbest"
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
     set_threads(config.threads)
     utterances = read_manifest(args.manifest)
     partial = args.out.with_name(args.out.name + ".partial")
-    done = {record["id"] for record in read_jsonl(partial)} if partial.exists() else set()
+    done = {record["id"] for record in resume_jsonl(partial)} if partial.exists() else set()
     todo = [u for u in utterances if u.id not in done]
     if done:
         log.info("resuming: %d of %d utterances already in %s", len(done), len(utterances), partial)

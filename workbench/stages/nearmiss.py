@@ -29,7 +29,7 @@ from workbench.config import ConfigError, config_to_dict
 from workbench.config.stages import NearMissConfig
 from workbench.data import ManifestError, load_audio, read_manifest, write_json_atomic
 from workbench.data.atomic import write_text_atomic
-from workbench.data.jsonl import append_jsonl, read_jsonl, write_jsonl
+from workbench.data.jsonl import append_jsonl, read_jsonl, resume_jsonl, write_jsonl
 from workbench.nearmiss.candidates import CandidateBuilder
 from workbench.nearmiss.llm import CachedLLM, make_backend
 from workbench.nearmiss.phonetics import phoneme_distance, phonetic_neighbours
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> None:
     builder = CandidateBuilder(build_normalizer(config.normalization))
     pools = PoolBuilder(builder, sources, config.gate, phoneme_distance, config.max_candidates, config.negatives)
     partial = args.out.with_name(args.out.name + ".partial")
-    done = {record["id"] for record in read_jsonl(partial)} if partial.exists() else set()
+    done = {record["id"] for record in resume_jsonl(partial)} if partial.exists() else set()
     todo = [u for u in utterances if u.id not in done]
     if done:
         log.info("resuming: %d of %d utterances already in %s", len(done), len(utterances), partial)

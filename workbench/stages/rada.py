@@ -32,7 +32,7 @@ from workbench.asr.transcribe import TranscribeOptions
 from workbench.config import ConfigError, config_to_dict
 from workbench.config.stages import RadaConfig
 from workbench.data import ManifestError, Utterance, write_json_atomic, write_manifest, write_text_atomic, write_wav
-from workbench.data.jsonl import append_jsonl, read_jsonl, write_jsonl
+from workbench.data.jsonl import append_jsonl, read_jsonl, resume_jsonl, write_jsonl
 from workbench.retrieval.rada import RadaDecision, RadaOptions, RadaResult, iter_rada
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
 from workbench.tracking import make_logger, tracked_run
@@ -91,11 +91,15 @@ def clip_id(word: str, rendition: int) -> str:
 
 
 def _resume(out: Path, setup: dict, log) -> dict[str, dict]:
-    """Decided words of an interrupted run with the same setup; {} (and a fresh start) otherwise."""
+    """Decided words of an interrupted run with the same setup; {} (and a fresh start) otherwise.
+    A word whose clips are gone is decided again: `dvc repro` deletes the stage's outputs (clips/
+    among them) before it reruns the command, while the .partial file is not one of them."""
     partial, setup_file = out / PARTIAL, out / _SETUP
     if partial.exists() and setup_file.exists():
         if json.loads(setup_file.read_text(encoding="utf-8")) == setup:
-            return {record["word"]: record for record in read_jsonl(partial)}
+            records = {record["word"]: record for record in resume_jsonl(partial)}
+            return {word: record for word, record in records.items()
+                    if all((out / "clips" / clip["audio"]).is_file() for clip in record["clips"])}
         log.warning("rada: %s was made with other settings; deciding every word again", partial)
     partial.unlink(missing_ok=True)
     write_json_atomic(setup_file, setup)

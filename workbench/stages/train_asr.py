@@ -25,17 +25,18 @@ from workbench.config import ConfigError, config_to_dict
 from workbench.config.stages import TrainASRConfig
 from workbench.data import batches_by_language, load_audio, read_manifest, write_json_atomic
 from workbench.metrics.scorer import Reference, Scorer, aggregate
-from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
+from workbench.stages.common import add_params_arguments, configure_logging, read_json_or_none, set_threads, stage_config
 from workbench.stages.encode import cached_features, open_cache
 from workbench.tracking import make_logger, tracked_run
 from workbench.training.data import build_items
 from workbench.training.experiment import load_experiment
 from workbench.training.objective import Objective
-from workbench.training.trainer import train
+from workbench.training.trainer import CHECKPOINT, train
 
 NAME = "train_asr"
 HELP = "LoRA-fine-tune Whisper with an experiment's losses (CE/WCE/MWER/InfoNCE); resumable; logs to MLflow"
 CONFIG = (TrainASRConfig, "train_asr")
+DEV_HISTORY = "dev_history.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", type=Path, required=True, help="near-miss pool of the training manifest (nearmiss stage)")
     parser.add_argument("--nbest", type=Path, default=None, help="N-best of the training manifest (needed by MWER)")
     parser.add_argument("--encoder-cache", type=Path, default=None, help="encode stage output (default: encode on the fly)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory: adapter/, checkpoint.pt, train.json")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: adapter/, checkpoint.pt, dev_history.json, train.json")
     add_params_arguments(parser, "train_asr")
 
 
@@ -113,13 +114,17 @@ def run(args: argparse.Namespace) -> None:
         log.info("%s: %d utterances, LoRA %d of %d parameters trainable", experiment.name, len(items), trainable, total)
         features = Features(model, utterances, args.manifest, args.encoder_cache, config.encoder_cache)
         dev_features = Features(model, dev, args.dev, args.encoder_cache, config.encoder_cache) if dev else None
-        history = []
+        # the dev scores of every epoch end, kept next to the checkpoint: a resumed run reports the
+        # epochs done before the kill too (entries past the checkpoint's step are redone)
+        history_file = args.out / DEV_HISTORY
+        history = (read_json_or_none(history_file) or []) if (args.out / CHECKPOINT).exists() else []
 
         def on_epoch_end(epoch: int, step: int) -> None:
             if dev:
                 with torch.no_grad():
                     scores = dev_scores(model, dev, dev_features)
-                history.append({"epoch": epoch, "step": step, **scores})
+                history[:] = [h for h in history if h["step"] < step] + [{"epoch": epoch, "step": step, **scores}]
+                write_json_atomic(history_file, history)
                 logger.log_metrics(scores, step)
                 log.info("epoch %d: %s", epoch, scores)
 

@@ -5,7 +5,8 @@ unchanged) and handles gradient accumulation. A checkpoint holds what a bit-iden
 needs and nothing more: the adapter weights (not the frozen base), optimizer and scheduler
 state, the global step and the torch/python RNG states (LoRA dropout draws from torch's RNG);
 batches depend only on (seed, epoch), so a run killed after step k and resumed replays steps
-k+1.. exactly as the uninterrupted run would. Checkpoints are written atomically.
+k+1.. exactly as the uninterrupted run would. Checkpoints are written atomically, after the
+epoch-end callback of a step that ends an epoch, so a resumed run never skips that callback.
 """
 
 from __future__ import annotations
@@ -59,12 +60,33 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, step: int) -> None:
         torch.save(state, tmp)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from (truncated, not a checkpoint, another model's);
+    the message names the file."""
+
+
+def read_checkpoint(path: Path, keys: Sequence[str]) -> dict:
+    """A resume checkpoint (``torch.load`` with ``weights_only``) holding ``keys``, or a
+    ``CheckpointError`` naming the file. Checkpoints are written atomically, so an unreadable one
+    was damaged after the fact: it is refused rather than silently trained over."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by damage
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: cannot read this checkpoint ({reason}); it is truncated or not a "
+                              "checkpoint: delete it to train from the start") from None
+    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a checkpoint of this trainer (no {missing}); delete it to train from the start")
+    return state
+
+
 def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(path, ("step", "adapter", "optimizer", "scheduler", "torch_rng", "python_rng", "python_rng_version"))
     missing, unexpected = model.load_state_dict(state["adapter"], strict=False)
     lora_missing = [k for k in missing if "lora_" in k]
     if lora_missing or unexpected:
-        raise ValueError(f"{path}: adapter does not fit the model (missing {lora_missing[:3]}, unexpected {unexpected[:3]})")
+        raise CheckpointError(f"{path}: adapter does not fit the model (missing {lora_missing[:3]}, unexpected {unexpected[:3]})")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
@@ -130,12 +152,12 @@ def train(
             bar.set_postfix(loss=f"{metrics['loss']:.3f}")
             bar.update(1)
             last = done == total
-            if done % config.checkpoint_every == 0 or last or done % steps_per_epoch == 0:
-                save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, done)
-            if done % steps_per_epoch == 0:
+            if done % steps_per_epoch == 0:  # before the checkpoint: a resume never skips an epoch's end
                 model.eval()
                 on_epoch_end(epoch, done)
                 model.train()
+            if done % config.checkpoint_every == 0 or last or done % steps_per_epoch == 0:
+                save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, done)
             if stop_after is not None and done >= stop_after:
                 break
     model.eval()
