@@ -142,7 +142,7 @@ class TextAnalyzer:
             if hit is None:
                 _words, _pieces, raws, counts = self._word(word)
                 raw_flags = self.embedded_flags(raws, matrix, embedded)
-                if len(raws) == sum(counts):  # one mixed token per raw token (the usual case)
+                if all(count == 1 for count in counts):  # one mixed token per raw token (the usual case)
                     hit = tuple(raw_flags)
                 else:
                     hit = tuple(flag for flag, count in zip(raw_flags, counts) for _ in range(count))
