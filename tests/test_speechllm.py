@@ -32,6 +32,7 @@ from workbench.speechllm.prompts import (
 )
 from workbench.speechllm.training import SFTExample, SFTLoopConfig, train_sft
 from workbench.testing.dummies import tiny_causal_lm
+from workbench.training.resume import resume_root
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SMALL = SpeechLLMConfig(adapter_hidden=32, lora_rank=4, lora_alpha=8)
@@ -187,20 +188,18 @@ def test_sft_resume_replays_the_uninterrupted_run(lm_dir, tmp_path):
 
     whole = fresh()
     losses: list[float] = []
+    resumed_at: list[int] = []
     assert train_sft(whole, examples, states, vocabulary, loop, tmp_path / "a", prompts,
-                     log_metrics=lambda m, s: losses.append(m["loss"]), fingerprint="x") == 6
-    assert losses[-1] < losses[0]
+                     log_metrics=lambda m, s: losses.append(m["loss"]), on_resume=resumed_at.append) == 6
+    assert losses[-1] < losses[0] and resumed_at == []
     interrupted = fresh()
-    assert train_sft(interrupted, examples, states, vocabulary, loop, tmp_path / "b", prompts, stop_after_steps=2, fingerprint="x") == 2
+    assert train_sft(interrupted, examples, states, vocabulary, loop, tmp_path / "b", prompts, stop_after_steps=2) == 2
     resumed = fresh()
-    assert train_sft(resumed, examples, states, vocabulary, loop, tmp_path / "b", prompts, fingerprint="x") == 6
+    assert train_sft(resumed, examples, states, vocabulary, loop, tmp_path / "b", prompts, on_resume=resumed_at.append) == 6
+    assert resumed_at == [2]
     for (name, a), (_, b) in zip(whole.named_parameters(), resumed.named_parameters()):
         if a.requires_grad:
             assert torch.allclose(a, b, atol=1e-6), name
-    other = fresh()  # another fingerprint: the checkpoint is not this run's, training starts afresh
-    steps: list[int] = []
-    train_sft(other, examples, states, vocabulary, loop, tmp_path / "b", prompts, log_metrics=lambda m, s: steps.append(s), fingerprint="y")
-    assert steps[0] == 1
 
 
 # --- GRPO through trl ---
@@ -270,7 +269,8 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
                  "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
                  "--set", "loop.epochs=2", "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1"]) == 0
     summary = json.loads((sft / "train.json").read_text())
-    assert summary["utterances"] == 2 and summary["steps"] == 2 and not (sft / "checkpoint.pt").exists()
+    assert summary["utterances"] == 2 and summary["steps"] == 2 and summary["resumed_from_step"] == 0
+    assert not resume_root(sft).exists()  # done: the resume state is gone
 
     grpo = root / "grpo"
     assert main(["grpo_speechllm", "--sft", str(sft / "model"), "--manifest", str(root / "train.jsonl"),
@@ -336,7 +336,7 @@ def test_grpo_resumes_after_kill(staged, whisper_tiny_en_path, lm_dir, tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
-    while time.time() < deadline and not list((out / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+    while time.time() < deadline and not list(resume_root(out).glob("*/checkpoints/checkpoint-*/trainer_state.json")):
         assert process.poll() is None, "GRPO ended before its first checkpoint"
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
@@ -344,8 +344,8 @@ def test_grpo_resumes_after_kill(staged, whisper_tiny_en_path, lm_dir, tmp_path)
     assert not (out / "model").exists()
     assert subprocess.run(command, env=env, capture_output=True).returncode == 0
     summary = json.loads((out / "train.json").read_text())
-    assert summary["resumed_from"] and summary["steps"] == 16
-    assert int(summary["resumed_from"].rpartition("-")[2]) >= 2
+    assert summary["resumed_from_step"] >= 2 and summary["steps"] == 16
+    assert not resume_root(out).exists()
 
 
 def test_a_checkpoint_cut_off_mid_write_is_skipped(tmp_path):

@@ -73,7 +73,7 @@ def test_shared_audio_equals_expanded_features(full_experiment):
     assert torch.allclose(shared, expanded, atol=1e-4)
 
 
-def _train(tmp_path, experiment, stop_after=None, steps_config=None, features=None):
+def _train(tmp_path, experiment, stop_after=None, steps_config=None, features=None, on_resume=lambda step: None):
     model = apply_lora(tiny_whisper(), LoRAConfig(rank=4, alpha=8, dropout=0.1))
 
     def feature_fn(batch):
@@ -83,7 +83,7 @@ def _train(tmp_path, experiment, stop_after=None, steps_config=None, features=No
     config = steps_config or LoopConfig(learning_rate=1e-2, warmup_steps=0, epochs=3, batch_size=2, checkpoint_every=1, seed=5)
     losses = []
     done = train(model, Objective(model, experiment), ITEMS, feature_fn, experiment.losses, config, tmp_path,
-                 log_metrics=lambda metrics, step: losses.append(metrics["loss"]), stop_after=stop_after)
+                 log_metrics=lambda metrics, step: losses.append(metrics["loss"]), stop_after=stop_after, on_resume=on_resume)
     return model, done, losses
 
 
@@ -118,8 +118,10 @@ def test_kill_and_resume_gives_the_uninterrupted_weights(tmp_path, full_experime
     assert steps == 6  # 4 items, batches of 2, 3 epochs
     _killed, done, _ = _train(tmp_path / "resumed", full_experiment, stop_after=3, features=features)
     assert done == 3 and (tmp_path / "resumed" / "checkpoint.pt").exists()
-    resumed, steps, losses = _train(tmp_path / "resumed", full_experiment, features=features)  # a fresh process would do this
-    assert steps == 6 and len(losses) == 3  # only the remaining steps ran
+    resumed_at: list[int] = []
+    resumed, steps, losses = _train(tmp_path / "resumed", full_experiment, features=features,
+                                    on_resume=resumed_at.append)  # a fresh process would do this
+    assert steps == 6 and len(losses) == 3 and resumed_at == [3]  # only the remaining steps ran
     a, b = lora_state_dict(straight), lora_state_dict(resumed)
     assert a.keys() == b.keys()
     for name in a:

@@ -6,7 +6,9 @@ found half written or destroyed with ``lost``, and call ``recovered`` once the s
 (a rerun ended with the uninterrupted run's result, or the stage refused with an error naming
 the file and kept the previous output). Killed runs are the ``workbench`` console script in its
 own process group, stopped with SIGSTOP whenever its checkpoint changes and SIGKILLed once it
-reached the seeded step; the training stages' reruns are the console script too. Uninterrupted
+reached the seeded step. The training stages keep their checkpoints beside their output, in
+``<out>.resume/<fingerprint>/`` (workbench.training.resume); their reruns, the console script
+too, start from a copy of that state without the output (deleted, as dvc repro does). Uninterrupted
 reference runs, the data stages' reruns and the bad-input runs call ``workbench.cli.main`` in this
 process (the console script's own entry point, without the ~6 s of a second interpreter start-up
 and imports), with one torch thread as every subprocess has: runs are bit-reproducible, so
@@ -167,16 +169,32 @@ def kill_at(argv: list[str], log: Path, progress: Callable[[], int | None], targ
             process.wait()
 
 
-def checkpoint_progress(path: Path, key: str) -> Callable[[], int | None]:
-    """The ``key`` (step / epoch) of the torch checkpoint at ``path``, read only when it changed."""
+def resume_dir(out: Path) -> Path | None:
+    """The resume state a run writing ``out`` keeps beside it: the one fingerprint directory in
+    ``<out>.resume`` (None before the run made it)."""
+    from workbench.training.resume import resume_root
+
+    found = sorted(p for p in resume_root(out).glob("*") if p.is_dir())
+    assert len(found) <= 1, f"resume states of several configurations: {found}"
+    return found[0] if found else None
+
+
+def checkpoint_progress(out: Path, key: str) -> Callable[[], int | None]:
+    """The ``key`` (step / epoch) of the torch checkpoint in the resume state of ``out``, read
+    only when it changed."""
     import torch
+
+    from workbench.training.resume import resume_root
 
     last: list = [None, None]
 
     def progress() -> int | None:
+        path = next(resume_root(out).glob("*/checkpoint.pt"), None)
         try:
-            stat = path.stat()
+            stat = path.stat() if path is not None else None
         except FileNotFoundError:
+            stat = None
+        if stat is None:
             return None
         if (stat.st_ino, stat.st_mtime_ns) != last[0]:
             try:
@@ -189,12 +207,14 @@ def checkpoint_progress(path: Path, key: str) -> Callable[[], int | None]:
     return progress
 
 
-def trainer_progress(checkpoints: Path) -> Callable[[], int | None]:
-    """The step of the newest complete transformers checkpoint (finished trainer_state.json)."""
+def trainer_progress(out: Path) -> Callable[[], int | None]:
+    """The step of the newest complete transformers checkpoint (finished trainer_state.json) in
+    the resume state of ``out``."""
+    from workbench.training.resume import resume_root
 
     def progress() -> int | None:
         steps = []
-        for path in checkpoints.glob("checkpoint-*"):
+        for path in resume_root(out).glob("*/checkpoints/checkpoint-*"):
             try:
                 json.loads((path / "trainer_state.json").read_text())
                 steps.append(int(path.name.rpartition("-")[2]))
@@ -346,24 +366,27 @@ def training_stages(w: Workspace) -> dict[str, TrainingStage]:
                 "--set", "prompts_per_step=1", "--set", "max_steps=12", "--set", "save_steps=1",
                 "--set", "max_completion_length=6", *w.tracking]
 
+    # train.json's resumed_from_<unit> says where a run started: the one field (besides timings)
+    # in which a resumed run's outputs differ from an uninterrupted run's
     return {
         "train_asr": TrainingStage(
-            "train_asr", asr, lambda out: checkpoint_progress(out / "checkpoint.pt", "step"), 12, "step", (5, 10),
+            "train_asr", asr, lambda out: checkpoint_progress(out, "step"), 12, "step", (5, 10),
             ("adapter", "train.json"),
-            lambda out: {**tree(out / "adapter"), "train.json": summary_without(out / "train.json")}),
+            lambda out: {**tree(out / "adapter"), "train.json": summary_without(out / "train.json", "resumed_from_step")}),
         "train_retriever": TrainingStage(
-            "train_retriever", retriever, lambda out: checkpoint_progress(out / "checkpoint.pt", "epoch"), 6, "epoch",
+            "train_retriever", retriever, lambda out: checkpoint_progress(out, "epoch"), 6, "epoch",
             (2, 4), ("retriever.safetensors", "retriever.json", "train.json"),
-            lambda out: {**tree(out, lambda p: p.name in ("train.json", "checkpoint.pt")),
-                         "train.json": summary_without(out / "train.json", "train_seconds")}),
+            lambda out: {**tree(out, lambda p: p.name == "train.json"),
+                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_epoch")}),
         "sft_speechllm": TrainingStage(
-            "sft_speechllm", lambda out: sft_argv(w, out), lambda out: checkpoint_progress(out / "checkpoint.pt", "step"),
+            "sft_speechllm", lambda out: sft_argv(w, out), lambda out: checkpoint_progress(out, "step"),
             12, "step", (5, 10), ("model", "train.json"),
-            lambda out: {**tree(out / "model"), "train.json": summary_without(out / "train.json", "train_seconds")}),
-        "grpo_speechllm": TrainingStage(
-            "grpo_speechllm", grpo, lambda out: trainer_progress(out / "checkpoints"), 12, "step", (9, 10), ("model", "train.json"),
             lambda out: {**tree(out / "model"),
-                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from", "step_time")}),
+                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_step")}),
+        "grpo_speechllm": TrainingStage(
+            "grpo_speechllm", grpo, lambda out: trainer_progress(out), 12, "step", (9, 10), ("model", "train.json"),
+            lambda out: {**tree(out / "model"),
+                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_step", "step_time")}),
     }
 
 
@@ -390,9 +413,18 @@ def uninterrupted(workspace, stages, tmp_path_factory):
 
 @dataclass(frozen=True)
 class Interrupted:
-    out: Path  # what the killed run left
+    out: Path  # the killed run's output directory (its resume state is beside it)
     target: int
     reached: int
+
+    def copy_state(self, out: Path) -> Path:
+        """The killed run's resume state, copied beside ``out`` (the output itself is not: dvc
+        repro deletes a stage's outputs before it reruns the stage); returns the copy's
+        fingerprint directory."""
+        from workbench.training.resume import resume_root
+
+        shutil.copytree(resume_root(self.out), resume_root(out))
+        return resume_dir(out)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from .conftest import in_process, run, temporaries
+from workbench.training.resume import resume_root
+
+from .conftest import in_process, resume_dir, run, temporaries
 
 pytestmark = pytest.mark.reliability
 
@@ -112,8 +114,7 @@ def test_truncated_pool_is_named(workspace, stages, fault, tmp_path):
 def test_truncated_asr_checkpoint_is_named(stages, interrupted, uninterrupted, fault, tmp_path):
     stage = stages["train_asr"]
     out = tmp_path / "out"
-    shutil.copytree(interrupted("train_asr").out, out)
-    checkpoint = out / "checkpoint.pt"
+    checkpoint = interrupted("train_asr").copy_state(out) / "checkpoint.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
     fault.inject("unreadable checkpoint", "train_asr checkpoint.pt cut to half its size")
     code, err = in_process(stage.argv(out))
@@ -126,11 +127,10 @@ def test_truncated_asr_checkpoint_is_named(stages, interrupted, uninterrupted, f
     fault.recovered()
 
 
-def test_garbage_sft_checkpoint_is_named(stages, uninterrupted, fault, tmp_path):
+def test_garbage_sft_checkpoint_is_named(stages, interrupted, uninterrupted, fault, tmp_path):
     stage = stages["sft_speechllm"]
     out = tmp_path / "out"
-    out.mkdir()
-    checkpoint = out / "checkpoint.pt"
+    checkpoint = interrupted("sft_speechllm").copy_state(out) / "checkpoint.pt"
     checkpoint.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)))
     fault.inject("unreadable checkpoint", "sft_speechllm checkpoint.pt of random bytes")
     code, err = in_process(stage.argv(out))
@@ -146,8 +146,8 @@ def test_garbage_sft_checkpoint_is_named(stages, uninterrupted, fault, tmp_path)
 def test_damaged_grpo_checkpoint_is_named(stages, interrupted, uninterrupted, fault, tmp_path):
     stage = stages["grpo_speechllm"]
     out = tmp_path / "out"
-    shutil.copytree(interrupted("grpo_speechllm").out, out)
-    newest = max((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.rpartition("-")[2]))
+    checkpoints = interrupted("grpo_speechllm").copy_state(out) / "checkpoints"
+    newest = max(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rpartition("-")[2]))
     optimizer = newest / "optimizer.pt"
     data = bytearray(optimizer.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # a damaged block: the zip member fails its CRC
@@ -177,9 +177,12 @@ def test_full_disk_while_checkpointing_is_named(stages, uninterrupted, fault, tm
 
     fault.inject("full disk", f"train_asr with files limited to {limit // 1024} KiB (RLIMIT_FSIZE, EFBIG)")
     code, log = run(stage.argv(out), tmp_path / "full.log", preexec_fn=small_files)
-    _refused(code, log, f"workbench train_asr: cannot write {out / 'checkpoint.pt'}: File too large", "ulimit -f", exit_code=1)
-    fault.lost([p for p in (out / "checkpoint.pt", out / "adapter", out / "train.json", *temporaries(out)) if p.exists()])
+    checkpoint = resume_dir(out) / "checkpoint.pt"
+    _refused(code, log, f"workbench train_asr: cannot write {checkpoint}: File too large", "ulimit -f", exit_code=1)
+    fault.lost([p for p in (checkpoint, out / "adapter", out / "train.json", *temporaries(out), *temporaries(resume_root(out)))
+                if p.exists()])
     code, err = in_process(stage.argv(out))  # room again: the same command completes
     assert code == 0, err
     assert stage.result(out) == uninterrupted("train_asr")
+    assert not resume_root(out).exists()
     fault.recovered()

@@ -3,11 +3,13 @@ experiment, CIF pre-training epochs first (seed 000's two-stage schedule), a che
 every epoch (atomic) from which a killed run resumes to the same result.
 
 Batches depend only on (seed, epoch), and each epoch starts from a checkpointed RNG state, so a
-resumed run replays the remaining epochs exactly.
+resumed run replays the remaining epochs exactly. The stage keeps the checkpoint in its resume
+directory (``workbench.training.resume``), not in its output.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from workbench.retrieval.models import RetrievalBatch, Retriever
 from workbench.training.trainer import CheckpointError, linear_schedule, read_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
+logger = logging.getLogger("workbench.training")
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,15 @@ def train_retriever(
     states: Mapping[str, torch.Tensor],
     loss_weights: Mapping[str, float],
     config: RetrieverLoopConfig,
-    out_dir: Path,
+    checkpoint_dir: Path,
     cif_pretrain_epochs: int = 0,
     fuzzy: FuzzyConfig | None = None,
     log_metrics: Callable[[dict, int], None] = lambda metrics, step: None,
     stop_after_epochs: int | None = None,
+    on_resume: Callable[[int], None] = lambda epoch: None,
 ) -> int:
-    """Train; returns the number of epochs done (resumes from ``out_dir/checkpoint.pt``)."""
+    """Train; returns the number of epochs done (resumes from ``checkpoint_dir/checkpoint.pt``
+    when present; ``on_resume`` gets its epoch)."""
     config.validate()
     if len(examples) < 2:
         raise ValueError(f"{len(examples)} training example(s): contrastive training needs at least 2")
@@ -100,8 +105,8 @@ def train_retriever(
     steps_per_epoch = math.ceil(len(examples) / config.batch_size)
     scheduler = linear_schedule(optimizer, config.warmup_steps, steps_per_epoch * epochs)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = out_dir / CHECKPOINT
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_dir / CHECKPOINT
     start = 0
     if checkpoint.exists():
         saved = read_checkpoint(checkpoint, ("epoch", "model", "optimizer", "scheduler", "torch_rng"))
@@ -113,6 +118,8 @@ def train_retriever(
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
         start = int(saved["epoch"])
+        logger.info("resuming from epoch %d of %d (%s)", start, epochs, checkpoint)
+        on_resume(start)
     pretrain_weights = {"quantity": 1.0}
     model.train()
     with tqdm(total=steps_per_epoch * epochs, initial=start * steps_per_epoch, desc=f"train {model.method}", unit="step") as bar:

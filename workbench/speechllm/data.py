@@ -51,14 +51,6 @@ def encoder_states(frames: Path, whisper_checkpoint: str, ids: Iterable[str]) ->
     return store.load(ids)
 
 
-def run_fingerprint(*parts) -> str:
-    """A hash of a run's settings and data: a checkpoint resumes only the run that wrote it."""
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class TrainingData:
     examples: list[SFTExample]

@@ -3,7 +3,8 @@
 Each epoch draws every utterance's biasing list afresh (``prompts.training_list``: 8:1 without a
 list, positive/negative lists 1:1), seeded by (seed, epoch, id), and shuffles the utterances with
 a (seed, epoch) RNG, so batches depend only on the step: a run killed mid-epoch resumes from its
-last checkpoint (written atomically every ``checkpoint_every`` steps) and replays the rest exactly.
+last checkpoint (written atomically every ``checkpoint_every`` steps, into the stage's resume
+directory: ``workbench.training.resume``) and replays the rest exactly.
 The loss is returned as parts (``ce``) and weighted here, like every trainer of the workbench.
 
 Data parallel under ``accelerate launch`` (GPUs or ``--cpu`` processes with gloo): every process
@@ -14,6 +15,7 @@ same update and holds the same weights; only the main process logs and writes ch
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from workbench.speechllm.prompts import PromptConfig, example_rng, prompt_text, 
 from workbench.training.trainer import CheckpointError, linear_schedule, read_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
+logger = logging.getLogger("workbench.training")
 
 
 @dataclass(frozen=True)
@@ -86,16 +89,16 @@ def train_sft(
     states: Mapping[str, torch.Tensor],
     vocabulary: Sequence[str],
     config: SFTLoopConfig,
-    out_dir: Path,
+    checkpoint_dir: Path,
     prompts: PromptConfig = PromptConfig(),
     loss_weights: Mapping[str, float] = {"ce": 1.0},
     log_metrics: Callable[[dict, int], None] = lambda metrics, step: None,
     stop_after_steps: int | None = None,
-    fingerprint: str = "",
+    on_resume: Callable[[int], None] = lambda step: None,
 ) -> int:
-    """Train; returns the optimizer steps done. Resumes from ``out_dir/checkpoint.pt`` when it was
-    written with the same ``fingerprint`` (the caller's hash of config and data); another
-    fingerprint means another run, which starts afresh."""
+    """Train; returns the optimizer steps done. Resumes from ``checkpoint_dir/checkpoint.pt`` when
+    present (``on_resume`` gets its step); the caller gives each configuration its own directory
+    (``workbench.training.resume``), so a checkpoint there is this run's."""
     config.validate()
     prompts.validate()
     if not examples:
@@ -111,12 +114,11 @@ def train_sft(
     steps_per_epoch = math.ceil(len(examples) / config.batch_size)
     total = steps_per_epoch * config.epochs
     scheduler = linear_schedule(optimizer, config.warmup_steps, total)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = out_dir / CHECKPOINT
+    if accelerator.is_main_process:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_dir / CHECKPOINT
     done = 0
     saved = read_checkpoint(checkpoint, ("step", "model", "optimizer", "scheduler", "torch_rng")) if checkpoint.exists() else None
-    if saved is not None and saved.get("fingerprint", "") != fingerprint:
-        saved = None  # a checkpoint of other settings or data: not this run's
     if saved is not None:
         expected = set(_trainable_state(core))
         if set(saved["model"]) != expected:
@@ -126,11 +128,14 @@ def train_sft(
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
         done = int(saved["step"])
+        if accelerator.is_main_process:
+            logger.info("resuming from step %d of %d (%s)", done, total, checkpoint)
+        on_resume(done)
 
     def save(step: int) -> None:
         if not accelerator.is_main_process:
             return
-        state = {"step": step, "fingerprint": fingerprint, "model": _trainable_state(core), "optimizer": optimizer.state_dict(),
+        state = {"step": step, "model": _trainable_state(core), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
         with atomic_path(checkpoint) as tmp:
             torch.save(state, tmp)

@@ -4,15 +4,16 @@ Each prompt carries a biasing list (true hotwords + distractors, or distractors 
 samples ``num_generations`` completions per prompt and rewards them with the match reward and
 1 − WER (``workbench.rl.rewards``), normalizes the rewards within each group and optimizes its
 clipped objective with a β-weighted KL to the LoRA-disabled model (β = 0.04). Only the LoRA
-weights train. Resumable: trl checkpoints every ``save_steps`` into ``--out/checkpoints`` and a
-rerun continues from the last one. Output: ``--out/model`` (same format as the SFT model).
+weights train. Resumable, under ``dvc repro`` too: trl checkpoints every ``save_steps`` into
+``<out>.resume/<fingerprint>/checkpoints`` (``workbench.training.resume``) and a rerun of the same
+configuration continues from the last complete one; the directory is deleted once the model is
+saved. Output: ``--out/model`` (same format as the SFT model), train.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -20,8 +21,8 @@ import torch
 
 from workbench.config import config_to_dict
 from workbench.config.stages import GRPOSpeechLLMConfig
-from workbench.data import write_json_atomic, write_text_atomic
-from workbench.speechllm.data import load_training_data, run_fingerprint
+from workbench.data import write_json_atomic
+from workbench.speechllm.data import load_training_data
 from workbench.speechllm.model import load_speechllm
 from workbench.speechllm.prompts import example_rng, prompt_text, render_chat, training_list, with_format_of
 from workbench.stages.common import (
@@ -32,6 +33,7 @@ from workbench.stages.common import (
     stage_config,
 )
 from workbench.tracking import make_logger, tracked_run
+from workbench.training.resume import open_resume_state
 
 NAME = "grpo_speechllm"
 HELP = "GRPO (trl) of the SFT speech LLM with match and 1-WER rewards; resumable; logs rewards to MLflow"
@@ -41,11 +43,12 @@ CONFIG = (GRPOSpeechLLMConfig, "grpo_speechllm")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft", type=Path, required=True, help="sft_speechllm's model directory")
     add_speech_training_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json, checkpoints/")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json "
+                        "(trl checkpoints while training: <out>.resume/<fingerprint>/checkpoints/)")
     add_params_arguments(parser, "grpo_speechllm")
 
 
-def grpo_arguments(config: GRPOSpeechLLMConfig, out: Path):
+def grpo_arguments(config: GRPOSpeechLLMConfig, checkpoints: Path):
     from trl import GRPOConfig
 
     if config.num_generations < 2:
@@ -53,7 +56,7 @@ def grpo_arguments(config: GRPOSpeechLLMConfig, out: Path):
     if len(config.reward_weights) != len(config.rewards):
         raise ValueError("grpo_speechllm: one reward weight per reward")
     return GRPOConfig(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.num_generations * config.prompts_per_step,
+        output_dir=str(checkpoints), per_device_train_batch_size=config.num_generations * config.prompts_per_step,
         num_generations=config.num_generations, beta=config.beta, learning_rate=config.learning_rate,
         max_steps=config.max_steps, max_completion_length=config.max_completion_length, temperature=config.temperature,
         reward_weights=list(config.reward_weights), save_steps=config.save_steps, logging_steps=1, seed=config.seed,
@@ -100,19 +103,17 @@ def run(args: argparse.Namespace) -> None:
     with tracked_run(logger, {"grpo_speechllm": config_to_dict(config), "sft": meta}):
         torch.manual_seed(config.seed)
         before = {n: p.detach().clone() for n, p in model.lm.named_parameters() if p.requires_grad}
+        state = open_resume_state(args.out, NAME, {"grpo_speechllm": config_to_dict(config)},
+                                  [args.sft, *args.manifest, *args.vocabulary, *args.exclude, args.frames, config.lm])
+        checkpoints = state.directory / "checkpoints"
         trainer = SpeechGRPOTrainer(model, states, reward_funcs=[REWARDS[r] for r in config.rewards],
-                                    args=grpo_arguments(config, args.out), train_dataset=dataset, callbacks=[_ToTracking()])
-        checkpoints = args.out / "checkpoints"
-        fingerprint = run_fingerprint(config_to_dict(config), meta, dataset.to_list())
-        stamp = checkpoints / "fingerprint.txt"
-        if checkpoints.is_dir() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
-            shutil.rmtree(checkpoints)  # checkpoints of other settings or data: not this run's
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(stamp, fingerprint)
+                                    args=grpo_arguments(config, checkpoints), train_dataset=dataset, callbacks=[_ToTracking()])
         resume = last_complete_checkpoint(checkpoints)
+        resumed_from = 0
         if resume:
             check_checkpoint(resume)
-            log.info("resuming from %s", resume)
+            resumed_from = int(Path(resume).name.rpartition("-")[2])
+            log.info("resuming from step %d of %d (%s)", resumed_from, config.max_steps, resume)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - started
@@ -120,10 +121,11 @@ def run(args: argparse.Namespace) -> None:
         model.save(args.out / "model", {"lm": config.lm, "whisper": meta["whisper"], "stage": "grpo",
                                            "prompts": config_to_dict(prompt_config)})
         history = [h for h in trainer.state.log_history if "loss" in h]
-        summary = {"prompts": len(examples), "steps": trainer.state.global_step, "resumed_from": resume,
+        summary = {"prompts": len(examples), "steps": trainer.state.global_step, "resumed_from_step": resumed_from,
                    "lora_tensors_changed": moved, "train_seconds": round(seconds, 1),
                    "first": history[0] if history else None, "last": history[-1] if history else None}
         write_json_atomic(args.out / "train.json", summary)
         logger.log_artifact(args.out / "train.json")
-        shutil.rmtree(args.out / "checkpoints", ignore_errors=True)  # the run is done; the model is saved
+        if trainer.is_world_process_zero():
+            state.finish()  # the run is done; the model is saved
         print(json.dumps(summary, default=str))

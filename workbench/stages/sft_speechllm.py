@@ -5,8 +5,10 @@ two-layer adapter -> SmolLM2-135M-Instruct with LoRA. Prompts: "Transcribe the a
 These biasing words you may use: ..." with lists mixing true hotwords and distractors (8:1
 without/with a list, positive/negative lists 1:1, redrawn every epoch). Utterances mentioning a
 hotword of the ``--exclude`` manifests (the evaluation sets) are left out and those hotwords never
-serve as distractors. Resumable (checkpoint every ``loop.checkpoint_every`` steps); the loss goes
-to MLflow. Output: ``--out/model`` (adapter + LoRA weights; the base LM is not copied), train.json.
+serve as distractors. Resumable, under ``dvc repro`` too (checkpoint every ``loop.checkpoint_every``
+steps into ``<out>.resume/<fingerprint>/``, see ``workbench.training.resume``; deleted once the
+model is saved); the loss goes to MLflow. Output: ``--out/model`` (adapter + LoRA weights; the base
+LM is not copied), train.json.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from accelerate.utils import gather_object
 from workbench.config import config_to_dict
 from workbench.config.stages import SFTSpeechLLMConfig
 from workbench.data import write_json_atomic
-from workbench.speechllm.data import load_training_data, run_fingerprint
+from workbench.speechllm.data import load_training_data
 from workbench.speechllm.model import build_speechllm
 from workbench.speechllm.training import train_sft
 from workbench.stages.common import (
@@ -36,6 +38,7 @@ from workbench.stages.common import (
     stage_config,
 )
 from workbench.tracking import make_logger, tracked_run
+from workbench.training.resume import open_resume_state
 
 NAME = "sft_speechllm"
 HELP = "SFT of the speech LLM (Whisper states -> adapter -> causal LM + LoRA) with biasing-word prompts; resumable"
@@ -44,7 +47,8 @@ CONFIG = (SFTSpeechLLMConfig, "sft_speechllm")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_speech_training_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json, checkpoint.pt")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: model/, train.json "
+                        "(checkpoints while training: <out>.resume/<fingerprint>/)")
     add_params_arguments(parser, "sft_speechllm")
 
 
@@ -75,10 +79,18 @@ def run(args: argparse.Namespace) -> None:
     with tracked_run(logger, {"sft_speechllm": config_to_dict(config)}):
         model = build_speechllm(config.lm, audio_dim, config.architecture, seed=config.loop.seed).to(config.device)
         trainable = sum(p.numel() for p in model.trainable_parameters())
+        resume = open_resume_state(args.out, NAME, {"sft_speechllm": config_to_dict(config)},
+                                   [*args.manifest, *args.vocabulary, *args.exclude, args.frames, config.lm, config.model],
+                                   main_process=process.is_main_process)
+        resumed_from = 0
+
+        def on_resume(step: int) -> None:
+            nonlocal resumed_from
+            resumed_from = step
+
         started = time.perf_counter()
-        fingerprint = run_fingerprint(config_to_dict(config), [(e.id, e.text, e.hotwords) for e in examples], vocabulary)
-        steps = train_sft(model, examples, states, vocabulary, config.loop, args.out, config.prompts,
-                          log_metrics=logger.log_metrics, fingerprint=fingerprint)
+        steps = train_sft(model, examples, states, vocabulary, config.loop, resume.directory, config.prompts,
+                          log_metrics=logger.log_metrics, on_resume=on_resume)
         seconds = time.perf_counter() - started
         # every rank must hold the same weights after data-parallel training: gather their digests
         digests = gather_object([weights_digest(model)])
@@ -88,9 +100,9 @@ def run(args: argparse.Namespace) -> None:
                                            "prompts": config_to_dict(config.prompts)})
         summary = {"utterances": len(examples), "counts": counts, "distractors": len(vocabulary), "steps": steps,
                    "excluded_hotwords": data.excluded_hotwords, "trainable_parameters": trainable, "train_seconds": round(seconds, 1),
-                   "processes": process.num_processes, "rank_weight_digests": digests}
+                   "processes": process.num_processes, "rank_weight_digests": digests, "resumed_from_step": resumed_from}
         write_json_atomic(args.out / "train.json", summary)
         logger.log_metrics({"train_seconds": seconds})
         logger.log_artifact(args.out / "train.json")
-        (args.out / "checkpoint.pt").unlink(missing_ok=True)  # done: a rerun is a new run
+        resume.finish()  # done: a rerun is a new run
         print(json.dumps(summary))

@@ -4,8 +4,10 @@ Losses and their weights come from the experiment YAML; LoRA, optimizer, epochs 
 ``profile`` from params.yaml's ``train_asr``. Negatives are re-selected from the near-miss pool
 with the experiment's sources and gate, so one pool serves every row. Encoder outputs come from
 the ``encode`` stage's cache (decoder-only LoRA: the encoder never changes). Each loss part and
-the dev WER/PIER after every epoch go to MLflow. Resumable: a killed run continues from its last
-checkpoint (same batches, same RNG state) to the same final adapter.
+the dev WER/PIER after every epoch go to MLflow. Resumable, under ``dvc repro`` too: a killed run
+continues from its last checkpoint (same batches, same RNG state) to the same final adapter. The
+checkpoint and the dev scores of the epochs done live in ``<out>.resume/<fingerprint>/``
+(``workbench.training.resume``), which is deleted once adapter/ and train.json are written.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from workbench.tracking import make_logger, tracked_run
 from workbench.training.data import build_items
 from workbench.training.experiment import load_experiment
 from workbench.training.objective import Objective
+from workbench.training.resume import open_resume_state
 from workbench.training.trainer import CHECKPOINT, train
 
 NAME = "train_asr"
@@ -46,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", type=Path, required=True, help="near-miss pool of the training manifest (nearmiss stage)")
     parser.add_argument("--nbest", type=Path, default=None, help="N-best of the training manifest (needed by MWER)")
     parser.add_argument("--encoder-cache", type=Path, default=None, help="encode stage output (default: encode on the fly)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory: adapter/, checkpoint.pt, dev_history.json, train.json")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: adapter/, train.json "
+                        "(checkpoints while training: <out>.resume/<fingerprint>/)")
     add_params_arguments(parser, "train_asr")
 
 
@@ -109,6 +113,12 @@ def run(args: argparse.Namespace) -> None:
               "table": str(experiment.table), "profile": config.profile},
     )
     with tracked_run(logger, {"train_asr": config_to_dict(config), "experiment": config_to_dict(experiment)}):
+        # checkpoints outlive `dvc repro` beside --out, under a fingerprint of what decides the
+        # result: the resolved params section, the experiment file and the inputs
+        resume = open_resume_state(
+            args.out, NAME, {"train_asr": config_to_dict(config), "experiment": args.experiment.read_text(encoding="utf-8")},
+            [args.manifest, args.dev, args.pool, args.nbest, args.encoder_cache, config.model],
+        )
         model = apply_lora(load_whisper(config.model, config.device), config.lora)
         trainable, total = trainable_parameters(model)
         log.info("%s: %d utterances, LoRA %d of %d parameters trainable", experiment.name, len(items), trainable, total)
@@ -116,8 +126,13 @@ def run(args: argparse.Namespace) -> None:
         dev_features = Features(model, dev, args.dev, args.encoder_cache, config.encoder_cache) if dev else None
         # the dev scores of every epoch end, kept next to the checkpoint: a resumed run reports the
         # epochs done before the kill too (entries past the checkpoint's step are redone)
-        history_file = args.out / DEV_HISTORY
-        history = (read_json_or_none(history_file) or []) if (args.out / CHECKPOINT).exists() else []
+        history_file = resume.directory / DEV_HISTORY
+        history = (read_json_or_none(history_file) or []) if (resume.directory / CHECKPOINT).exists() else []
+        resumed_from = 0
+
+        def on_resume(step: int) -> None:
+            nonlocal resumed_from
+            resumed_from = step
 
         def on_epoch_end(epoch: int, step: int) -> None:
             if dev:
@@ -129,13 +144,14 @@ def run(args: argparse.Namespace) -> None:
                 log.info("epoch %d: %s", epoch, scores)
 
         steps = train(
-            model, Objective(model, experiment), items, features, experiment.losses, config.loop, args.out,
-            log_metrics=logger.log_metrics, on_epoch_end=on_epoch_end,
+            model, Objective(model, experiment), items, features, experiment.losses, config.loop, resume.directory,
+            log_metrics=logger.log_metrics, on_epoch_end=on_epoch_end, on_resume=on_resume,
         )
         save_adapter(model, args.out / "adapter")
         summary = {"experiment": experiment.name, "steps": steps, "utterances": len(items),
-                   "trainable_parameters": trainable, "dev": history}
+                   "trainable_parameters": trainable, "dev": history, "resumed_from_step": resumed_from}
         write_json_atomic(args.out / "train.json", summary)
         logger.log_artifact(args.out / "train.json")
+        resume.finish()
         log.info("saved %s", args.out / "adapter")
         print(json.dumps(summary))

@@ -5,7 +5,9 @@ Training pairs: the corpus training manifests (transcript + annotated hotwords) 
 experiments with ``rada: true``, the RADA stage's synthesized clips of vocabulary words. Every
 utterance mentioning a hotword of the ``--exclude`` manifests (the dev/test sets) is left out, so
 the evaluation never sees a hotword the retriever was trained on. Audio features come from the
-``retrieval_frames`` store. Resumable per epoch; loss parts and the logit scale go to MLflow.
+``retrieval_frames`` store. Resumable per epoch, under ``dvc repro`` too (the checkpoint lives in
+``<out>.resume/<fingerprint>/``, see ``workbench.training.resume``, and is deleted once the
+retriever is saved); loss parts and the logit scale go to MLflow.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from workbench.retrieval.training import train_retriever
 from workbench.retrieval.vocabulary import hotword_key
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
 from workbench.tracking import make_logger, tracked_run
+from workbench.training.resume import open_resume_state
 
 NAME = "train_retriever"
 HELP = "train a hotword retriever experiment (GLCLAP / CLAR / CLSR) on frame features; resumable; logs to MLflow"
@@ -45,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", type=Path, nargs="*", default=[],
                         help="manifests whose hotwords must not occur in training (the evaluation sets)")
     parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
-    parser.add_argument("--out", type=Path, required=True, help="output directory: retriever.safetensors, retriever.json, train.json")
+    parser.add_argument("--out", type=Path, required=True, help="output directory: retriever.safetensors, retriever.json, train.json "
+                        "(checkpoints while training: <out>.resume/<fingerprint>/)")
     add_params_arguments(parser, "train_retriever")
 
 
@@ -80,15 +84,26 @@ def run(args: argparse.Namespace) -> None:
               "table": experiment.table},
     )
     with tracked_run(logger, {"train_retriever": config_to_dict(config), "experiment": config_to_dict(experiment)}):
+        resume = open_resume_state(
+            args.out, NAME,
+            {"train_retriever": config_to_dict(config), "experiment": args.experiment.read_text(encoding="utf-8")},
+            [*manifests, *args.exclude, args.frames, config.model, config.text_model],
+        )
+        resumed_from = 0
+
+        def on_resume(epoch: int) -> None:
+            nonlocal resumed_from
+            resumed_from = epoch
+
         torch.manual_seed(config.loop.seed)
         text = text_encoder_of(architecture, config.text_model)
         model = build_retriever(experiment.method, whisper_model, text, architecture)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         started = time.perf_counter()
         epochs = train_retriever(
-            model, examples, states, experiment.losses, config.loop, args.out,
+            model, examples, states, experiment.losses, config.loop, resume.directory,
             cif_pretrain_epochs=experiment.cif_pretrain_epochs, fuzzy=config.fuzzy if experiment.fuzzy else None,
-            log_metrics=logger.log_metrics,
+            log_metrics=logger.log_metrics, on_resume=on_resume,
         )
         seconds = time.perf_counter() - started
         save_retriever(model, args.out, {
@@ -97,8 +112,9 @@ def run(args: argparse.Namespace) -> None:
         })
         summary = {"experiment": experiment.name, "method": experiment.method, "epochs": epochs,
                    "examples": len(examples), "example_counts": counts, "excluded_hotwords": len(exclude),
-                   "trainable_parameters": trainable, "train_seconds": round(seconds, 1)}
+                   "trainable_parameters": trainable, "train_seconds": round(seconds, 1), "resumed_from_epoch": resumed_from}
         write_json_atomic(args.out / "train.json", summary)
         logger.log_metrics({"train_seconds": seconds, "examples": len(examples)})
         logger.log_artifact(args.out / "train.json")
+        resume.finish()
         print(json.dumps(summary))

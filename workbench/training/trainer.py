@@ -7,10 +7,12 @@ state, the global step and the torch/python RNG states (LoRA dropout draws from 
 batches depend only on (seed, epoch), so a run killed after step k and resumed replays steps
 k+1.. exactly as the uninterrupted run would. Checkpoints are written atomically, after the
 epoch-end callback of a step that ends an epoch, so a resumed run never skips that callback.
+The stage keeps them in its resume directory (``workbench.training.resume``), not in its output.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from workbench.asr.lora import lora_state_dict
 from workbench.data.atomic import atomic_path
 from workbench.training.data import TrainingItem, iterate_steps
 from workbench.training.objective import Objective
+
+logger = logging.getLogger("workbench.training")
 
 
 @dataclass(frozen=True)
@@ -110,13 +114,15 @@ def train(
     features: Callable[[Sequence[TrainingItem]], torch.Tensor],
     loss_weights: Mapping[str, float],
     config: LoopConfig,
-    out_dir: Path,
+    checkpoint_dir: Path,
     log_metrics: Callable[[dict, int], None] = lambda metrics, step: None,
     on_epoch_end: Callable[[int, int], None] = lambda epoch, step: None,
     stop_after: int | None = None,
+    on_resume: Callable[[int], None] = lambda step: None,
 ) -> int:
     """Train until ``config.epochs`` are done (or ``stop_after`` steps: tests simulate a kill).
-    Resumes from ``out_dir/checkpoint.pt`` when present. Returns the number of steps done."""
+    Resumes from ``checkpoint_dir/checkpoint.pt`` when present (``on_resume`` gets its step).
+    Returns the number of steps done."""
     config.validate()
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -129,9 +135,13 @@ def train(
     total = steps_per_epoch * config.epochs
     scheduler = linear_schedule(optimizer, config.warmup_steps, math.ceil(total / config.gradient_accumulation))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    checkpoint = out_dir / CHECKPOINT
-    start = load_checkpoint(checkpoint, model, optimizer, scheduler) if checkpoint.exists() else 0
-    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_dir / CHECKPOINT
+    start = 0
+    if checkpoint.exists():
+        start = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        logger.info("resuming from step %d of %d (%s)", start, total, checkpoint)
+        on_resume(start)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     model.train()
     done = start
     with tqdm(total=total, initial=start, desc="train", unit="step") as bar:
