@@ -60,6 +60,7 @@ demo: install
 	@echo "Main tables of the seeds (Whisper base + LoRA, retrievers, speech LLM, S1/S2), from MLflow by the report stage:"
 	@echo
 	@cat results/report/main_tables.md
+	@echo
 	@echo "Baseline (Whisper base, greedy):"
 	@cat results/baseline/table.md
 	@echo
