@@ -43,7 +43,8 @@ class RunStore:
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         self.runs = self._load()
-        self._artifact_dir = Path(tempfile.mkdtemp(prefix="workbench-report-"))
+        self._downloads = tempfile.TemporaryDirectory(prefix="workbench-report-")  # removed with the store
+        self._artifact_dir = Path(self._downloads.name)
 
     def _load(self) -> list[RunRecord]:
         from mlflow.entities import ViewType
