@@ -133,3 +133,13 @@ def test_empty_store_gives_gaps_not_zeros(tmp_path):
     report = (out / "report.md").read_text()
     assert "no runs to plot" in report and "| CE | – | – | – | – |" in report
     assert not list((out / "plots").glob("*.png")) if (out / "plots").exists() else True
+
+
+def test_unreachable_tracking_server_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    out = tmp_path / "report"
+    assert main(["report", "--tracking-uri", "http://127.0.0.1:9", "--out", str(out), "--no-log"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot read the MLflow tracking store http://127.0.0.1:9" in error and "Traceback" not in error
+    assert not out.exists()

@@ -52,13 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.config import ConfigError
     from workbench.data import AudioError, ManifestError
     from workbench.data.atomic import NO_ROOM
+    from workbench.reporting.runs import TrackingStoreError
     from workbench.retrieval.vocabulary import VocabularyError
     from workbench.training.trainer import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         args._run(args)
-    except (ManifestError, ConfigError, AudioError, VocabularyError, CheckpointError, FileNotFoundError) as error:
+    except (ManifestError, ConfigError, AudioError, VocabularyError, CheckpointError, TrackingStoreError,
+            FileNotFoundError) as error:
         # bad input: say what and where, without a traceback (MLflow runs already ended FAILED)
         print(f"workbench {args.command}: {error}", file=sys.stderr)
         return 2

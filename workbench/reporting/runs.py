@@ -34,6 +34,10 @@ class RunRecord:
         return None if value is None or value != value else value
 
 
+class TrackingStoreError(RuntimeError):
+    """The tracking store cannot be read (server down, wrong URI, not an MLflow database)."""
+
+
 class RunStore:
     """Every FINISHED run of a tracking URI, newest first, loaded once."""
 
@@ -42,7 +46,11 @@ class RunStore:
 
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
-        self.runs = self._load()
+        try:
+            self.runs = self._load()
+        except Exception as error:  # noqa: BLE001 (MLflow raises many kinds; the user needs the URI and why)
+            reason = str(error).splitlines()[0][:300]
+            raise TrackingStoreError(f"cannot read the MLflow tracking store {uri}: {reason}") from None
         self._downloads = tempfile.TemporaryDirectory(prefix="workbench-report-")  # removed with the store
         self._artifact_dir = Path(self._downloads.name)
 
