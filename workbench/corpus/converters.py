@@ -108,17 +108,42 @@ def kaldi(data_dir: Path, out_dir: Path, language: str, split: str) -> Iterator[
                         speaker=speakers.get(utt_id, (0, None))[1], custom={"source": "kaldi"})
 
 
-def cs_fleurs(subset_dir: Path, out_dir: Path, split: str) -> Iterator[Utterance]:
-    metadata = subset_dir / "metadata.jsonl"
-    if not metadata.is_file():
-        raise FileNotFoundError(f"{metadata}: a CS-FLEURS subset (e.g. read/test, xtts/train) holds a metadata.jsonl")
-    for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), start=1):
+def _jsonl_rows(source: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) per non-empty line of a metadata.jsonl; errors name the file and line."""
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError as error:
-            raise ManifestError(metadata, number, None, f"not JSON: {error}") from None
+            raise ManifestError(source, number, None, f"not JSON: {error}") from None
+        if not isinstance(row, dict):
+            raise ManifestError(source, number, None, "a line must be a JSON object")
+        yield number, row
+
+
+def _metadata_rows(folder: Path) -> tuple[Path, Iterator[tuple[int, dict]]] | None:
+    """An audio folder's ``metadata.jsonl`` or ``metadata.csv`` and its (line, row) pairs; None without one."""
+    import csv
+
+    if (folder / "metadata.jsonl").is_file():
+        return folder / "metadata.jsonl", _jsonl_rows(folder / "metadata.jsonl")
+    if (folder / "metadata.csv").is_file():
+        source = folder / "metadata.csv"
+
+        def rows() -> Iterator[tuple[int, dict]]:
+            with open(source, encoding="utf-8", newline="") as handle:
+                yield from enumerate(csv.DictReader(handle), start=2)  # line 1 is the header
+
+        return source, rows()
+    return None
+
+
+def cs_fleurs(subset_dir: Path, out_dir: Path, split: str) -> Iterator[Utterance]:
+    metadata = subset_dir / "metadata.jsonl"
+    if not metadata.is_file():
+        raise FileNotFoundError(f"{metadata}: a CS-FLEURS subset (e.g. read/test, xtts/train) holds a metadata.jsonl")
+    for number, row in _jsonl_rows(metadata):
         for field in ("id", "file_name", "text", "language"):
             if field not in row:
                 raise ManifestError(metadata, number, field, "missing")
@@ -163,18 +188,10 @@ _TRANSCRIPT_COLUMNS = ("text", "transcription", "sentence")
 
 
 def audiofolder(folder: Path, out_dir: Path, language: str, split: str) -> Iterator[Utterance]:
-    import csv
-
-    if (folder / "metadata.jsonl").is_file():
-        source = folder / "metadata.jsonl"
-        rows = [(n, json.loads(line)) for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1)
-                if line.strip()]
-    elif (folder / "metadata.csv").is_file():
-        source = folder / "metadata.csv"
-        with open(source, encoding="utf-8", newline="") as handle:
-            rows = list(enumerate(csv.DictReader(handle), start=2))  # line 1 is the header
-    else:
+    metadata = _metadata_rows(folder)
+    if metadata is None:
         raise FileNotFoundError(f"{folder}: an audio folder holds metadata.csv or metadata.jsonl")
+    source, rows = metadata
     for number, row in rows:
         if "file_name" not in row:
             raise ManifestError(source, number, "file_name", "missing")
@@ -268,30 +285,16 @@ def _vimedcss_rows(root: Path, subset: str) -> Iterator[tuple[str, int | None, d
                     yield f"{shard} row {number}", None, row, shard.parent
         return
     folders = [root / name for name in dict.fromkeys((subset, VIMEDCSS_SPLITS[subset]))]
-    folder = next((f for f in folders if (f / "metadata.jsonl").is_file() or (f / "metadata.csv").is_file()), None)
-    if folder is None:
-        raise FileNotFoundError(
-            f"{root}: no ViMedCSS {subset} split: expected {data_dir}/{VIMEDCSS_SPLITS[subset]}-*.parquet "
-            f"(the HF repository) or {folders[-1]}/metadata.jsonl|csv (an exported audio folder)")
-    if (folder / "metadata.jsonl").is_file():
-        source = folder / "metadata.jsonl"
-        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as error:
-                raise ManifestError(source, number, None, f"not JSON: {error}") from None
-            if not isinstance(row, dict):
-                raise ManifestError(source, number, None, "a line must be a JSON object")
-            yield str(source), number, row, folder
-    else:
-        import csv
-
-        source = folder / "metadata.csv"
-        with open(source, encoding="utf-8", newline="") as handle:
-            for number, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
+    for folder in folders:
+        metadata = _metadata_rows(folder)
+        if metadata is not None:
+            source, rows = metadata
+            for number, row in rows:
                 yield str(source), number, row, folder
+            return
+    raise FileNotFoundError(
+        f"{root}: no ViMedCSS {subset} split: expected {data_dir}/{VIMEDCSS_SPLITS[subset]}-*.parquet "
+        f"(the HF repository) or {folders[-1]}/metadata.jsonl|csv (an exported audio folder)")
 
 
 def vimedcss(root: Path, out_dir: Path, subset: str, split: str | None = None) -> Iterator[Utterance]:

@@ -57,16 +57,14 @@ def baseline_study(store: RunStore, experiments: Path | None = None) -> StudyRep
     runs = store.latest_by("manifest", stage="evaluate")
     columns = [Column("test set", TEXT), Column("utterances", "count")] + [Column(n) for n, _ in BASELINE_METRICS] \
         + [Column("s/utt", "number")]
-    rows = []
-    for manifest, run in sorted(runs.items()):
-        name = run.params.get("name") or Path(manifest).parent.name
-        rows.append([name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS),
-                     run.metric("seconds_per_utterance")])
+    named = [(run.params.get("name") or Path(manifest).parent.name, run) for manifest, run in sorted(runs.items())]
+    rows = [[name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS), run.metric("seconds_per_utterance")]
+            for name, run in named]
     table = Table("baseline", "Baseline: Whisper base, no biasing (per test set, %)", columns, rows,
                   "WER counts whitespace-separated words (meaningless for unspaced Mandarin); MER counts CJK characters "
                   "one token each. PIER: a gap where the test set has no embedded-language POI.")
     bars = PlotData("baseline_wer_pier", "Baseline: WER and PIER per test set", "bars", "test set", "%",
-                    {"": {label: [(row[0], _percent(run.metric(key))) for row, run in zip(rows, runs.values())]
+                    {"": {label: [(name, _percent(run.metric(key))) for name, run in named]
                           for label, key in (("WER", "wer"), ("MER", "mer"), ("PIER", "pier"))}})
     return StudyReport("baseline", "Baseline evaluation", [table], [bars], len(runs))
 
@@ -98,8 +96,9 @@ def _rows_from_yaml(directory: Path | None, loader: Callable, extra: Callable = 
     return rows
 
 
-def _rows_from_runs(runs: Sequence[RunRecord], known: list[Row]) -> list[Row]:
-    """Variants found in the store but not in the YAMLs (a user's own experiments) are rows too."""
+def _rows_from_runs(runs: Sequence[RunRecord], known: list[Row], extra: Callable[[RunRecord], dict]) -> list[Row]:
+    """Variants found in the store but not in the YAMLs (a user's own experiments) are rows too,
+    labelled from the experiment their run logged."""
     names = {r.name for r in known}
     found = {}
     for run in runs:
@@ -107,8 +106,7 @@ def _rows_from_runs(runs: Sequence[RunRecord], known: list[Row]) -> list[Row]:
         if variant and variant not in names and variant not in found:
             found[variant] = Row(variant, run.params.get("experiment.label") or run.tags.get("label") or variant,
                                  run.params.get("experiment.table") or run.tags.get("table") or "",
-                                 int(run.params.get("experiment.row") or 99),
-                                 {"gate": run.params.get("experiment.negatives.gate")})
+                                 int(run.params.get("experiment.row") or 99), extra(run))
     return known + list(found.values())
 
 
@@ -118,7 +116,8 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
     runs = store.latest_by(("variant", "pair"), stage="eval_asr")
     rows = _rows_from_yaml(experiments / "cs_nmg" if experiments else None, load_experiment,
                            lambda e: {"gate": e.negatives.gate})
-    rows = sorted(_rows_from_runs(list(runs.values()), rows), key=lambda r: (int(r.table or 0), r.row, r.name))
+    rows = _rows_from_runs(list(runs.values()), rows, lambda run: {"gate": run.params.get("experiment.negatives.gate")})
+    rows.sort(key=lambda r: (int(r.table or 0), r.row, r.name))
     nearmiss = {Path(manifest).parent.name: run for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
     pairs = list(CS_PAIRS) + sorted({pair for _, pair in runs} - set(CS_PAIRS))  # a converted corpus is a column too
 
@@ -164,11 +163,8 @@ def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary
     trains = store.latest_by("variant", stage="train_retriever")
     rows = _rows_from_yaml(experiments / "retrieval" if experiments else None, load_retriever_experiment,
                            lambda e: {"method": e.method, "rada": e.rada})
-    known = {r.name for r in rows}
-    for name, run in trains.items():  # labels of variants the YAMLs do not know come from their training run
-        if name not in known:
-            rows.append(Row(name, run.params.get("experiment.label") or name, run.params.get("experiment.table", ""),
-                            int(run.params.get("experiment.row") or 99), {"method": run.tags.get("method")}))
+    # labels of variants the YAMLs do not know come from their training run (it logs the experiment)
+    rows = _rows_from_runs(list(trains.values()), rows, lambda run: {"method": run.tags.get("method")})
     rows.sort(key=lambda r: (r.table, r.row, r.name))
     phonetic = evals.get("phonetic")
     sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {}) for name, run in evals.items()}

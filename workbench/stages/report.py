@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"workbench report: {args.experiments} is not a directory: rows come from the runs alone", file=sys.stderr)
     reports = [STUDIES[name](store, experiments) for name in args.studies]
 
-    sections = [f"# Contextual ASR Workbench report", "",
+    sections = ["# Contextual ASR Workbench report", "",
                 f"From {len(store.runs)} finished MLflow runs at `{uri}`, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. "
                 "Newest run per stage and variant; rates in %; \"–\" = no run (a gap, never a zero).", ""]
     summary = {"tracking_uri": uri, "runs_in_store": len(store.runs), "studies": {}}
