@@ -1,8 +1,10 @@
 """Metric throughput over 10,000 pairs: jiwer WER, our WER alone, and our full metric set.
 
 The full set is WER + CER + MER + PIER (with POI detection) + B-WER/U-WER + B-CER/U-CER + KER +
-SACC + digit errors, normalization included. All three run in one process on the same pairs;
-medians over repeats.
+SACC + digit errors, normalization included, each utterance's counts kept (``Scorer.score_corpus``:
+the compiled kernel's count rows). ``full_per_utterance`` builds every utterance's Python score
+object (alignments, tags) instead, as ``workbench score --per-utterance`` does. All run in one
+process on the same pairs, interleaved; medians over repeats.
 
     .venv/bin/python benchmarks/metrics_bench.py --pairs 10000 --repeats 3 --out results/benchmarks/metrics.json
 """
@@ -79,6 +81,7 @@ def main() -> None:
         "jiwer_gc_paused": lambda: _gc_paused(lambda: jiwer.wer(refs, hyps)),
         "ours_wer": lambda: corpus_rate([align(r.split(), h.split()) for r, h in zip(refs, hyps)]),
         "full": full,
+        "full_per_utterance": lambda: len(Scorer().score_corpus(pairs, keep_utterances=True).per_utterance),
         # a summary, like `full`: a kept 10k-utterance result would sit in the heap every later
         # call's collector passes traverse (jiwer's included)
         "full_warm": lambda: warm_scorer.score_corpus(pairs).as_metrics(),
@@ -89,10 +92,12 @@ def main() -> None:
         "jiwer_wer_pairs_per_s": per_s["jiwer"], "jiwer_wer_per_call_pairs_per_s": per_s["jiwer_per_call"],
         "ours_wer_pairs_per_s": per_s["ours_wer"],
         "full_set_pairs_per_s": per_s["full"], "full_set_warm_cache_pairs_per_s": per_s["full_warm"],
+        "full_set_with_per_utterance_objects_pairs_per_s": per_s["full_per_utterance"],
         # speed ratios: median over rounds of (jiwer's time / ours) within the same round
         "full_set_vs_jiwer_wer": median_ratio(times["jiwer"], times["full"]),
         "full_set_vs_jiwer_wer_per_call": median_ratio(times["jiwer_per_call"], times["full"]),
         "full_set_warm_vs_jiwer_wer": median_ratio(times["jiwer"], times["full_warm"]),
+        "full_set_with_per_utterance_objects_vs_jiwer_wer": median_ratio(times["jiwer"], times["full_per_utterance"]),
         "jiwer_wer_gc_paused_pairs_per_s": per_s["jiwer_gc_paused"],
         "full_set_vs_jiwer_wer_gc_paused": median_ratio(times["jiwer_gc_paused"], times["full"]),
         "wer_identical": results["jiwer"] == results["ours_wer"], "full_metrics": results["full"],

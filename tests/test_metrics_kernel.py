@@ -206,3 +206,11 @@ def test_kernel_rejects_bad_input_with_clear_errors():
     with pytest.raises(IndexError):
         CountTable().row(0)
     assert len(COLUMNS) == 30 and len(dataclasses.fields(Reference)) == 5
+
+
+def test_keep_utterances_scores_with_the_python_path():
+    scorer = Scorer()
+    pairs = random_corpus(seed=4, n=60)
+    kept = scorer.score_corpus(pairs, keep_utterances=True)
+    assert isinstance(kept.per_utterance, list) and len(kept.per_utterance) == 60
+    assert same_metrics(kept.as_metrics(), scorer.score_corpus(pairs).as_metrics())

@@ -256,10 +256,15 @@ class Scorer:
             poi_source,
         )
 
-    def score_corpus(self, pairs: Iterable[tuple[Reference, str]]) -> CorpusScore:
+    def score_corpus(self, pairs: Iterable[tuple[Reference, str]], keep_utterances: bool = False) -> CorpusScore:
         """Corpus metrics of (reference, hypothesis) pairs, counted by the compiled kernel; the
-        result's ``per_utterance`` scores the pairs with ``score`` when first read."""
+        result's ``per_utterance`` scores the pairs with ``score`` when first read. With
+        ``keep_utterances`` (a caller that will read every utterance's score) the pairs are scored
+        by ``score`` once and summed by ``aggregate`` instead."""
         pairs = pairs if isinstance(pairs, list) else list(pairs)
+        if keep_utterances:
+            with _without_cyclic_gc():
+                return aggregate([self.score(reference, hypothesis) for reference, hypothesis in pairs])
         table = CountTable()
         with _without_cyclic_gc():
             for reference, hypothesis in pairs:

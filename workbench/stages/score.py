@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
         if not phrases:
             raise SystemExit(f"workbench score: {args.hotwords} has no hotwords")
     scorer = Scorer(config.normalization, config.poi_neighbourhood, config.embedded_language, phrases)
-    corpus = scorer.score_corpus((refs[i], hyps[i]) for i in refs)
+    corpus = scorer.score_corpus(((refs[i], hyps[i]) for i in refs), keep_utterances=bool(args.per_utterance))
     metrics = corpus.as_metrics()
     print(format_table(metrics, args.metrics), end="")
     if args.out:
