@@ -214,3 +214,8 @@ def test_keep_utterances_scores_with_the_python_path():
     kept = scorer.score_corpus(pairs, keep_utterances=True)
     assert isinstance(kept.per_utterance, list) and len(kept.per_utterance) == 60
     assert same_metrics(kept.as_metrics(), scorer.score_corpus(pairs).as_metrics())
+
+
+def test_column_names_match_the_python_row():
+    assert COLUMNS.index("mixed_sub") == 9 and COLUMNS.index("poi_tokens") == 12 and COLUMNS.index("keywords") == 26
+    assert COLUMNS.index("non_poi_errors") == 15 and COLUMNS.index("digit_errors") == 29

@@ -59,6 +59,14 @@ COLUMNS = (
 )
 cdef enum:
     NCOLS = 30
+    # the columns ``CountTable.totals`` reads one by one
+    MIXED_SUB = 9
+    MIXED_DEL = 10
+    MIXED_INS = 11
+    POI_TOKENS = 12
+    NON_POI_TOKENS = 14
+    NON_POI_ERRORS = 15
+    KEYWORDS = 26
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,14 +548,14 @@ cdef class CountTable:
             row = self.data + r * NCOLS
             for i in range(NCOLS):
                 sums[i] += row[i]
-            if row[9] + row[10] + row[11] == 0:
+            if row[MIXED_SUB] + row[MIXED_DEL] + row[MIXED_INS] == 0:
                 exact += 1
-            if row[12] == 0:
+            if row[POI_TOKENS] == 0:
                 without_poi += 1
             else:
-                pier_other_tokens += row[14]
-                pier_other_errors += row[15]
-            if row[26] == 0:
+                pier_other_tokens += row[NON_POI_TOKENS]
+                pier_other_errors += row[NON_POI_ERRORS]
+            if row[KEYWORDS] == 0:
                 without_keywords += 1
         result = {name: sums[i] for i, name in enumerate(COLUMNS)}
         # PIER's non-POI remainder is taken over the utterances PIER includes (those with POIs)
@@ -600,6 +608,8 @@ cdef int bias_counts(Phrases phrases, Tokens* ref, Tokens* hyp, Edits* edits, un
     return 0
 
 
+# module-level buffers: the kernel holds the GIL throughout and calls no Python code that could
+# re-enter it (tokens are compared with str's C equality), so one set serves every call
 cdef Scratch _mixed = Scratch(), _words = Scratch(), _chars = Scratch()
 
 
