@@ -181,6 +181,9 @@ def test_per_utterance_scores_are_built_when_read():
     assert len(corpus.per_utterance) == 50
     assert [s.to_json() for s in corpus.per_utterance] == [scorer.score(r, h).to_json() for r, h in pairs]
     assert corpus.per_utterance[-1].id == pairs[-1][0].id and len(corpus.per_utterance[:3]) == 3
+    # the per-utterance counts, kept without Python objects, are those of the built scores
+    assert len(corpus.counts) == 50
+    assert [corpus.counts.row(i) for i in range(50)] == [s.count_row() for s in corpus.per_utterance]
 
 
 def test_empty_corpus_and_empty_texts():

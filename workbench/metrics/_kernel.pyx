@@ -531,6 +531,9 @@ cdef class CountTable:
         for i in range(NCOLS):
             row[i] = values[i]
 
+    def __len__(self):
+        return self.rows
+
     def row(self, Py_ssize_t index):
         if not 0 <= index < self.rows:
             raise IndexError(index)

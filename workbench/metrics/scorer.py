@@ -118,12 +118,14 @@ class CorpusScore:
     keywords: KeywordResult  # KER
     digit_error_rate: float
     per_utterance: Sequence[UtteranceScore] = field(repr=False, compare=False, default_factory=list)
+    # each utterance's counts as a row of ``COLUMNS`` (``Scorer.score_corpus``), without Python objects
+    counts: CountTable | None = field(repr=False, compare=False, default=None)
 
     @classmethod
-    def from_totals(cls, totals: dict[str, int], per_utterance: Sequence[UtteranceScore]) -> "CorpusScore":
-        """The corpus result from ``CountTable.totals()`` (the same formulas as ``aggregate``'s
+    def from_counts(cls, counts: CountTable, per_utterance: Sequence[UtteranceScore]) -> "CorpusScore":
+        """The corpus result from a ``CountTable``'s totals (the same formulas as ``aggregate``'s
         corpus functions: sums of errors over sums of tokens, NaN where nothing is counted)."""
-        t = totals
+        t = counts.totals()
 
         def ratio(numerator: int, denominator: int) -> float:
             return numerator / denominator if denominator else float("nan")
@@ -159,6 +161,7 @@ class CorpusScore:
             ),
             digit_error_rate=ratio(t["digit_errors"], t["digit_tokens"]),
             per_utterance=per_utterance,
+            counts=counts,
         )
 
     def as_metrics(self) -> dict[str, float]:
@@ -269,7 +272,7 @@ class Scorer:
         with _without_cyclic_gc():
             for reference, hypothesis in pairs:
                 self._count(reference, hypothesis, table)
-        return CorpusScore.from_totals(table.totals(), UtteranceScores(self, pairs))
+        return CorpusScore.from_counts(table, UtteranceScores(self, pairs))
 
     def _count(self, reference: Reference, hypothesis: str, table: CountTable) -> None:
         """One pair's counts as a row of ``table``: the kernel's, or ``score``'s where it declines."""
