@@ -234,21 +234,26 @@ class Scorer:
         words, mixed, _ = self.tokenizer.tokens(text)
         return text, words, mixed, None, "none"  # no LID rule for this matrix language, no marks: no POI
 
-    def score(self, reference: Reference, hypothesis: str) -> UtteranceScore:
+    def _pair_tokens(self, reference: Reference, hypothesis: str) -> tuple:
+        """(reference words, reference mixed tokens, hypothesis words, hypothesis mixed tokens,
+        POI flags or None, POI source, hotword list, B-WER/B-CER phrases)."""
         text, ref_words, ref_mixed, poi, poi_source = self._reference_tokens(reference)
         # an exact transcript (a fifth of pairs or more in practice) tokenizes like its reference
         if hypothesis == text:
             hyp_words, hyp_mixed = ref_words, ref_mixed
         else:
             hyp_words, hyp_mixed, _ = self.tokenizer.tokens(hypothesis)
+        hotwords = self._hotwords(tuple(reference.hotwords))  # a tuple already, unless built by hand
+        return ref_words, ref_mixed, hyp_words, hyp_mixed, poi, poi_source, hotwords, self._global_phrases or hotwords
+
+    def score(self, reference: Reference, hypothesis: str) -> UtteranceScore:
+        ref_words, ref_mixed, hyp_words, hyp_mixed, poi, poi_source, hotwords, phrases = self._pair_tokens(reference, hypothesis)
         mixed = align(ref_mixed, hyp_mixed)
         # no CJK: the words are the mixed tokens (most often the very same list)
         same_words = (ref_words is ref_mixed or ref_words == ref_mixed) and (hyp_words is hyp_mixed or hyp_words == hyp_mixed)
         word = mixed if same_words else align(ref_words, hyp_words)
         ref_chars = "".join(ref_words)
         char = align(ref_chars, "".join(hyp_words))
-        hotwords = self._hotwords(tuple(reference.hotwords))  # a tuple already, unless built by hand
-        phrases = self._global_phrases or hotwords
         return UtteranceScore(
             reference.id, word, char, mixed,
             pier_counts(mixed, poi) if poi else shared_record(PIERCounts, 0, 0, len(ref_mixed), mixed.errors),
@@ -276,13 +281,7 @@ class Scorer:
 
     def _count(self, reference: Reference, hypothesis: str, table: CountTable) -> None:
         """One pair's counts as a row of ``table``: the kernel's, or ``score``'s where it declines."""
-        text, ref_words, ref_mixed, poi, _source = self._reference_tokens(reference)
-        if hypothesis == text:
-            hyp_words, hyp_mixed = ref_words, ref_mixed
-        else:
-            hyp_words, hyp_mixed, _ = self.tokenizer.tokens(hypothesis)
-        hotwords = self._hotwords(tuple(reference.hotwords))
-        phrases = self._global_phrases or hotwords
+        ref_words, ref_mixed, hyp_words, hyp_mixed, poi, _source, hotwords, phrases = self._pair_tokens(reference, hypothesis)
         if not count_row(ref_words, ref_mixed, hyp_words, hyp_mixed, poi, phrases.compiled_words,
                          phrases.compiled_characters, hotwords.compiled_keywords, table):
             table.append(self.score(reference, hypothesis).count_row())  # a middle part over 64 tokens
