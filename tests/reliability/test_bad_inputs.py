@@ -28,6 +28,17 @@ def _refused(code: int, stderr: str, *expected: str, exit_code: int = 2) -> None
         assert text in stderr, f"{text!r} not in:\n{stderr[-3000:]}"
 
 
+def _recovers_without(damaged, stage, out, name, uninterrupted, fault) -> None:
+    """The refused run wrote no final output; with ``damaged`` removed, as the error message says,
+    the rerun gives what an uninterrupted run gives."""
+    fault.lost([out / final for final in stage.finals if (out / final).exists()])
+    shutil.rmtree(damaged) if damaged.is_dir() else damaged.unlink()
+    code, err = in_process(stage.argv(out))
+    assert code == 0, err
+    assert stage.result(out) == uninterrupted(name)
+    fault.recovered()
+
+
 # --- manifests and audio (the nbest stage reads and validates its manifest first) ---
 
 def _manifest_with(workspace, tmp_path: Path, line: int, **changes) -> Path:
@@ -119,12 +130,7 @@ def test_truncated_asr_checkpoint_is_named(stages, interrupted, uninterrupted, f
     fault.inject("unreadable checkpoint", "train_asr checkpoint.pt cut to half its size")
     code, err = in_process(stage.argv(out))
     _refused(code, err, f"{checkpoint}: cannot read this checkpoint", "delete it")
-    fault.lost([out / final for final in stage.finals if (out / final).exists()])
-    checkpoint.unlink()  # as the message says: the run starts over, to the same result
-    code, err = in_process(stage.argv(out))
-    assert code == 0, err
-    assert stage.result(out) == uninterrupted("train_asr")
-    fault.recovered()
+    _recovers_without(checkpoint, stage, out, "train_asr", uninterrupted, fault)  # the run starts over
 
 
 def test_garbage_sft_checkpoint_is_named(stages, interrupted, uninterrupted, fault, tmp_path):
@@ -135,12 +141,7 @@ def test_garbage_sft_checkpoint_is_named(stages, interrupted, uninterrupted, fau
     fault.inject("unreadable checkpoint", "sft_speechllm checkpoint.pt of random bytes")
     code, err = in_process(stage.argv(out))
     _refused(code, err, f"{checkpoint}: cannot read this checkpoint")
-    fault.lost([out / final for final in stage.finals if (out / final).exists()])
-    checkpoint.unlink()
-    code, err = in_process(stage.argv(out))
-    assert code == 0, err
-    assert stage.result(out) == uninterrupted("sft_speechllm")
-    fault.recovered()
+    _recovers_without(checkpoint, stage, out, "sft_speechllm", uninterrupted, fault)
 
 
 def test_damaged_grpo_checkpoint_is_named(stages, interrupted, uninterrupted, fault, tmp_path):
@@ -155,12 +156,7 @@ def test_damaged_grpo_checkpoint_is_named(stages, interrupted, uninterrupted, fa
     fault.inject("unreadable checkpoint", f"grpo_speechllm {newest.name}/optimizer.pt with a zeroed block")
     code, err = in_process(stage.argv(out))
     _refused(code, err, f"{optimizer}: damaged checkpoint file", f"delete {newest}")
-    fault.lost([out / final for final in stage.finals if (out / final).exists()])
-    shutil.rmtree(newest)  # as the message says: resume from the checkpoint before it
-    code, err = in_process(stage.argv(out))
-    assert code == 0, err
-    assert stage.result(out) == uninterrupted("grpo_speechllm")
-    fault.recovered()
+    _recovers_without(newest, stage, out, "grpo_speechllm", uninterrupted, fault)  # resumes from the one before
 
 
 # --- a full disk ---

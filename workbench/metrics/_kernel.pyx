@@ -320,16 +320,20 @@ def edit_summary(reference, hypothesis):
     if not _summary_scratch.align(&ref, &hyp, &edits):
         return None
     cdef Py_ssize_t i, first = -1, last = -1
+    cdef uint64_t bits
     for i in range(ref.length):
         if edits.wrong[i]:
             last = i
             if first < 0:
                 first = i
-    cdef uint64_t bits = 0  # the wrong positions lie within 64 tokens (the middle part)
-    for i in range(first, last + 1) if first >= 0 else range(0):
-        if edits.wrong[i]:
-            bits |= (<uint64_t>1) << (i - first)
-    wrong = (<object>bits) << first if first >= 0 else 0
+    if first < 0:
+        wrong = 0
+    else:
+        bits = 0  # the wrong positions lie within 64 tokens (the middle part)
+        for i in range(first, last + 1):
+            if edits.wrong[i]:
+                bits |= (<uint64_t>1) << (i - first)
+        wrong = (<object>bits) << first
     inserted = tuple([(edits.gaps[i], edits.positions[i]) for i in range(edits.insertions)])
     return edits.substitutions, edits.deletions, wrong, inserted
 
