@@ -1,31 +1,88 @@
-"""The nbest stage: N-best jsonl in manifest order, resumable from its .partial file."""
+"""The nbest stage: N-best jsonl in manifest order, resumable under a settings fingerprint."""
 
 import json
 import shutil
 
+import pytest
 import torch
 
+import workbench.stages.nbest as nbest_stage
 from workbench.cli import main
 from workbench.testing.dummies import tiny_whisper
 
 from conftest import FIXTURES
 
 
-def test_nbest_stage_resumes_and_writes_in_manifest_order(tmp_path, monkeypatch):
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copytree(FIXTURES, tmp_path / "fixtures")
     model = tiny_whisper()
     torch.save({"dims": model.dims.__dict__, "model_state_dict": model.state_dict()}, tmp_path / "tiny.pt")
-    out = tmp_path / "nbest" / "tiny.jsonl"
-    out.parent.mkdir()
-    # a previous run was killed after the second utterance was written
-    done = {"id": "en_entities-0101", "language": "en", "no_speech_prob": 0.0, "hyps": [{"text": "kept"}]}
-    (out.parent / "tiny.jsonl.partial").write_text(json.dumps(done) + "\n")
-    args = ["nbest", "--manifest", "fixtures/tiny.jsonl", "--out", str(out), "--set", "model=tiny.pt",
-            "--set", "beam_size=3", "--set", "n_best=2", "--set", "max_tokens_per_second=1"]
-    main(args)
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return tmp_path
+
+
+def nbest_args(out, *settings):
+    return ["nbest", "--manifest", "fixtures/tiny.jsonl", "--out", str(out), "--set", "model=tiny.pt", "--set", "batch_size=1",
+            "--set", "n_best=2", "--set", "max_tokens_per_second=1", *[a for s in settings for a in ("--set", s)]]
+
+
+def killed_after_first_batch(monkeypatch):
+    """Make the next run die (like kill -9) once the first utterance's record is stored; count decodes."""
+    decoded, real = [], nbest_stage.nbest_lists
+
+    def dying(model, utterances, root, config):
+        for batch in real(model, utterances, root, config):
+            decoded.extend(r["id"] for r in batch)
+            yield batch
+            raise KeyboardInterrupt
+    monkeypatch.setattr(nbest_stage, "nbest_lists", dying)
+    return decoded
+
+
+def counting(monkeypatch):
+    decoded, real = [], nbest_stage.nbest_lists
+
+    def wrapped(model, utterances, root, config):
+        for batch in real(model, utterances, root, config):
+            decoded.extend(r["id"] for r in batch)
+            yield batch
+    monkeypatch.setattr(nbest_stage, "nbest_lists", wrapped)
+    return decoded
+
+
+def test_nbest_stage_resumes_and_writes_in_manifest_order(workspace, monkeypatch):
+    fresh = workspace / "fresh.jsonl"
+    main(nbest_args(fresh, "beam_size=3"))
+    records = [json.loads(line) for line in fresh.read_text().splitlines()]
     assert [r["id"] for r in records] == ["cmn_eng-0044", "en_entities-0101"]
-    assert records[1]["hyps"] == [{"text": "kept"}]  # not decoded again
     assert 1 <= len(records[0]["hyps"]) <= 2 and {"text", "tokens", "sum_logprob", "avg_logprob"} <= set(records[0]["hyps"][0])
-    assert not (out.parent / "tiny.jsonl.partial").exists()
+
+    out = workspace / "nbest" / "tiny.jsonl"
+    with monkeypatch.context() as patch:
+        killed_after_first_batch(patch)
+        with pytest.raises(KeyboardInterrupt):
+            main(nbest_args(out, "beam_size=3"))
+    assert not out.exists()
+    with monkeypatch.context() as patch:
+        decoded = counting(patch)
+        main(nbest_args(out, "beam_size=3"))
+    assert decoded == ["en_entities-0101"]  # the first utterance was not decoded again
+    assert out.read_bytes() == fresh.read_bytes()
+    assert not (workspace / "nbest" / "tiny.jsonl.resume").exists()  # state deleted once complete
+
+
+def test_nbest_rerun_with_other_settings_after_a_kill_starts_fresh(workspace, monkeypatch):
+    """A run killed with beam 3 and rerun with beam 2 gives exactly what a fresh beam-2 run gives."""
+    fresh = workspace / "fresh_beam2.jsonl"
+    main(nbest_args(fresh, "beam_size=2"))
+    out = workspace / "nbest" / "tiny.jsonl"
+    with monkeypatch.context() as patch:
+        killed_after_first_batch(patch)
+        with pytest.raises(KeyboardInterrupt):
+            main(nbest_args(out, "beam_size=3"))
+    with monkeypatch.context() as patch:
+        decoded = counting(patch)
+        main(nbest_args(out, "beam_size=2"))
+    assert decoded == ["cmn_eng-0044", "en_entities-0101"]  # nothing of the beam-3 run reused
+    assert out.read_bytes() == fresh.read_bytes()

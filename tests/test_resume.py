@@ -1,4 +1,4 @@
-"""Resume state beside a stage's output (workbench.training.resume): what the fingerprint covers,
+"""Resume state beside a stage's output (workbench.data.resume): what the fingerprint covers,
 one directory per configuration, older configurations' states pruned, removal on completion."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from workbench.training import resume
-from workbench.training.resume import KEEP_OTHERS, fingerprint, open_resume_state, resume_root
+from workbench.data.resume import KEEP_OTHERS, fingerprint, open_resume_state, resume_root
 
 
 def _inputs(tmp_path: Path) -> tuple[Path, Path]:

@@ -32,7 +32,7 @@ from workbench.speechllm.prompts import (
 )
 from workbench.speechllm.training import SFTExample, SFTLoopConfig, train_sft
 from workbench.testing.dummies import tiny_causal_lm
-from workbench.training.resume import resume_root
+from workbench.data.resume import resume_root
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SMALL = SpeechLLMConfig(adapter_hidden=32, lora_rank=4, lora_alpha=8)

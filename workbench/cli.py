@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import sys
 
@@ -14,21 +13,28 @@ STAGES = (
 )
 
 
-def params_epilog(module) -> str | None:
-    """List the stage's params.yaml keys with their defaults and comments, for --help."""
-    config = getattr(module, "CONFIG", None)
+def params_epilog(stage) -> str | None:
+    """The stage's params.yaml keys with their defaults, for --help."""
+    from workbench.runner import stage_fields
+
+    config, section = getattr(stage, "_legacy_config", (stage.config, stage.params_section))
     if config is None:
         return None
-    cls, section = config
-    lines = [f"params.yaml section '{section}' (defaults shown; override with --set KEY=VALUE):"]
-    for field in dataclasses.fields(cls):
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        if dataclasses.is_dataclass(default):
-            for sub in dataclasses.fields(default):
-                lines.append(f"  {field.name}.{sub.name} = {getattr(default, sub.name)!r}")
-        else:
-            lines.append(f"  {field.name} = {default!r}")
-    return "\n".join(lines)
+    header = f"params.yaml section '{section}' (defaults shown; override with --set KEY=VALUE):"
+    return "\n".join([header, *stage_fields(config)])
+
+
+def _declared_stage(module):
+    """TRANSITION (issue 18): a stage module not yet converted to a ``Stage`` declaration."""
+    from workbench.runner import Stage
+
+    if hasattr(module, "STAGE"):
+        return module.STAGE
+    config, section = getattr(module, "CONFIG", (None, None))
+    legacy = Stage(module.NAME, module.HELP, module.add_arguments, lambda context: module.run(context.args),
+                   description=module.__doc__)
+    object.__setattr__(legacy, "_legacy_config", (config, section))
+    return legacy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,27 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
     for name in STAGES:
-        module = importlib.import_module(f"workbench.stages.{name}")
-        sub = commands.add_parser(name, help=module.HELP, description=module.__doc__,
-                                  epilog=params_epilog(module), formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+        stage = _declared_stage(importlib.import_module(f"workbench.stages.{name}"))
+        sub = commands.add_parser(name, help=stage.help, description=stage.description, epilog=params_epilog(stage),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        stage.build_parser(sub)
+        sub.set_defaults(_run=stage)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from workbench.config import ConfigError
-    from workbench.data import AudioError, ManifestError
     from workbench.data.atomic import NO_ROOM
-    from workbench.reporting.runs import TrackingStoreError
-    from workbench.retrieval.vocabulary import VocabularyError
-    from workbench.training.trainer import CheckpointError
+    from workbench.errors import WorkbenchError
 
     args = build_parser().parse_args(argv)
     try:
         args._run(args)
-    except (ManifestError, ConfigError, AudioError, VocabularyError, CheckpointError, TrackingStoreError,
-            FileNotFoundError) as error:
+    except WorkbenchError as error:
         # bad input: say what and where, without a traceback (MLflow runs already ended FAILED)
         print(f"workbench {args.command}: {error}", file=sys.stderr)
         return 2

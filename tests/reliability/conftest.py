@@ -7,7 +7,7 @@ found half written or destroyed with ``lost``, and call ``recovered`` once the s
 the file and kept the previous output). Killed runs are the ``workbench`` console script in its
 own process group, stopped with SIGSTOP whenever its checkpoint changes and SIGKILLed once it
 reached the seeded step. The training stages keep their checkpoints beside their output, in
-``<out>.resume/<fingerprint>/`` (workbench.training.resume); their reruns, the console script
+``<out>.resume/<fingerprint>/`` (workbench.data.resume); their reruns, the console script
 too, start from a copy of that state without the output (deleted, as dvc repro does). Uninterrupted
 reference runs, the data stages' reruns and the bad-input runs call ``workbench.cli.main`` in this
 process (the console script's own entry point, without the ~6 s of a second interpreter start-up
@@ -172,7 +172,7 @@ def kill_at(argv: list[str], log: Path, progress: Callable[[], int | None], targ
 def resume_dir(out: Path) -> Path | None:
     """The resume state a run writing ``out`` keeps beside it: the one fingerprint directory in
     ``<out>.resume`` (None before the run made it)."""
-    from workbench.training.resume import resume_root
+    from workbench.data.resume import resume_root
 
     found = sorted(p for p in resume_root(out).glob("*") if p.is_dir())
     assert len(found) <= 1, f"resume states of several configurations: {found}"
@@ -184,7 +184,7 @@ def checkpoint_progress(out: Path, key: str) -> Callable[[], int | None]:
     only when it changed."""
     import torch
 
-    from workbench.training.resume import resume_root
+    from workbench.data.resume import resume_root
 
     last: list = [None, None]
 
@@ -210,7 +210,7 @@ def checkpoint_progress(out: Path, key: str) -> Callable[[], int | None]:
 def trainer_progress(out: Path) -> Callable[[], int | None]:
     """The step of the newest complete transformers checkpoint (finished trainer_state.json) in
     the resume state of ``out``."""
-    from workbench.training.resume import resume_root
+    from workbench.data.resume import resume_root
 
     def progress() -> int | None:
         steps = []
@@ -421,7 +421,7 @@ class Interrupted:
         """The killed run's resume state, copied beside ``out`` (the output itself is not: dvc
         repro deletes a stage's outputs before it reruns the stage); returns the copy's
         fingerprint directory."""
-        from workbench.training.resume import resume_root
+        from workbench.data.resume import resume_root
 
         shutil.copytree(resume_root(self.out), resume_root(out))
         return resume_dir(out)

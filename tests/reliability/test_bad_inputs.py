@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from workbench.training.resume import resume_root
+from workbench.data.resume import resume_root
 
 from .conftest import in_process, resume_dir, run, temporaries
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from workbench.training.resume import resume_root
+from workbench.data.resume import resume_root
 
 from .conftest import in_process, resume_dir, run, temporaries
 

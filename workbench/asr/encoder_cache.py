@@ -17,6 +17,8 @@ would silently be the wrong inputs, so they are refused.
 
 from __future__ import annotations
 
+from workbench.errors import InputError, MissingInputError
+
 import dataclasses
 import hashlib
 import itertools
@@ -196,3 +198,19 @@ class EncoderCache:
             with safetensors.safe_open(str(shard), framework="pt") as handle:
                 rows.update({utt_id: handle.get_tensor(utt_id) for utt_id in shard_ids})
         return rows
+
+
+def open_cache(directory: Path) -> EncoderCache:
+    """A read-only view for consumer stages: an utterance missing from it is an error, not a
+    silent write into another stage's output."""
+    if not (directory / "meta.json").is_file():
+        raise MissingInputError(directory, "encoder cache (run the encode stage first)")
+    return EncoderCache(directory)
+
+
+def cached_features(cache: EncoderCache, model, ids: list[str]):
+    def refuse(positions):
+        missing = [ids[i] for i in positions]
+        raise InputError(f"{cache.directory}: {len(missing)} utterance(s) not in this encoder cache, e.g. {missing[:3]}; rerun the encode stage")
+
+    return cache.get_or_compute(ids, refuse, model)

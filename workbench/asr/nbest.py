@@ -393,3 +393,23 @@ def teacher_forced_scores(
         text = tokenizer.decode(seq).strip()
         results.append(ForcedScore(text, seq, values, total, total / (len(seq) + 1)))
     return results
+
+
+def nbest_lists(model: whisper.Whisper, utterances: Sequence, root, config) -> Iterator[list[dict]]:
+    """N-best records (DESIGN.md §4) of ``utterances`` (audio paths relative to ``root``), one list
+    per decoded batch, batched by language when ``config.language == "manifest"``. ``config`` is
+    an ``NBestConfig``; the caller shows progress and stores the records."""
+    from workbench.asr.transcribe import log_mel_batch, token_budget
+    from workbench.data import batches_by_language, load_audio
+
+    by_language = config.language == "manifest"
+    for language, batch in batches_by_language(list(utterances), config.batch_size, by_language):
+        clips = [load_audio(u.audio_path(root)) for u in batch]
+        options = NBestOptions(
+            beam_size=config.beam_size, n_best=config.n_best, patience=config.patience,
+            length_penalty=config.length_penalty, max_tokens=token_budget(model, clips, config.max_tokens_per_second),
+            language=language if by_language else config.language, fp16=config.device != "cpu",
+        )
+        results = decode_nbest(model, log_mel_batch(model, clips), options)
+        yield [{"id": u.id, "language": r.language, "no_speech_prob": r.no_speech_prob, "hyps": [h.to_json() for h in r.hyps]}
+               for u, r in zip(batch, results)]

@@ -13,6 +13,8 @@ into an openai-whisper checkpoint without installing ctranslate2 or touching a m
 
 from __future__ import annotations
 
+from workbench.errors import AssetError
+
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ _DTYPES = {
 SUPPORTED_BINARY_VERSIONS = (5, 6)
 
 
-class CTranslate2FormatError(ValueError):
+class CTranslate2FormatError(AssetError):
     """The bytes are not a CTranslate2 model we can read."""
 
 

@@ -7,6 +7,8 @@ changed checksum (and DVC re-runs whatever depends on it).
 
 from __future__ import annotations
 
+from workbench.errors import AssetError
+
 import hashlib
 import importlib.util
 import shutil
@@ -20,10 +22,6 @@ import torch
 from workbench.assets.ctranslate2_format import read_ctranslate2_model
 from workbench.assets.whisper_checkpoint import ctranslate2_to_whisper_checkpoint
 from workbench.data.atomic import atomic_directory, atomic_path
-
-
-class AssetError(RuntimeError):
-    """A weight package is missing or its content is not what we expect."""
 
 
 def package_dir(package: str) -> Path:

@@ -6,6 +6,8 @@ silently falls back to a default.
 
 from __future__ import annotations
 
+from workbench.errors import ConfigError
+
 import dataclasses
 import types
 import typing
@@ -15,10 +17,6 @@ from typing import Any, Mapping, Sequence, TypeVar
 import yaml
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workbench.errors import InputError
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +13,8 @@ from workbench.text.poi import strip_marks
 _MARK = re.compile(r"\{([^{}]+)\}")
 
 
-class MarkedTextError(ValueError):
-    pass
+class MarkedTextError(InputError):
+    """A sentence file line with unbalanced or stray braces."""
 
 
 @dataclass(frozen=True)

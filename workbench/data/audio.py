@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workbench.errors import AudioError
+
 from math import gcd
 from pathlib import Path
 
@@ -11,10 +13,6 @@ from scipy.signal import resample_poly
 
 from workbench.data.atomic import atomic_path
 from workbench.data.manifest import SAMPLE_RATE
-
-
-class AudioError(ValueError):
-    """Audio that cannot be used: unreadable, wrong rate or channel count."""
 
 
 def load_audio(path: Path | str) -> np.ndarray:

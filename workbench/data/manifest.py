@@ -6,6 +6,8 @@ file, the line and the field, so a bad corpus fails at the door rather than mid-
 
 from __future__ import annotations
 
+from workbench.errors import ManifestError
+
 import gzip
 import json
 import math
@@ -28,16 +30,6 @@ LANGUAGES = frozenset(
 )
 REQUIRED = ("id", "audio", "duration", "text", "language", "split")
 OPTIONAL = ("hotwords", "spans", "speaker", "custom")
-
-
-class ManifestError(ValueError):
-    """A manifest line is invalid; the message names file, line and field."""
-
-    def __init__(self, path: Path | str, line: int | None, field_name: str | None, problem: str):
-        where = f"{path}" + (f":{line}" if line is not None else "")
-        what = f" field '{field_name}'" if field_name else ""
-        super().__init__(f"{where}:{what} {problem}")
-        self.path, self.line, self.field, self.problem = str(path), line, field_name, problem
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ sources and a later rerun retries.
 
 from __future__ import annotations
 
+from workbench.errors import LLMError
+
 import hashlib
 import http.client
 import json
@@ -39,10 +41,6 @@ _LANGUAGE_NAMES = {
     "zh": "Mandarin", "cmn": "Mandarin", "en": "English", "eng": "English",
     "vi": "Vietnamese", "vie": "Vietnamese",
 }
-
-
-class LLMError(RuntimeError):
-    """A backend call failed; the message starts with the kind ("timeout", "http 500", ...)."""
 
 
 # --------------------------------------------------------------------------- request and prompt

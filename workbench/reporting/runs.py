@@ -8,6 +8,8 @@ finished run of each key wins, as a comparison table needs one row per key.
 
 from __future__ import annotations
 
+from workbench.errors import TrackingStoreError
+
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -32,10 +34,6 @@ class RunRecord:
         mapped as the logger maps them); None when the run did not log it: a gap, not a zero."""
         value = self.metrics.get(mlflow_metric_name(name))
         return None if value is None or value != value else value
-
-
-class TrackingStoreError(RuntimeError):
-    """The tracking store cannot be read (server down, wrong URI, not an MLflow database)."""
 
 
 class RunStore:

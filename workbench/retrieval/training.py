@@ -4,7 +4,7 @@ every epoch (atomic) from which a killed run resumes to the same result.
 
 Batches depend only on (seed, epoch), and each epoch starts from a checkpointed RNG state, so a
 resumed run replays the remaining epochs exactly. The stage keeps the checkpoint in its resume
-directory (``workbench.training.resume``), not in its output.
+directory (``workbench.data.resume``), not in its output.
 """
 
 from __future__ import annotations

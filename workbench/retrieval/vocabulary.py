@@ -24,6 +24,8 @@ of a larger one's (10k ⊂ 100k), which keeps scaling curves comparable.
 
 from __future__ import annotations
 
+from workbench.errors import VocabularyError
+
 import functools
 import re
 from dataclasses import dataclass, field
@@ -44,10 +46,6 @@ __all__ = [
     "mandarin_phrases",
     "read_hotwords",
 ]
-
-
-class VocabularyError(ValueError):
-    """A hotword list or vocabulary request that cannot be used; the message names the input."""
 
 
 def hotword_key(text: str) -> str:

@@ -4,7 +4,7 @@ Each epoch draws every utterance's biasing list afresh (``prompts.training_list`
 list, positive/negative lists 1:1), seeded by (seed, epoch, id), and shuffles the utterances with
 a (seed, epoch) RNG, so batches depend only on the step: a run killed mid-epoch resumes from its
 last checkpoint (written atomically every ``checkpoint_every`` steps, into the stage's resume
-directory: ``workbench.training.resume``) and replays the rest exactly.
+directory: ``workbench.data.resume``) and replays the rest exactly.
 The loss is returned as parts (``ce``) and weighted here, like every trainer of the workbench.
 
 Data parallel under ``accelerate launch`` (GPUs or ``--cpu`` processes with gloo): every process
@@ -98,7 +98,7 @@ def train_sft(
 ) -> int:
     """Train; returns the optimizer steps done. Resumes from ``checkpoint_dir/checkpoint.pt`` when
     present (``on_resume`` gets its step); the caller gives each configuration its own directory
-    (``workbench.training.resume``), so a checkpoint there is this run's."""
+    (``workbench.data.resume``), so a checkpoint there is this run's."""
     config.validate()
     prompts.validate()
     if not examples:

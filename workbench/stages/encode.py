@@ -50,19 +50,3 @@ def run(args: argparse.Namespace) -> None:
                 )
                 bar.update(len(batch))
     log.info("%d utterances in %s", len(cache), args.out)
-
-
-def open_cache(directory: Path) -> EncoderCache:
-    """A read-only view for consumer stages: an utterance missing from it is an error, not a
-    silent write into another stage's output."""
-    if not (directory / "meta.json").is_file():
-        raise FileNotFoundError(f"no encoder cache in {directory}; run the encode stage first")
-    return EncoderCache(directory)
-
-
-def cached_features(cache: EncoderCache, model, ids: list[str]):
-    def refuse(positions):
-        missing = [ids[i] for i in positions]
-        raise FileNotFoundError(f"{len(missing)} utterance(s) not in {cache.directory}, e.g. {missing[:3]}; rerun the encode stage")
-
-    return cache.get_or_compute(ids, refuse, model)

@@ -24,7 +24,7 @@ from workbench.data import batches_by_language, load_audio, read_manifest, write
 from workbench.data.jsonl import write_jsonl
 from workbench.metrics.scorer import Reference, Scorer, aggregate
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
-from workbench.stages.encode import cached_features, open_cache
+from workbench.asr.encoder_cache import cached_features, open_cache
 from workbench.tracking import make_logger, tracked_run
 from workbench.training.experiment import load_experiment
 

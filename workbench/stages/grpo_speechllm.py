@@ -5,7 +5,7 @@ samples ``num_generations`` completions per prompt and rewards them with the mat
 1 − WER (``workbench.rl.rewards``), normalizes the rewards within each group and optimizes its
 clipped objective with a β-weighted KL to the LoRA-disabled model (β = 0.04). Only the LoRA
 weights train. Resumable, under ``dvc repro`` too: trl checkpoints every ``save_steps`` into
-``<out>.resume/<fingerprint>/checkpoints`` (``workbench.training.resume``) and a rerun of the same
+``<out>.resume/<fingerprint>/checkpoints`` (``workbench.data.resume``) and a rerun of the same
 configuration continues from the last complete one; the directory is deleted once the model is
 saved. Output: ``--out/model`` (same format as the SFT model), train.json.
 """
@@ -33,7 +33,7 @@ from workbench.stages.common import (
     stage_config,
 )
 from workbench.tracking import make_logger, tracked_run
-from workbench.training.resume import open_resume_state
+from workbench.data.resume import open_resume_state
 
 NAME = "grpo_speechllm"
 HELP = "GRPO (trl) of the SFT speech LLM with match and 1-WER rewards; resumable; logs rewards to MLflow"

@@ -36,7 +36,7 @@ from workbench.nearmiss.phonetics import phoneme_distance, phonetic_neighbours
 from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput, pool_statistics
 from workbench.nearmiss.sources import LLMSource, PhoneticSource
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
-from workbench.stages.encode import cached_features, open_cache
+from workbench.asr.encoder_cache import cached_features, open_cache
 from workbench.text import build_normalizer
 from workbench.text.poi import poi_spans
 from workbench.tracking import make_logger, tracked_run

@@ -8,6 +8,8 @@ refuses and lists the missing ids.
 
 from __future__ import annotations
 
+from workbench.errors import InputError
+
 import argparse
 import json
 import math
@@ -28,8 +30,8 @@ METRICS = (
 )
 
 
-class ScoreInputError(ValueError):
-    pass
+class ScoreInputError(InputError):
+    """A reference or hypothesis file line that cannot be scored."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

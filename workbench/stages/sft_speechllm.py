@@ -6,7 +6,7 @@ These biasing words you may use: ..." with lists mixing true hotwords and distra
 without/with a list, positive/negative lists 1:1, redrawn every epoch). Utterances mentioning a
 hotword of the ``--exclude`` manifests (the evaluation sets) are left out and those hotwords never
 serve as distractors. Resumable, under ``dvc repro`` too (checkpoint every ``loop.checkpoint_every``
-steps into ``<out>.resume/<fingerprint>/``, see ``workbench.training.resume``; deleted once the
+steps into ``<out>.resume/<fingerprint>/``, see ``workbench.data.resume``; deleted once the
 model is saved); the loss goes to MLflow. Output: ``--out/model`` (adapter + LoRA weights; the base
 LM is not copied), train.json.
 """
@@ -38,7 +38,7 @@ from workbench.stages.common import (
     stage_config,
 )
 from workbench.tracking import make_logger, tracked_run
-from workbench.training.resume import open_resume_state
+from workbench.data.resume import open_resume_state
 
 NAME = "sft_speechllm"
 HELP = "SFT of the speech LLM (Whisper states -> adapter -> causal LM + LoRA) with biasing-word prompts; resumable"

@@ -7,7 +7,7 @@ the ``encode`` stage's cache (decoder-only LoRA: the encoder never changes). Eac
 the dev WER/PIER after every epoch go to MLflow. Resumable, under ``dvc repro`` too: a killed run
 continues from its last checkpoint (same batches, same RNG state) to the same final adapter. The
 checkpoint and the dev scores of the epochs done live in ``<out>.resume/<fingerprint>/``
-(``workbench.training.resume``), which is deleted once adapter/ and train.json are written.
+(``workbench.data.resume``), which is deleted once adapter/ and train.json are written.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from workbench.config.stages import TrainASRConfig
 from workbench.data import batches_by_language, load_audio, read_manifest, write_json_atomic
 from workbench.metrics.scorer import Reference, Scorer, aggregate
 from workbench.stages.common import add_params_arguments, configure_logging, read_json_or_none, set_threads, stage_config
-from workbench.stages.encode import cached_features, open_cache
+from workbench.asr.encoder_cache import cached_features, open_cache
 from workbench.tracking import make_logger, tracked_run
 from workbench.training.data import build_items
 from workbench.training.experiment import load_experiment
 from workbench.training.objective import Objective
-from workbench.training.resume import open_resume_state
+from workbench.data.resume import open_resume_state
 from workbench.training.trainer import CHECKPOINT, train
 
 NAME = "train_asr"

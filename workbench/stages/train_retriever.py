@@ -6,7 +6,7 @@ experiments with ``rada: true``, the RADA stage's synthesized clips of vocabular
 utterance mentioning a hotword of the ``--exclude`` manifests (the dev/test sets) is left out, so
 the evaluation never sees a hotword the retriever was trained on. Audio features come from the
 ``retrieval_frames`` store. Resumable per epoch, under ``dvc repro`` too (the checkpoint lives in
-``<out>.resume/<fingerprint>/``, see ``workbench.training.resume``, and is deleted once the
+``<out>.resume/<fingerprint>/``, see ``workbench.data.resume``, and is deleted once the
 retriever is saved); loss parts and the logit scale go to MLflow.
 """
 
@@ -33,7 +33,7 @@ from workbench.retrieval.training import train_retriever
 from workbench.retrieval.vocabulary import hotword_key
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
 from workbench.tracking import make_logger, tracked_run
-from workbench.training.resume import open_resume_state
+from workbench.data.resume import open_resume_state
 
 NAME = "train_retriever"
 HELP = "train a hotword retriever experiment (GLCLAP / CLAR / CLSR) on frame features; resumable; logs to MLflow"

@@ -7,10 +7,12 @@ state, the global step and the torch/python RNG states (LoRA dropout draws from 
 batches depend only on (seed, epoch), so a run killed after step k and resumed replays steps
 k+1.. exactly as the uninterrupted run would. Checkpoints are written atomically, after the
 epoch-end callback of a step that ends an epoch, so a resumed run never skips that callback.
-The stage keeps them in its resume directory (``workbench.training.resume``), not in its output.
+The stage keeps them in its resume directory (``workbench.data.resume``), not in its output.
 """
 
 from __future__ import annotations
+
+from workbench.errors import CheckpointError
 
 import logging
 import math
@@ -62,11 +64,6 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, step: int) -> None:
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be resumed from (truncated, not a checkpoint, another model's);
-    the message names the file."""
 
 
 def read_checkpoint(path: Path, keys: Sequence[str]) -> dict:

@@ -10,6 +10,8 @@ Each engine is deterministic: the same text gives the same samples on every run.
 
 from __future__ import annotations
 
+from workbench.errors import TTSError
+
 import io
 import os
 import shutil
@@ -22,10 +24,6 @@ import numpy as np
 import soundfile
 
 from workbench.data.audio import resample
-
-
-class TTSError(RuntimeError):
-    """An engine is unavailable or failed on a text."""
 
 
 class TTSEngine(Protocol):
