@@ -15,13 +15,8 @@ from workbench.speechllm.model import SpeechLLMConfig
 from workbench.speechllm.prompts import PromptConfig
 from workbench.speechllm.training import SFTLoopConfig
 from workbench.training.trainer import LoopConfig
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    backend: str = "mlflow"  # "mlflow" or "disk"
-    uri: str | None = None  # MLflow tracking URI (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db) or disk root
-    experiment: str = "workbench"  # MLflow experiment name
+from workbench.metrics.options import ScoreConfig
+from workbench.tracking.options import TrackingConfig
 
 
 @dataclass(frozen=True)
@@ -44,13 +39,6 @@ class CorpusConfig:
     english_engine: str = "piper"  # piper (neural) or espeak:en-us
     vietnamese_engine: str = "espeak:vi:120"  # espeak-ng is the only offline Vietnamese voice
     sizes: SubCorpusConfig = SubCorpusConfig()
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
-    poi_neighbourhood: int = 0  # ±k tokens around embedded-language spans also count as POIs (PIER)
-    embedded_language: str = "en"  # language of the POI spans found by token-level language ID
 
 
 @dataclass(frozen=True)

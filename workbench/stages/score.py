@@ -17,7 +17,7 @@ from pathlib import Path
 
 from workbench.data.atomic import write_json_atomic
 from workbench.data.jsonl import write_jsonl
-from workbench.config.stages import ScoreConfig
+from workbench.metrics.options import ScoreConfig
 from workbench.metrics.scorer import Reference, Scorer
 from workbench.stages.common import add_params_arguments, stage_config
 
