@@ -25,7 +25,7 @@ from workbench.asr.whisper_model import encode
 from workbench.data import load_audio, read_manifest, write_json_atomic
 from workbench.nearmiss.candidates import CandidateBuilder
 from workbench.nearmiss.gate import GateConfig
-from workbench.nearmiss.phonetics import phoneme_distance, phonetic_neighbours
+from workbench.text.phonetics import phoneme_distance, phonetic_neighbours
 from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput
 from workbench.nearmiss.sources import PhoneticSource
 from workbench.stages.nearmiss import load_nbest

@@ -4,7 +4,7 @@ import pytest
 
 from workbench.nearmiss.candidates import CandidateBuilder, edit_type, replace_span
 from workbench.nearmiss.gate import GateConfig, Measurements, cross_script_distance, decide
-from workbench.nearmiss.phonetics import phoneme_distance
+from workbench.text.phonetics import phoneme_distance
 from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput, pool_statistics, select
 from workbench.text import build_normalizer
 from workbench.text.poi import poi_spans

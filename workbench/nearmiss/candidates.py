@@ -7,7 +7,7 @@ rest of the reference as it is. Sources propose replacements per POI:
   alignment on normalized tokens; insertions next to the POI belong to it, as in PIER);
 - ``llm``: replacement strings an LLM suggests from the marked reference and the N-best POI
   candidates (``workbench.nearmiss.llm``);
-- ``phonetic``: deterministic sound-alike neighbours (``workbench.nearmiss.phonetics``).
+- ``phonetic``: deterministic sound-alike neighbours (``workbench.text.phonetics``).
 
 The edit type compares the POI's normalized tokens with the replacement's: nothing left is a
 deletion, the POI's tokens plus more an insertion, fewer of them a deletion, anything else a

@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 
 from workbench.nearmiss.candidates import Candidate, CandidateBuilder, comparison_key
 from workbench.nearmiss.gate import TABLE3_GATES, GateConfig, Measurements, cross_script_distance, decide
-from workbench.nearmiss.phonetics import text_distance
+from workbench.text.phonetics import text_distance
 from workbench.text.poi import PoiSpan
 
 

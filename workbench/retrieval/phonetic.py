@@ -1,6 +1,6 @@
 """Phonetic baseline retriever: ASR 1-best text -> phonemes -> sliding-window similarity to hotwords.
 
-Pronunciations are ``workbench.nearmiss.phonetics.to_phonemes`` units (ARPAbet for English,
+Pronunciations are ``workbench.text.phonetics.to_phonemes`` units (ARPAbet for English,
 pinyin TONE3 syllables for Han characters, Vietnamese onset/rhyme/tone units, one unit per digit
 run). A text with no unit at all (only punctuation or symbols, e.g. "#") falls back to its
 case-folded non-space characters, one unit each, on both sides.
@@ -44,7 +44,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
-from workbench.nearmiss.phonetics import to_phonemes
+from workbench.text.phonetics import to_phonemes
 from workbench.retrieval.ranking import top_k
 from workbench.retrieval.vocabulary import VocabularyError, check_unique, hotword_key
 

@@ -103,7 +103,7 @@ class MiniLMEncoder(nn.Module):
 
 
 def _phonemes(text: str) -> tuple[str, ...]:
-    from workbench.nearmiss.phonetics import to_phonemes
+    from workbench.text.phonetics import to_phonemes
 
     return to_phonemes(text)
 
@@ -114,7 +114,7 @@ class SymbolEncoder(nn.Module):
     Symbols are hashed (crc32) into ``buckets`` ids, so any script and any hotword of a 100k
     vocabulary has an id without a vocabulary file. ``units="chars"``: every non-space character
     is a token (one per Han character, one per letter); ``units="phonemes"``: the units of
-    ``workbench.nearmiss.phonetics.to_phonemes`` (ARPAbet, pinyin, Vietnamese), so the tower
+    ``workbench.text.phonetics.to_phonemes`` (ARPAbet, pinyin, Vietnamese), so the tower
     matches hotwords by sound.
     """
 

@@ -32,7 +32,7 @@ from workbench.data.atomic import write_text_atomic
 from workbench.data.jsonl import append_jsonl, read_jsonl, resume_jsonl, write_jsonl
 from workbench.nearmiss.candidates import CandidateBuilder
 from workbench.nearmiss.llm import CachedLLM, make_backend
-from workbench.nearmiss.phonetics import phoneme_distance, phonetic_neighbours
+from workbench.text.phonetics import phoneme_distance, phonetic_neighbours
 from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput, pool_statistics
 from workbench.nearmiss.sources import LLMSource, PhoneticSource
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config

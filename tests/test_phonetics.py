@@ -1,4 +1,4 @@
-"""Phoneme units, distances and sound-alike neighbours of workbench.nearmiss.phonetics (offline)."""
+"""Phoneme units, distances and sound-alike neighbours of workbench.text.phonetics (offline)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from workbench.nearmiss.phonetics import phoneme_distance, phonetic_neighbours, text_distance, to_phonemes
+from workbench.text.phonetics import phoneme_distance, phonetic_neighbours, text_distance, to_phonemes
 
 
 # --- phoneme units ------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def g2p_en_reference(monkeypatch):
 
 
 def test_numpy_port_predicts_exactly_like_g2p_en(g2p_en_reference):
-    from workbench.nearmiss.phonetics import _neural_g2p
+    from workbench.text.phonetics import _neural_g2p
 
     port = _neural_g2p()
     for word in ("xarelto", "ozempic", "activationist", "a", "supercalifragilisticexpialidocious"):
