@@ -9,6 +9,7 @@ from __future__ import annotations
 from workbench.errors import ConfigError
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -111,6 +112,33 @@ def apply_profile(values: dict, where: str) -> dict:
     return _deep_merge(values, profiles[name] or {})
 
 
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+
+
+def resolve_references(values: Any, document: Mapping, where: str) -> Any:
+    """``${models.whisper}`` in a params value: the value at that dotted path of the params file,
+    the same syntax dvc.yaml's templating uses, so a path is written once (``models:``) and both
+    the stages and DVC's dependencies follow it."""
+    if isinstance(values, Mapping):
+        return {key: resolve_references(value, document, where) for key, value in values.items()}
+    if isinstance(values, list):
+        return [resolve_references(value, document, where) for value in values]
+    if not isinstance(values, str) or "${" not in values:
+        return values
+
+    def lookup(match: re.Match) -> str:
+        node: Any = document
+        for part in match.group(1).split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ConfigError(f"{where}: ${{{match.group(1)}}} refers to nothing in the params file")
+            node = node[part]
+        if isinstance(node, (Mapping, list)):
+            raise ConfigError(f"{where}: ${{{match.group(1)}}} is a section, not a value")
+        return str(node)
+
+    return _REFERENCE.sub(lookup, values)
+
+
 def load_config(cls: type[T], params: Path | str | None, section: str, overrides: Mapping[str, Any] | None = None) -> T:
     """The ``section`` of a params file as ``cls``; a missing file or section gives the defaults."""
     values: dict[str, Any] = {}
@@ -121,7 +149,7 @@ def load_config(cls: type[T], params: Path | str | None, section: str, overrides
         raw = document.get(section, {}) or {}
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{params}: section {section!r} must be a mapping")
-        values = dict(raw)
+        values = resolve_references(dict(raw), document, f"{params}:{section}")
     elif params is not None and str(params) != "params.yaml":
         raise ConfigError(f"params file {params} not found")
     profile_override = (overrides or {}).get("profile")
