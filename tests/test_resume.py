@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from workbench.training import resume
+from workbench.data import resume
 from workbench.data.resume import KEEP_OTHERS, fingerprint, open_resume_state, resume_root
 
 

@@ -164,7 +164,15 @@ class StageContext:
     def resume(self, out: Path, inputs: Iterable[Path | str | None], extra: Mapping | None = None,
                main_process: bool = True) -> ResumeState:
         """The resume state of this stage's settings (config + ``extra``) and ``inputs`` for ``out``."""
-        return open_resume_state(out, self.stage.name, {**self.settings(), **(extra or {})}, inputs, main_process)
+        state = open_resume_state(out, self.stage.name, {**self.settings(), **(extra or {})}, inputs, main_process)
+        if main_process:
+            for stale in state.deleted:
+                self.log.info("%s: deleted the resume state of older settings %s", self.stage.name, stale)
+            if state.kept:
+                self.log.info("%s: resume states of other settings kept (delete them to free space): %s",
+                              self.stage.name, ", ".join(map(str, state.kept)))
+            self.log.info("%s: resume state %s (%s)", self.stage.name, state.directory, "new" if state.fresh else "existing")
+        return state
 
     def records(self, out: Path, inputs: Iterable[Path | str | None], extra: Mapping | None = None,
                 key: str = "id") -> RecordLog:

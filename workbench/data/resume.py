@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -51,8 +50,6 @@ from workbench.data.atomic import write_json_atomic
 SUFFIX = ".resume"
 RECORD = "fingerprint.json"
 KEEP_OTHERS = 2  # resume states of other configurations kept beside the current one
-
-log = logging.getLogger("workbench.resume")
 
 
 def resume_root(out: Path | str) -> Path:
@@ -96,10 +93,15 @@ def fingerprint(stage: str, config: Mapping, inputs: Iterable[Path | str | None]
 
 @dataclass(frozen=True)
 class ResumeState:
-    """One configuration's resume directory; the trainer keeps its checkpoints in ``directory``."""
+    """One configuration's resume directory; the trainer keeps its checkpoints in ``directory``.
+    ``fresh``: created by this call; ``kept``/``deleted``: other configurations' states left beside
+    it or removed as older than the ``KEEP_OTHERS`` most recent (the runner reports them)."""
 
     directory: Path
     fingerprint: str
+    fresh: bool = True
+    kept: tuple[Path, ...] = ()
+    deleted: tuple[Path, ...] = ()
 
     def finish(self) -> None:
         """The run is complete and its outputs are written: delete its state (and the root if
@@ -138,13 +140,8 @@ def open_resume_state(out: Path | str, stage: str, config: Mapping, inputs: Iter
         others = sorted((p for p in root.iterdir() if p.is_dir() and p.name != digest), key=_last_used, reverse=True)
     for stale in others[KEEP_OTHERS:]:
         shutil.rmtree(stale, ignore_errors=True)
-        log.info("%s: deleted the resume state of older settings %s", stage, stale)
-    if others[:KEEP_OTHERS]:
-        log.info("%s: resume states of other settings kept (delete them to free space): %s", stage,
-                 ", ".join(str(p) for p in others[:KEEP_OTHERS]))
     fresh = not (state.directory / RECORD).is_file()
     state.directory.mkdir(parents=True, exist_ok=True)
     if fresh:
         write_json_atomic(state.directory / RECORD, {"fingerprint": digest, **record})
-    log.info("%s: resume state %s (%s)", stage, state.directory, "new" if fresh else "existing")
-    return state
+    return ResumeState(state.directory, digest, fresh, tuple(others[:KEEP_OTHERS]), tuple(others[KEEP_OTHERS:]))
