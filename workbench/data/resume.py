@@ -41,7 +41,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -99,9 +99,9 @@ class ResumeState:
 
     directory: Path
     fingerprint: str
-    fresh: bool = True
-    kept: tuple[Path, ...] = ()
-    deleted: tuple[Path, ...] = ()
+    fresh: bool = field(default=True, compare=False)
+    kept: tuple[Path, ...] = field(default=(), compare=False)
+    deleted: tuple[Path, ...] = field(default=(), compare=False)
 
     def finish(self) -> None:
         """The run is complete and its outputs are written: delete its state (and the root if
