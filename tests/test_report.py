@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from workbench.cli import main
-from workbench.reporting.table import Column, Table
+from workbench.reporting.table import Column, Table, format_cell, percent_cell, read_json_or_none
 from workbench.tracking.loggers import MLflowLogger
 
 
@@ -21,6 +22,26 @@ def test_gap_is_never_a_zero():
     rows = list(csv.reader(table.to_csv().splitlines()))
     assert rows[1] == ["a", "0.0", "0"] and rows[2] == ["b", "", ""]
     assert table.filled_cells() == 4
+
+
+def test_one_cell_format_and_alignment():
+    assert [format_cell(v) for v in (0.12345, None, math.nan)] == ["12.35", "–", "–"]
+    assert (format_cell(0.12345, digits=1), format_cell(2.5, "number"), format_cell(2.6, "count"), format_cell(7, "text")) \
+        == ("12.3", "2.50", "3", "7")
+    assert percent_cell(0.5) == "50.00"
+    table = Table("t", "T", [Column("name", "text"), Column("rate", align="left"), Column("n", "count", align="right")],
+                  [["a", 0.5, 3]], note="a note")
+    assert table.grid() == "| name | rate | n |\n|---|---|---:|\n| a | 50.00 | 3 |\n"
+    assert table.to_markdown() == "### T\n\n" + table.grid() + "\na note\n"
+    with pytest.raises(ValueError, match="kind"):
+        Column("x", "percentage")
+
+
+def test_read_json_or_none(tmp_path):
+    (tmp_path / "m.json").write_text('{"wer": 0.1}')
+    (tmp_path / "bad.json").write_text("{")
+    assert read_json_or_none(tmp_path / "m.json") == {"wer": 0.1}
+    assert read_json_or_none(tmp_path / "bad.json") is None and read_json_or_none(tmp_path / "none.json") is None
 
 
 def _log(uri: str, experiment: str, name: str, tags: dict, metrics: dict, params: dict | None = None,

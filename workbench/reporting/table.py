@@ -1,18 +1,46 @@
-"""A comparison table as the seeds print them: rows of labelled cells, rendered as Markdown or CSV.
+"""The one table builder: rows of labelled cells, rendered as Markdown or CSV.
 
-Cells hold the raw value (a rate as a fraction, a count, a text) or None for a run that has not
-been done: Markdown shows a gap ("–"), CSV an empty field. A gap is never a zero.
+Every table the workbench writes or prints goes through :class:`Table`, and every cell through
+:func:`format_cell`, so a rate looks the same everywhere. Cells hold the raw value (a rate as a
+fraction, a count, a text) or None for a run that has not been done: Markdown shows a gap ("–"),
+CSV an empty field. A gap is never a zero.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 GAP = "–"
+KINDS = ("percent", "number", "count", "text")
+
+
+def is_gap(value) -> bool:
+    """No value: absent (None) or undefined (NaN, e.g. PIER of a test set without POIs)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_cell(value, kind: str = "percent", digits: int = 2) -> str:
+    """A value as a table cell: ``percent`` (a fraction shown ×100), ``number``, ``count``, ``text``."""
+    if is_gap(value):
+        return GAP
+    if kind == "text":
+        return str(value)
+    if kind == "count":
+        return str(int(round(value)))
+    if kind == "percent":
+        return f"{100 * value:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+def percent_cell(value, digits: int = 2) -> str:
+    """A rate as a percentage cell ("12.34"); a missing value is a gap, never a zero."""
+    return format_cell(value, "percent", digits)
 
 
 @dataclass(frozen=True)
@@ -20,17 +48,22 @@ class Column:
     name: str
     kind: str = "percent"  # percent (fraction shown ×100), number, count, text
     digits: int = 2
+    align: str | None = None  # "left" or "right"; default: text left, numbers right
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Column {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.align not in (None, "left", "right"):
+            raise ValueError(f"Column {self.name!r}: align must be 'left' or 'right', got {self.align!r}")
 
     def format(self, value) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return GAP
-        if self.kind == "text":
-            return str(value)
-        if self.kind == "count":
-            return str(int(round(value)))
-        if self.kind == "percent":
-            return f"{100 * value:.{self.digits}f}"
-        return f"{value:.{self.digits}f}"
+        return format_cell(value, self.kind, self.digits)
+
+    @property
+    def rule(self) -> str:
+        """The column's cell in the Markdown separator row."""
+        align = self.align or ("left" if self.kind == "text" else "right")
+        return "---" if align == "left" else "---:"
 
 
 @dataclass(frozen=True)
@@ -46,13 +79,17 @@ class Table:
         return sum(1 for row in self.rows for column, value in zip(self.columns, row)
                    if column.kind != "text" and value is not None)
 
-    def to_markdown(self) -> str:
-        align = "|" + "|".join("---" if c.kind == "text" else "---:" for c in self.columns) + "|"
-        lines = [f"### {self.title}", "", "| " + " | ".join(c.name for c in self.columns) + " |", align]
+    def grid(self) -> str:
+        """The Markdown table alone: header, separator and one line per row (no title, no note)."""
+        lines = ["| " + " | ".join(c.name for c in self.columns) + " |",
+                 "|" + "|".join(c.rule for c in self.columns) + "|"]
         lines += ["| " + " | ".join(c.format(v) for c, v in zip(self.columns, row)) + " |" for row in self.rows]
-        if self.note:
-            lines += ["", self.note]
         return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        """``### title``, the grid, and the note under it."""
+        text = f"### {self.title}\n\n" + self.grid()
+        return text + (f"\n{self.note}\n" if self.note else "")
 
     def to_csv(self) -> str:
         """Raw values (rates as fractions, full precision); empty fields for gaps."""
@@ -60,5 +97,13 @@ class Table:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow([c.name for c in self.columns])
         for row in self.rows:
-            writer.writerow(["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in row])
+            writer.writerow(["" if is_gap(v) else v for v in row])
         return buffer.getvalue()
+
+
+def read_json_or_none(path: Path | str) -> dict | None:
+    """A results file, or None when the run that writes it has not been done (a gap in a table)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
