@@ -11,9 +11,10 @@ from rapidfuzz import fuzz
 
 from conftest import REPO
 from workbench.retrieval.phonetic import PhoneticRetriever, pronunciation
-from workbench.retrieval.vocabulary import VocabularyError, read_hotwords
+from workbench.retrieval.vocabulary import VocabularyError
+from workbench.text.hotwords import read_hotword_list
 
-DISTRACTORS = read_hotwords(REPO / "data_manifests" / "default" / "en_distractors.txt")
+DISTRACTORS = read_hotword_list(REPO / "data_manifests" / "default" / "en_distractors.txt")
 
 
 @pytest.fixture(scope="module")

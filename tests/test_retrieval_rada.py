@@ -156,8 +156,8 @@ def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper,
 
 def test_stage_refuses_an_empty_vocabulary(tmp_path):
     (tmp_path / "empty.txt").write_text("# nothing\n\n", encoding="utf-8")
-    from workbench.data import ManifestError
+    from workbench.errors import VocabularyError
 
-    with pytest.raises(ManifestError, match="empty.txt.*no hotwords"):
+    with pytest.raises(VocabularyError, match="empty.txt.*no hotwords"):
         run_stage(["--vocabulary", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "out"),
                    "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"])

@@ -1,4 +1,4 @@
-"""Hotword lists and distractor vocabularies of workbench.retrieval.vocabulary (offline)."""
+"""Hotword lists (workbench.text.hotwords) and distractor vocabularies of workbench.retrieval.vocabulary (offline)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from workbench.retrieval.vocabulary import (
     english_words,
     hotword_key,
     mandarin_phrases,
-    read_hotwords,
 )
+from workbench.text.hotwords import read_hotword_list, read_hotword_lists
 
 MANIFESTS = REPO / "data_manifests" / "default"
 
@@ -27,14 +27,32 @@ MANIFESTS = REPO / "data_manifests" / "default"
 def test_read_hotwords_strips_and_skips_blank_and_comment_lines(tmp_path):
     path = tmp_path / "hotwords.txt"
     path.write_text("# drugs\n\n  Abilify \nWegovy\r\n   \n# brands\nBose QuietComfort\n", encoding="utf-8")
-    assert read_hotwords(path) == ["Abilify", "Wegovy", "Bose QuietComfort"]
+    assert read_hotword_list(path) == ("Abilify", "Wegovy", "Bose QuietComfort")
+
+
+def test_whitespace_is_collapsed_and_exact_repeats_collapse_in_first_seen_order(tmp_path):
+    path = tmp_path / "hotwords.txt"
+    path.write_text("\ufeffBose \t QuietComfort\nAbilify\n  Bose QuietComfort  \n# again\nAbilify\n", encoding="utf-8")
+    assert read_hotword_lists([path]).phrases == ("Bose QuietComfort", "Abilify")
+    assert read_hotword_lists([path]).duplicates == 2
+
+
+def test_rule_applies_across_lists(tmp_path):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("Tuesday\nZorbulaxin\n", encoding="utf-8")
+    second.write_text("Wegovy\nTuesday\n", encoding="utf-8")
+    assert read_hotword_lists([first, second]).phrases == ("Tuesday", "Zorbulaxin", "Wegovy")
+    assert read_hotword_lists([first, second]).duplicates == 1
+    second.write_text("Wegovy\nTUESDAY\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=rf"{re.escape(str(second))}:2: .*same as {re.escape(str(first))}:1"):
+        read_hotword_lists([first, second])
 
 
 def test_duplicate_by_key_names_file_and_both_lines(tmp_path):
     path = tmp_path / "hotwords.txt"
     path.write_text("Bose QuietComfort\nAbilify\n\nbose   quietcomfort\n", encoding="utf-8")
     with pytest.raises(VocabularyError, match=rf"{re.escape(str(path))}:4: .*same as line 1"):
-        read_hotwords(path)
+        read_hotword_list(path)
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n  \n"])
@@ -42,14 +60,14 @@ def test_list_without_phrases_is_an_error_naming_the_file(tmp_path, text):
     path = tmp_path / "empty.txt"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(VocabularyError, match=re.escape(str(path))):
-        read_hotwords(path)
+        read_hotword_list(path)
 
 
 def test_undecodable_bytes_name_file_and_line(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("Abilify\nCafé\n".encode("latin-1"))
     with pytest.raises(VocabularyError, match=rf"{re.escape(str(path))}:2: not UTF-8"):
-        read_hotwords(path)
+        read_hotword_list(path)
 
 
 def test_key_is_the_metrics_matching_rule():
@@ -58,9 +76,9 @@ def test_key_is_the_metrics_matching_rule():
 
 
 def test_project_hotword_lists_read_cleanly():
-    assert len(read_hotwords(MANIFESTS / "en_hotwords.txt")) == 164
-    assert len(read_hotwords(MANIFESTS / "en_distractors.txt")) == 300
-    assert len(read_hotwords(MANIFESTS / "cmn_eng_hotwords.txt")) == 130
+    assert len(read_hotword_list(MANIFESTS / "en_hotwords.txt")) == 164
+    assert len(read_hotword_list(MANIFESTS / "en_distractors.txt")) == 300
+    assert len(read_hotword_list(MANIFESTS / "cmn_eng_hotwords.txt")) == 130
 
 
 def test_check_unique_names_both_entries():
@@ -120,8 +138,8 @@ def test_sample_is_seeded_and_smaller_sizes_are_prefixes():
 
 @pytest.mark.parametrize("sources", [("en",), ("en", "zh")])
 def test_100k_is_reachable_without_key_duplicates(sources):
-    gold = read_hotwords(MANIFESTS / "en_hotwords.txt")
-    vocabulary = build_vocabulary(gold, 100_000, sources=sources, extra=read_hotwords(MANIFESTS / "en_distractors.txt"))
+    gold = read_hotword_list(MANIFESTS / "en_hotwords.txt")
+    vocabulary = build_vocabulary(gold, 100_000, sources=sources, extra=read_hotword_list(MANIFESTS / "en_distractors.txt"))
     assert vocabulary.size == 100_000 and vocabulary.words[: len(gold)] == tuple(gold)
     assert len({hotword_key(w) for w in vocabulary.words}) == 100_000
     if "zh" in sources:

@@ -1,13 +1,11 @@
 """Hotword vocabularies: the project's hotword lists plus offline distractors, up to 100k words.
 
 A vocabulary is an ordered list of hotword phrases: the gold hotwords of a test set first, then
-``extra`` phrases (e.g. ``data_manifests/default/en_distractors.txt``), then a seeded random
-sample of distractors. Two phrases are the same hotword when their keys are equal:
-
-    hotword_key(text) = " ".join(text.casefold().split())
-
-(case-folded, whitespace runs collapsed), the rule ``workbench.metrics.retrieval`` matches
-hotwords by, so a vocabulary never holds two entries the metrics would treat as one.
+``extra`` phrases (e.g. ``data_manifests/default/en_distractors.txt``, read by
+``workbench.text.hotwords.read_hotword_list``), then a seeded random sample of distractors. Two
+phrases are the same hotword when their ``hotword_key`` is equal (case-folded, whitespace runs
+collapsed), the rule ``workbench.metrics.retrieval`` matches hotwords by, so a vocabulary never
+holds two entries the metrics would treat as one.
 
 Distractor sources ship with installed packages (no download), and are read in a fixed order:
 
@@ -24,16 +22,18 @@ of a larger one's (10k ⊂ 100k), which keeps scaling curves comparable.
 
 from __future__ import annotations
 
-from workbench.errors import VocabularyError
-
 import functools
 import re
 from dataclasses import dataclass, field
-from os import PathLike
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from workbench.errors import VocabularyError
+from workbench.text.hotwords import hotword_key, read_hotword_list
+
+# TRANSITION: speechllm/data.py still imports this name; its owner switches to read_hotword_list
+read_hotwords = read_hotword_list
 
 __all__ = [
     "DISTRACTOR_SOURCES",
@@ -44,13 +44,7 @@ __all__ = [
     "english_words",
     "hotword_key",
     "mandarin_phrases",
-    "read_hotwords",
 ]
-
-
-def hotword_key(text: str) -> str:
-    """Identity of a hotword: case-folded with whitespace runs collapsed (the metrics' rule)."""
-    return " ".join(text.casefold().split())
 
 
 def check_unique(words: Sequence[str], what: str = "vocabulary") -> None:
@@ -64,33 +58,6 @@ def check_unique(words: Sequence[str], what: str = "vocabulary") -> None:
             first = seen[key]
             raise VocabularyError(f"{what}: entry {position} {word!r} duplicates entry {first} {words[first]!r}")
         seen[key] = position
-
-
-def read_hotwords(path: str | PathLike[str]) -> list[str]:
-    """Phrases of a UTF-8 hotword list, one a line, stripped, in file order.
-
-    Blank lines and lines starting with "#" are skipped. Errors (VocabularyError) name the file
-    and line: bytes that are not UTF-8, a phrase whose key repeats an earlier one (both lines),
-    or a file without any phrase.
-    """
-    path = Path(path)
-    phrases: list[str] = []
-    first_line: dict[str, int] = {}
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-        except UnicodeDecodeError as error:
-            raise VocabularyError(f"{path}:{number}: not UTF-8 (byte {error.start} of the line)") from None
-        if not line or line.startswith("#"):
-            continue
-        key = hotword_key(line)
-        if key in first_line:
-            raise VocabularyError(f"{path}:{number}: duplicate hotword {line!r} (same as line {first_line[key]})")
-        first_line[key] = number
-        phrases.append(line)
-    if not phrases:
-        raise VocabularyError(f"{path}: no hotwords (only blank or comment lines)")
-    return phrases
 
 
 # --- distractor sources -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from workbench.config.stages import RadaConfig
 from workbench.data import ManifestError, Utterance, write_json_atomic, write_manifest, write_text_atomic, write_wav
 from workbench.data.jsonl import append_jsonl, read_jsonl, resume_jsonl, write_jsonl
 from workbench.retrieval.rada import RadaDecision, RadaOptions, RadaResult, iter_rada
+from workbench.text.hotwords import read_hotword_lists
 from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
 from workbench.tracking import make_logger, tracked_run
 from workbench.tts import make_engine
@@ -56,20 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_vocabulary(paths: list[Path]) -> tuple[list[str], int]:
-    """Phrases of all lists in first-seen order (inner whitespace collapsed) and the duplicate count."""
-    words: dict[str, None] = {}
-    duplicates = 0
-    for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            phrase = " ".join(line.split())
-            if not phrase or phrase.startswith("#"):
-                continue
-            if phrase in words:
-                duplicates += 1
-            words.setdefault(phrase)
-    if not words:
-        raise ManifestError(", ".join(str(p) for p in paths), None, None, "no hotwords (every line is blank or a # comment)")
-    return list(words), duplicates
+    """Phrases of all lists in first-seen order and the duplicate count (``workbench.text.hotwords``' rule)."""
+    hotwords = read_hotword_lists(paths)
+    return list(hotwords.phrases), hotwords.duplicates
 
 
 def rada_options(config: RadaConfig) -> RadaOptions:
