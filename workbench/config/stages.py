@@ -237,30 +237,3 @@ class EvalContextualConfig:
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="speechllm")
-
-
-# seed 004 (S1/S2): the rescoring package owns its option classes; imported here, next to the one
-# config that nests them, so this section can be appended without touching the imports above
-from workbench.rescoring.options import RescoringConfig  # noqa: E402
-
-
-@dataclass(frozen=True)
-class S1S2ReplayConfig:
-    """Replay of a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B."""
-
-    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
-    # systems replayed (workbench.stages.s1s2_replay.SYSTEMS); *_uncapped: diagnostics without the trigger cap
-    # and the second pass's concurrency limit
-    systems: tuple[str, ...] = ("no_bias", "s1", "s1_s2a", "s1_s2b", "s1_s2a_uncapped")
-    conversation_size: int = 5  # consecutive manifest utterances per conversation (one session, one state)
-    gap_seconds: float = 0.5  # pause after each utterance on the replay's stream clock (audio-cache TTL, overload)
-    keywords: str = "conversation"  # room keywords: the conversation's hotwords, or "none"; --keywords FILE overrides
-    beam_size: int = 5  # primary decode: beam search whose N-best are the S2-A candidates
-    n_best: int = 5  # §5.2 A: N = 3–5
-    max_tokens_per_second: float | None = 15.0  # cap on tokens per clip second (+10), against loops
-    language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
-    rescoring: RescoringConfig = RescoringConfig()  # seed 004's appendix: prompt, rescore, secondary_decode, audio_cache
-    score: ScoreConfig = ScoreConfig()
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="s1s2")

@@ -5,7 +5,8 @@ keywords extracted from them) feeds ``workbench.asr.prompt.PromptBuilder``. S2: 
 (``trigger``) decides per commit, under a global trigger-rate cap; candidates (``candidates``)
 come from the primary's N-best (A) and a conservative second decode of the cached audio (B,
 ``audio_cache``); the ``Rescorer`` (``rescorer``) keeps the primary unless a candidate leads by a
-margin; ``RescoringTask`` (``task``) composes them and returns a trace per commit.
+margin; ``RescoringTask`` (``task``) composes them and returns a trace per commit. ``replay``
+replays a manifest through the systems (no bias, S1, S1+S2) and measures them.
 """
 
 from workbench.rescoring.audio_cache import AudioFetch, AudioRef, AudioRingBuffer, ManualClock
@@ -23,6 +24,7 @@ from workbench.rescoring.options import (
     PromptOptions,
     RescoreOptions,
     RescoringConfig,
+    S1S2ReplayConfig,
     SecondPassOptions,
 )
 from workbench.rescoring.rescorer import (
@@ -42,7 +44,7 @@ __all__ = [
     "AudioCacheOptions", "AudioFetch", "AudioRef", "AudioRingBuffer", "Candidate", "CandidateScore", "CandidateScorer",
     "Commit", "CommitTrace", "ContextScore", "ConversationState", "ManualClock", "NeedRescore", "PromptChoice",
     "PromptOptions", "RescoreDecision", "RescoreOptions", "RescoreResult", "Rescorer", "RescoringConfig",
-    "RescoringTask", "Rule", "ScoringContext", "SecondPass", "SecondPassOptions", "SecondPassResult",
+    "RescoringTask", "Rule", "S1S2ReplayConfig", "ScoringContext", "SecondPass", "SecondPassOptions", "SecondPassResult",
     "TriggerRateCap", "default_rules", "extract_recent_keywords", "merge_candidates", "nbest_candidates",
     "quality_from_logprob", "whisper_second_pass",
 ]

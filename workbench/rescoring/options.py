@@ -4,7 +4,8 @@ Every value the appendix names is here under the appendix's own key (``prompt.ma
 ``rescore.short_cjk``, ``secondary_decode.max_concurrency``, ``audio_cache.ttl_sec``...); a field
 the seed leaves open says "chosen" and why. One ``RescoreOptions`` serves both NeedRescore and
 the Rescorer, as whisper's ``DecodingOptions`` serves every part of decoding: the appendix groups
-the trigger thresholds and the margin under one ``rescore`` key.
+the trigger thresholds and the margin under one ``rescore`` key. ``S1S2ReplayConfig`` is the
+replay stage's section: systems, conversations and the primary decode around a ``RescoringConfig``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from workbench.asr.prompt import PromptLimits
+from workbench.metrics.options import ScoreConfig
+from workbench.tracking.options import TrackingConfig
 
 SCENES = ("offline", "room")  # 线下 (two people taking turns) and 会议室 (meeting room)
 
@@ -170,3 +173,39 @@ class RescoringConfig:
     @property
     def q_low(self) -> float:
         return self.rescore.q_low(self.scene)
+
+
+KEYWORD_MODES = ("conversation", "none")
+
+
+@dataclass(frozen=True)
+class S1S2ReplayConfig:
+    """Replay of a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B."""
+
+    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    # systems replayed (workbench.rescoring.replay.SYSTEMS); *_uncapped: diagnostics without the trigger cap
+    # and the second pass's concurrency limit
+    systems: tuple[str, ...] = ("no_bias", "s1", "s1_s2a", "s1_s2b", "s1_s2a_uncapped")
+    conversation_size: int = 5  # consecutive manifest utterances per conversation (one session, one state)
+    gap_seconds: float = 0.5  # pause after each utterance on the replay's stream clock (audio-cache TTL, overload)
+    keywords: str = "conversation"  # room keywords: the conversation's hotwords, or "none"; --keywords FILE overrides
+    beam_size: int = 5  # primary decode: beam search whose N-best are the S2-A candidates
+    n_best: int = 5  # §5.2 A: N = 3–5
+    max_tokens_per_second: float | None = 15.0  # cap on tokens per clip second (+10), against loops
+    language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
+    rescoring: RescoringConfig = RescoringConfig()  # seed 004's appendix: prompt, rescore, secondary_decode, audio_cache
+    score: ScoreConfig = ScoreConfig()
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="s1s2")
+
+    def __post_init__(self) -> None:
+        from workbench.rescoring.replay import SYSTEMS  # the registry lives with the engine that runs it
+
+        unknown = [s for s in self.systems if s not in SYSTEMS]
+        if unknown or not self.systems:
+            raise ValueError(f"systems: unknown {unknown} (known: {sorted(SYSTEMS)})")
+        if self.conversation_size < 1:
+            raise ValueError(f"conversation_size must be at least 1, got {self.conversation_size}")
+        if self.keywords not in KEYWORD_MODES:
+            raise ValueError(f"keywords must be 'conversation' or 'none', got {self.keywords!r}")

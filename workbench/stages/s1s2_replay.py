@@ -1,23 +1,8 @@
 """Stage ``s1s2_replay``: replay a manifest as a stream of short committed utterances (seed 004).
 
-Consecutive utterances form conversations of ``conversation_size``, one session each, replayed in
-order on a simulated stream clock (each utterance's audio, then ``gap_seconds``) the way a live
-node commits them. Systems (``systems``):
-
-- ``no_bias``: beam search, no prompt;
-- ``s1``: the S1 prompt from the session's state (room keywords, recent committed lines and the
-  keywords extracted from them; the strong prompt for short audio or after a low-quality commit);
-- ``s1_s2a``: S1, then S2 with the primary's N-best as candidates (§5.2 A);
-- ``s1_s2b``: S1, then S2 with a second, conservative decode of the cached audio (§5.2 B);
-- ``s1_s2a_uncapped`` / ``s1_s2b_uncapped``: diagnostics without the trigger-rate cap and without
-  the second pass's concurrency limit, i.e. the Rescorer on every commit NeedRescore flags (the
-  capped systems rescore at most ``max_trigger_rate`` of the commits: none of the first 19).
-
-Each S2 system has its own NeedRescore (and cap) and its own committed history, so a replacement
-changes that system's later prompts. Work is shared: every clip is encoded once; the unprompted
-decodes of a conversation are one batch; a prompted decode is keyed by (clip, prompt), so S1 and
-the S2 systems share it until their histories differ. Room keywords are the hotwords of the
-conversation's utterances (a meeting's configured terms), or a list given with ``--keywords``.
+Consecutive utterances form conversations of ``conversation_size`` (one session each), replayed
+through the systems no-bias / S1 / S1+S2-A / S1+S2-B (``workbench.rescoring.replay``). Room
+keywords are the conversation's hotwords, or the list given with ``--keywords``.
 
 Outputs in ``--out``: ``metrics.json`` (per system: WER/CER/MER, proper-noun hit rate, digit error
 rate, trigger/win/loss rates, added latency p50/p95, ...), ``table.md``, ``traces.jsonl`` (one line
@@ -27,71 +12,16 @@ per system and commit).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
-
-import torch
-from tqdm import tqdm
-from whisper.tokenizer import get_tokenizer
 
 from workbench.asr import load_whisper
-from workbench.asr.nbest import NBestOptions, NBestResult, decode_nbest
-from workbench.asr.transcribe import log_mel_batch, token_budget
-from workbench.asr.whisper_model import encode
-from workbench.config import ConfigError, config_to_dict
-from workbench.config.stages import S1S2ReplayConfig
-from workbench.data import Utterance, load_audio, read_manifest, write_json_atomic, write_text_atomic
+from workbench.data import read_manifest, write_text_atomic
 from workbench.data.jsonl import write_jsonl
-from workbench.metrics.rescoring import CommitOutcome, rescoring_rates
-from workbench.metrics.scorer import Reference, Scorer, UtteranceScore, aggregate
-from workbench.rescoring import (
-    AudioRef,
-    AudioRingBuffer,
-    Commit,
-    ConversationState,
-    ManualClock,
-    NeedRescore,
-    Rescorer,
-    RescoringTask,
-    SecondPass,
-    quality_from_logprob,
-    whisper_second_pass,
-)
-from workbench.stages.common import (
-    add_params_arguments,
-    configure_logging,
-    percent_cell,
-    set_threads,
-    stage_config,
-)
-from workbench.tracking import make_logger, tracked_run
-
-NAME = "s1s2_replay"
-HELP = "replay a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B (seed 004)"
-CONFIG = (S1S2ReplayConfig, "s1s2_replay")
-
-
-@dataclass(frozen=True)
-class System:
-    name: str
-    label: str  # row name in table.md
-    prompt: bool  # S1 on
-    sources: tuple[str, ...] = ()  # S2 candidate sources; () = no S2
-    capped: bool = True  # the trigger-rate cap and the second pass's concurrency limit apply
-
-
-SYSTEMS = {s.name: s for s in (
-    System("no_bias", "no bias", False),
-    System("s1", "S1", True),
-    System("s1_s2a", "S1+S2-A", True, ("nbest",)),
-    System("s1_s2b", "S1+S2-B", True, ("second_pass",)),
-    System("s1_s2a_uncapped", "S1+S2-A, no cap (diagnostic)", True, ("nbest",), False),
-    System("s1_s2b_uncapped", "S1+S2-B, no cap (diagnostic)", True, ("second_pass",), False),
-)}
+from workbench.errors import InputError
+from workbench.rescoring.options import S1S2ReplayConfig
+from workbench.rescoring.replay import replay
+from workbench.runner import Stage, StageContext
+from workbench.text.hotwords import read_hotword_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,290 +30,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="run name (default: the manifest's parent directory name)")
     parser.add_argument("--keywords", type=Path, default=None,
                         help="room keywords, one a line, for every conversation (default: per the 'keywords' param)")
-    add_params_arguments(parser, "s1s2_replay")
 
 
-def conversations(utterances: Sequence[Utterance], size: int) -> list[list[Utterance]]:
-    return [list(utterances[i : i + size]) for i in range(0, len(utterances), size)]
-
-
-def room_keywords(conversation: Sequence[Utterance], mode: str, listed: Sequence[str] | None) -> tuple[str, ...]:
-    if listed is not None:
-        return tuple(listed)
-    if mode == "none":
-        return ()
-    seen, out = set(), []
-    for utt in conversation:
-        for hotword in utt.hotwords:
-            if hotword.casefold() not in seen:
-                seen.add(hotword.casefold())
-                out.append(hotword)
-    return tuple(out)
-
-
-def read_keywords(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"keyword list {path} not found")
-    words = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not words:
-        raise ConfigError(f"{path}: the keyword list is empty")
-    return words
-
-
-class _PrimaryDecoder:
-    """The primary decode: speed-first beam search whose N-best are the S2-A candidates.
-
-    Unprompted clips decode as a batch; a prompted clip decodes alone, since whisper's decoding
-    takes one prompt per batch and each session's prompt is its own."""
-
-    def __init__(self, model, config: S1S2ReplayConfig):
-        self.model, self.config = model, config
-        self.fp16 = config.device != "cpu"
-        self.decodes = 0
-        self.seconds = 0.0
-
-    def options(self, clips, language: str | None, prompt: str | None) -> NBestOptions:
-        return NBestOptions(
-            beam_size=self.config.beam_size, n_best=self.config.n_best, language=language, prompt=prompt,
-            max_tokens=token_budget(self.model, clips, self.config.max_tokens_per_second), fp16=self.fp16,
-        )
-
-    def batch(self, features: torch.Tensor, clips, language: str | None) -> list[NBestResult]:
-        started = time.perf_counter()
-        results = decode_nbest(self.model, features, self.options(clips, language, None))
-        self.seconds += time.perf_counter() - started
-        self.decodes += len(clips)
-        return results
-
-    def one(self, features: torch.Tensor, clip, language: str | None, prompt: str | None) -> NBestResult:
-        started = time.perf_counter()
-        (result,) = decode_nbest(self.model, features[None], self.options([clip], language, prompt))
-        self.seconds += time.perf_counter() - started
-        self.decodes += 1
-        return result
-
-
-def _language(config: S1S2ReplayConfig, utt: Utterance) -> str | None:
-    return utt.language if config.language == "manifest" else config.language
-
-
-def _finite(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
-
-
-class Replay:
-    """The replay of one manifest: per-system states, tasks and per-commit records."""
-
-    def __init__(self, model, config: S1S2ReplayConfig, systems: Sequence[System], scorer: Scorer,
-                 keywords: Sequence[str] | None):
-        self.model, self.config, self.systems, self.scorer, self.keywords = model, config, systems, scorer, keywords
-        self.rescoring = config.rescoring
-        self.tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages)
-        self.decoder = _PrimaryDecoder(model, config)
-        self.clock = ManualClock()  # the stream's time: audio durations and gaps, not wall time
-        self.cache = AudioRingBuffer(self.rescoring.audio_cache, self.clock)
-        rescorer = Rescorer(self.rescoring.rescore)
-        second_pass_decoder = whisper_second_pass(model, self.rescoring.secondary_decode, config.max_tokens_per_second)
-        self.tasks: dict[str, RescoringTask] = {}
-        for system in systems:
-            if not system.sources:
-                continue
-            options, second_options = self.rescoring.rescore, self.rescoring.secondary_decode
-            if not system.capped:  # every flagged commit triggers, and its second pass never finds the worker busy
-                options = dataclasses.replace(options, max_trigger_rate=1.0, trigger_burst=1.0)
-                second_options = dataclasses.replace(second_options, max_concurrency=1 << 30)
-            second = SecondPass(second_pass_decoder, self.cache, second_options) \
-                if "second_pass" in system.sources else None
-            self.tasks[system.name] = RescoringTask(
-                NeedRescore(options, self.rescoring.scene), rescorer, system.sources, second, config.n_best,
-                self.rescoring.secondary_decode.strengthen_prompt,
-            )
-        self.records: dict[str, list[dict]] = {s.name: [] for s in systems}
-        self.scores: dict[str, list[UtteranceScore]] = {s.name: [] for s in systems}
-        self.outcomes: dict[str, list[CommitOutcome]] = {s.name: [] for s in systems}
-        self.stream_time = 0.0
-
-    def _state(self, session: str, keywords: tuple[str, ...]) -> ConversationState:
-        return ConversationState(session, keywords, self.rescoring.prompt, self.rescoring.scene, self.rescoring.q_low,
-                                 tokenizer=self.tokenizer)
-
-    def run_conversation(self, index: int, conversation: Sequence[Utterance], manifest_dir: Path) -> None:
-        session = f"conversation-{index:04d}"
-        keywords = room_keywords(conversation, self.config.keywords, self.keywords)
-        clips = [load_audio(u.audio_path(manifest_dir)) for u in conversation]
-        features = encode(self.model, log_mel_batch(self.model, clips))  # once per clip, for every decode
-        memo: list[dict[str | None, NBestResult]] = [{} for _ in conversation]
-        if any(not s.prompt for s in self.systems):
-            by_language: dict[str | None, list[int]] = {}
-            for i, utt in enumerate(conversation):
-                by_language.setdefault(_language(self.config, utt), []).append(i)
-            for language, rows in by_language.items():
-                results = self.decoder.batch(features[rows], [clips[i] for i in rows], language)
-                for i, result in zip(rows, results):
-                    memo[i][None] = result
-        states = {s.name: self._state(session, keywords) for s in self.systems if s.prompt}
-        for i, utt in enumerate(conversation):
-            start = self.stream_time
-            end = start + len(clips[i]) / 16000
-            self.clock.set(end)  # committed when its audio ends
-            ref = AudioRef(session, utt.id, round(start * 1000), round(end * 1000), utt.id)
-            self.cache.put(ref, clips[i])
-            language = _language(self.config, utt)
-            reference = Reference.from_utterance(utt)
-            scored: dict[str, UtteranceScore] = {}
-
-            def score(text: str) -> UtteranceScore:
-                if text not in scored:
-                    scored[text] = self.scorer.score(reference, text)
-                return scored[text]
-
-            for system in self.systems:
-                choice = states[system.name].prompt(utt.duration) if system.prompt else None
-                prompt = choice.prompt if choice else None
-                shared = prompt in memo[i]
-                if not shared:
-                    memo[i][prompt] = self.decoder.one(features[i], clips[i], language, prompt)
-                result = memo[i][prompt]
-                primary = result.hyps[0]
-                quality = quality_from_logprob(primary.avg_logprob)
-                record = {
-                    "system": system.name, "commit_id": utt.id, "session_id": session, "position": i,
-                    "reference": utt.text, "prompt_text": prompt, "prompt": choice.to_json() if choice else None,
-                    "shared_decode": shared, "quality": round(quality, 4), "primary_text": primary.text,
-                }
-                final = primary.text
-                task = self.tasks.get(system.name)
-                if task is not None:
-                    commit = Commit(utt.id, primary.text, quality, session, result.language or language, 0, ref)
-                    trace = task.process(commit, result.hyps, states[system.name])
-                    final = trace.final_text
-                    errors_primary, errors_final = score(primary.text).mixed.errors, score(final).mixed.errors
-                    record.update(trace.to_json())
-                    record.update(errors_primary=errors_primary, errors_final=errors_final)
-                    self.outcomes[system.name].append(CommitOutcome(
-                        trace.decision.trigger, trace.applied, errors_primary, errors_final, trace.latency_ms))
-                record["final_text"] = final
-                if system.prompt:
-                    states[system.name].commit(final, quality, ref)
-                self.scores[system.name].append(score(final))
-                self.records[system.name].append(record)
-            self.stream_time = end + self.config.gap_seconds
-
-    def metrics(self) -> dict[str, dict[str, float]]:
-        out = {}
-        for system in self.systems:
-            scores, records = self.scores[system.name], self.records[system.name]
-            corpus = aggregate(scores)
-            m = {
-                "wer": corpus.wer, "cer": corpus.cer, "mer": corpus.mer, "sacc": corpus.sacc,
-                "proper_noun_hit_rate": corpus.keywords.hit_rate, "keywords": float(corpus.keywords.keywords),
-                "digit_error_rate": corpus.digit_error_rate,
-                "digit_tokens": float(sum(s.digits.digit_tokens for s in scores)),
-            }
-            if system.prompt:
-                prompts = [r["prompt"] for r in records]
-                m.update(
-                    prompt_chars_mean=sum(p["chars"] for p in prompts) / len(prompts),
-                    prompt_strengthened_rate=sum(p["strengthened"] for p in prompts) / len(prompts),
-                    prompt_fallbacks=float(sum(p["fallback"] not in (None, "empty") for p in prompts)),
-                    decodes_shared_rate=sum(r["shared_decode"] for r in records) / len(records),
-                )
-            if system.sources:
-                m.update(rescoring_rates(self.outcomes[system.name]).as_metrics())
-                decisions = [r["decision"] for r in records]
-                m["flagged_rate"] = sum(bool(d["reasons"]) and d["excluded"] != "long_high_quality"
-                                        for d in decisions) / len(decisions)  # would trigger without the cap
-                m["rate_capped"] = float(sum(d["excluded"] == "rate_cap" for d in decisions))
-                if "second_pass" in system.sources:
-                    for outcome in ("decoded", "overloaded", "audio_expired", "audio_missing"):
-                        m[f"second_pass_{outcome}"] = float(sum(
-                            (r["second_pass"] or {}).get("outcome") == outcome for r in records))
-            out[system.name] = m
-        return out
-
-    def traces(self):
-        for system in self.systems:
-            yield from self.records[system.name]
-
-
-def render_table(name: str, systems: Sequence[System], metrics: dict[str, dict[str, float]], utterances: int,
-                 conversation_size: int) -> str:
-    def cell(m: dict, key: str, percent: bool = True) -> str:
-        value = m.get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "–"
-        return percent_cell(value) if percent else f"{value:.0f}"
-
-    lines = [
-        f"# S1/S2 replay: {name}", "",
-        f"{utterances} utterances in conversations of {conversation_size}. Rates in %; win/loss over triggered "
-        "commits (a replacement with fewer / more MER errors than the primary); latency added by S2 over "
-        "triggered commits, in ms; – = not applicable or no such tokens.", "",
-        "| system | WER | CER | MER | proper-noun hit | digit ER | trigger | win | loss | replaced | +ms p50 | +ms p95 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for system in systems:
-        m = metrics[system.name]
-        lines.append("| " + " | ".join([
-            system.label, cell(m, "wer"), cell(m, "cer"), cell(m, "mer"), cell(m, "proper_noun_hit_rate"),
-            cell(m, "digit_error_rate"), cell(m, "trigger_rate"), cell(m, "win_rate"), cell(m, "loss_rate"),
-            cell(m, "replaced", False), cell(m, "latency_p50_ms", False), cell(m, "latency_p95_ms", False),
-        ]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def run(args: argparse.Namespace) -> None:
-    log = configure_logging()
-    config = stage_config(S1S2ReplayConfig, args, "s1s2_replay")
-    unknown = [s for s in config.systems if s not in SYSTEMS]
-    if unknown or not config.systems:
-        raise ConfigError(f"s1s2_replay.systems: unknown {unknown} (known: {sorted(SYSTEMS)})")
-    if config.conversation_size < 1:
-        raise ConfigError(f"s1s2_replay.conversation_size must be at least 1, got {config.conversation_size}")
-    if config.keywords not in ("conversation", "none"):
-        raise ConfigError(f"s1s2_replay.keywords must be 'conversation' or 'none', got {config.keywords!r}")
-    set_threads(config.threads)
-    systems = [SYSTEMS[s] for s in config.systems]
+def run(context: StageContext) -> None:
+    args, config = context.args, context.config
     name = args.name or args.manifest.resolve().parent.name
     utterances = read_manifest(args.manifest)
     if not utterances:
-        raise ConfigError(f"{args.manifest}: the manifest has no utterances")
-    keywords = read_keywords(args.keywords) if args.keywords else None
-    scorer = Scorer(config.score.normalization, config.score.poi_neighbourhood, config.score.embedded_language)
-    logger = make_logger(
-        config.tracking.backend, config.tracking.experiment, f"s1s2_replay-{name}", config.tracking.uri,
-        tags={"stage": NAME, "manifest": str(args.manifest)},
-    )
-    run_config = {"s1s2_replay": config_to_dict(config), "manifest": str(args.manifest), "name": name,
-                  "keywords_file": str(args.keywords) if args.keywords else None}
-    with tracked_run(logger, run_config):
+        raise InputError(f"{args.manifest}: the manifest has no utterances")
+    keywords = read_hotword_list(args.keywords) if args.keywords else None
+    params = {"manifest": str(args.manifest), "name": name, "keywords_file": str(args.keywords) if args.keywords else None}
+    with context.tracked(f"s1s2_replay-{name}", tags={"manifest": str(args.manifest)}, params=params) as run:
         model = load_whisper(config.model, config.device)
-        replay = Replay(model, config, systems, scorer, keywords)
-        groups = conversations(utterances, config.conversation_size)
-        started = time.perf_counter()
-        with tqdm(total=len(utterances), desc=f"s1s2 replay {name}", unit="utt") as bar:
-            for index, conversation in enumerate(groups):
-                replay.run_conversation(index, conversation, args.manifest.parent)
-                bar.update(len(conversation))
-        elapsed = time.perf_counter() - started
-        metrics = replay.metrics()
-        per_system = {k: _finite(v) for k, v in metrics.items()}
-        summary = {"name": name, "utterances": len(utterances), "conversations": len(groups),
-                   "replay_seconds": round(elapsed, 2), "primary_decodes": replay.decoder.decodes,
-                   "primary_decode_seconds": round(replay.decoder.seconds, 2), "systems": per_system}
+        with context.progress(len(utterances), f"s1s2 replay {name}") as bar:
+            result = replay(model, utterances, args.manifest.parent, config, name, keywords, bar.update)
         args.out.mkdir(parents=True, exist_ok=True)
-        write_jsonl(args.out / "traces.jsonl", replay.traces())
-        write_json_atomic(args.out / "metrics.json", summary)
-        write_text_atomic(args.out / "table.md",
-                          render_table(name, systems, metrics, len(utterances), config.conversation_size))
-        logger.log_metrics({
-            **{f"{system}.{key}": value for system, values in per_system.items() for key, value in values.items()},
-            "replay_seconds": elapsed, "primary_decodes": float(replay.decoder.decodes),
-        })
-        for artifact in ("metrics.json", "table.md", "traces.jsonl"):
-            logger.log_artifact(args.out / artifact)
-        for system in systems:
-            m = per_system[system.name]
-            log.info("%s %s: MER %.3f PN-hit %s trigger %s win %s loss %s", name, system.name, m.get("mer", math.nan),
-                     m.get("proper_noun_hit_rate", "–"), m.get("trigger_rate", "–"), m.get("win_rate", "–"),
-                     m.get("loss_rate", "–"))
+        write_jsonl(args.out / "traces.jsonl", result.traces)
+        context.write_json(args.out / "metrics.json", result.summary())
+        write_text_atomic(args.out / "table.md", result.table())
+        run.log_metrics(result.tracked_metrics())
+        context.publish(args.out / "table.md", args.out / "traces.jsonl")
+    for system, m in result.summary()["systems"].items():
+        context.log.info("%s %s: MER %.3f PN-hit %s trigger %s win %s loss %s", name, system, m.get("mer", float("nan")),
+                         m.get("proper_noun_hit_rate", "–"), m.get("trigger_rate", "–"), m.get("win_rate", "–"),
+                         m.get("loss_rate", "–"))
+
+
+STAGE = Stage("s1s2_replay", "replay a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B (seed 004)",
+              add_arguments, run, config=S1S2ReplayConfig, description=__doc__)
