@@ -1,10 +1,12 @@
 """`workbench score`: a table and JSON for matching ids; a clear refusal listing missing ids."""
 
 import json
+import re
 
 import pytest
 
 from workbench.cli import main
+from workbench.metrics.inputs import ScoreInputError, read_pairs
 
 
 def write(path, records):
@@ -36,15 +38,30 @@ def test_score_prints_table_and_writes_json(tmp_path, refs, capsys):
     assert len((tmp_path / "u.jsonl").read_text().splitlines()) == 2
 
 
-def test_score_refuses_mismatched_ids(tmp_path, refs):
+def test_score_refuses_mismatched_ids(tmp_path, refs, capsys):
     hyps = write(tmp_path / "hyp.jsonl", [{"id": "a", "hypothesis": "x"}, {"id": "c", "hypothesis": "y"}])
-    with pytest.raises(SystemExit) as caught:
-        main(["score", "--ref", str(refs), "--hyp", str(hyps)])
-    message = str(caught.value)
-    assert "ids do not match" in message and ": b" in message and ": c" in message
+    assert main(["score", "--ref", str(refs), "--hyp", str(hyps)]) == 2
+    message = capsys.readouterr().err
+    assert "workbench score: ids do not match" in message and ": b" in message and ": c" in message
 
 
-def test_score_names_bad_line(tmp_path, refs):
+def test_score_names_bad_line(tmp_path, refs, capsys):
     hyps = write(tmp_path / "hyp.jsonl", [{"id": "a", "hypothesis": "x"}, {"id": "b"}])
-    with pytest.raises(SystemExit, match=r"hyp.jsonl:2: field 'hypothesis'"):
-        main(["score", "--ref", str(refs), "--hyp", str(hyps)])
+    assert main(["score", "--ref", str(refs), "--hyp", str(hyps)]) == 2
+    assert re.search(r"hyp.jsonl:2: field 'hypothesis'", capsys.readouterr().err)
+    with pytest.raises(ScoreInputError, match=r"ref.jsonl:3: field 'id' duplicates 'a'"):
+        write(refs, [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "a", "text": "z"}])
+        read_pairs(refs, hyps)
+
+
+def test_score_hotwords_list_and_table(tmp_path, refs, capsys):
+    hyps = write(tmp_path / "hyp.jsonl", [{"id": "a", "hypothesis": "我们明天开meeting讨论budget"}, {"id": "b", "text": "x"}])
+    (tmp_path / "bias.txt").write_text("Xarelto\n\nXarelto\n")  # the hotword reader's rule: repeats collapse
+    assert main(["score", "--ref", str(refs), "--hyp", str(hyps), "--hotwords", str(tmp_path / "bias.txt"),
+                 "--metrics", "ker", "pier_excluded_utterances", "--out", str(tmp_path / "s.json")]) == 0
+    assert capsys.readouterr().out == ("| metric | value (rates in %) |\n|---|---:|\n| ker | 33.33 |\n"
+                                       "| pier_excluded_utterances | 1 |\n")
+    assert json.loads((tmp_path / "s.json").read_text())["ker"] == pytest.approx(1 / 3)
+    (tmp_path / "empty.txt").write_text("\n")
+    assert main(["score", "--ref", str(refs), "--hyp", str(hyps), "--hotwords", str(tmp_path / "empty.txt")]) == 2
+    assert "empty.txt: no hotwords" in capsys.readouterr().err
