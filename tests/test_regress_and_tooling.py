@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
+from workbench.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,19 +31,23 @@ def metrics(tmp_path) -> Path:
     return tmp_path
 
 
+def regress(*argv: str) -> int:
+    """The stage's result through the runner: 1 when a metric regressed (the command's exit status)."""
+    args = build_parser().parse_args(["regress", *argv])
+    return args._run(args)
+
+
 def test_regress_passes_within_tolerance_and_names_each_regression(metrics, capsys):
     entries = [{"file": "results/m.json", "key": "wer", "value": 0.24, "better": "lower"},
                {"file": "results/m.json", "key": "lists.phonetic.[exact@1_recall]", "value": 0.45, "better": "higher"}]
     baseline = _baseline(metrics, entries)
-    with pytest.raises(SystemExit) as ended:
-        main(["regress", "--baseline", str(baseline), "--root", str(metrics), "--tolerance", "0.02"])
-    assert ended.value.code == 1
+    assert regress("--baseline", str(baseline), "--root", str(metrics), "--tolerance", "0.02") == 1
     err = capsys.readouterr().err
     assert "1 of 2 metric(s) regressed: results/m.json:lists.phonetic.[exact@1_recall]" in err  # wer within 0.02
     assert main(["regress", "--baseline", str(baseline), "--root", str(metrics), "--tolerance", "0.06"]) == 0
+    assert regress("--baseline", str(baseline), "--root", str(metrics), "--tolerance", "0.06") == 0
     # relative tolerance: 10 % of 0.45 = 0.045 < the 0.05 drop
-    with pytest.raises(SystemExit):
-        main(["regress", "--baseline", str(baseline), "--root", str(metrics), "--tolerance", "0.1", "--relative"])
+    assert regress("--baseline", str(baseline), "--root", str(metrics), "--tolerance", "0.1", "--relative") == 1
 
 
 def test_regress_record_then_clean_pass(metrics):
@@ -63,13 +67,9 @@ def test_regress_record_then_clean_pass(metrics):
 ])
 def test_regress_bad_inputs_are_named(metrics, capsys, entry, message):
     baseline = _baseline(metrics, [entry])
-    code = None
-    try:
-        code = main(["regress", "--baseline", str(baseline), "--root", str(metrics)])
-    except SystemExit as ended:
-        code = ended.code
-    assert code == 2
-    assert message in capsys.readouterr().err
+    assert main(["regress", "--baseline", str(baseline), "--root", str(metrics)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("workbench regress: ") and "Traceback" not in err
 
 
 def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
