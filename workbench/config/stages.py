@@ -112,14 +112,6 @@ class EvalASRConfig:
 
 
 @dataclass(frozen=True)
-class EncodeConfig:
-    model: str = "models/whisper-base.pt"
-    batch_size: int = 8  # clips read and encoded per call (the encoder itself runs 2 at a time)
-    device: str = "cpu"
-    threads: int | None = None
-
-
-@dataclass(frozen=True)
 class RadaConfig:
     """Seed 001 §2.2.1: synthesize each vocabulary word, decode it with the base ASR, drop the
     words it already recognizes reliably (they need no biasing and only add distractors)."""
@@ -138,15 +130,6 @@ class RadaConfig:
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
-
-
-@dataclass(frozen=True)
-class RetrievalFramesConfig:
-    model: str = "models/whisper-base.pt"  # any openai-whisper checkpoint by path
-    # top encoder blocks the retrievers fine-tune: states are stored below them (0: the encoder output)
-    trainable_layers: int = 0
-    device: str = "cpu"
-    threads: int | None = None
 
 
 @dataclass(frozen=True)

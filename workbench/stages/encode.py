@@ -1,9 +1,13 @@
-"""Stage ``encode``: Whisper encoder outputs of manifests, cached on disk for training and evaluation.
+"""Stage ``encode``: Whisper encoder features of manifests, computed once into a feature store.
 
-With LoRA on the decoder only, the encoder is frozen: every training epoch and every variant's
-evaluation would recompute the same 30-s encoder pass (most of a CPU step). This stage runs it
-once per utterance into a safetensors cache bound to the checkpoint's encoder weights; the
-``train_asr`` and ``eval_asr`` stages read it. Resumable: cached utterances are skipped.
+``--layout padded`` (the default): each clip padded to Whisper's 30-s window, the encoder output
+that ``train_asr``, ``eval_asr`` and ``nearmiss`` feed the decoder (frozen encoder: the same at
+every epoch and for every variant). ``--layout own``: each clip at its own length (about 8x
+cheaper for 3-4 s clips), read by the retrievers and the speech LLM; ``--trainable-layers N``
+stores the states below the top N encoder blocks, which a partly trained retriever runs itself.
+
+The store is bound to the checkpoint's encoder weights and the layout: rerunning into it with
+another checkpoint or layout is refused. Resumable: stored utterances are skipped.
 """
 
 from __future__ import annotations
@@ -11,42 +15,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
 from workbench.asr import load_whisper
-from workbench.asr.encoder_cache import EncoderCache
-from workbench.asr.transcribe import log_mel_batch
-from workbench.config.stages import EncodeConfig
-from workbench.data import load_audio, read_manifest
-from workbench.stages.common import add_params_arguments, configure_logging, set_threads, stage_config
-
-NAME = "encode"
-HELP = "cache Whisper encoder outputs of manifests (frozen encoder: computed once, read by train_asr/eval_asr)"
-CONFIG = (EncodeConfig, "encode")
+from workbench.features import OWN, PADDED, EncodeConfig, FeatureStore, Layout
+from workbench.features.provision import encode_missing, missing_utterances
+from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifests", nargs="+", type=Path, help="utterance manifests (jsonl) to encode")
-    parser.add_argument("--out", type=Path, required=True, help="encoder cache directory")
-    add_params_arguments(parser, "encode")
+    parser.add_argument("--out", type=Path, required=True, help="feature store directory")
+    parser.add_argument("--layout", choices=(PADDED, OWN), default=PADDED,
+                        help="padded: 30-s windows for the ASR stages (default); own: each clip's own length")
+    parser.add_argument("--trainable-layers", type=int, default=0, metavar="N",
+                        help="own layout: store the states below the top N encoder blocks (the retriever's "
+                        "architecture.audio_trainable_layers; default 0: the encoder output)")
 
 
-def run(args: argparse.Namespace) -> None:
-    log = configure_logging()
-    config = stage_config(EncodeConfig, args, "encode")
-    set_threads(config.threads)
+def run(context: StageContext) -> None:
+    args, config = context.args, context.config
+    store = FeatureStore(args.out, Layout(args.layout, args.trainable_layers))
     model = load_whisper(config.model, config.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    cache = EncoderCache(args.out)
-    for manifest in args.manifests:
-        utterances = [u for u in read_manifest(manifest) if u.id not in cache]
-        with tqdm(total=len(utterances), desc=f"encode {manifest}", unit="utt") as bar:
-            for first in range(0, len(utterances), config.batch_size):
-                batch = utterances[first : first + config.batch_size]
-                cache.get_or_compute(
-                    [u.id for u in batch],
-                    lambda positions, batch=batch: log_mel_batch(model, [load_audio(batch[i].audio_path(manifest.parent)) for i in positions]),
-                    model,
-                )
-                bar.update(len(batch))
-    log.info("%d utterances in %s", len(cache), args.out)
+    store.bind(model)  # another checkpoint or layout than the store holds is refused before any work
+    todo = missing_utterances(store, args.manifests)
+    with context.progress(sum(len(utterances) for _, utterances in todo), f"encode {args.out.name}") as bar:
+        for stored in encode_missing(store, model, todo, config.batch_size):
+            bar.update(stored)
+    context.log.info("%d utterances of %s features in %s", len(store), store.layout, args.out)
+
+
+STAGE = Stage("encode", "compute Whisper encoder features of manifests once (30-s-padded for the ASR stages, "
+              "own-length for the retrievers and the speech LLM); resumable", add_arguments, run,
+              config=EncodeConfig, description=__doc__)
