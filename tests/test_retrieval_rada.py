@@ -1,8 +1,8 @@
 """RADA (seed 001 §2.2.1): the matching rule, the verdict with real piper TTS and Whisper tiny.en,
 and the stage end to end (outputs, manifest, resuming after an interruption)."""
 
-import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from workbench.data import read_manifest
 from workbench.retrieval.rada import (
     RadaDecision, RadaOptions, RadaResult, choose_carriers, contains_hotword, iter_rada,
 )
+from workbench.cli import main
 from workbench.stages import rada as rada_stage
 from workbench.text import build_normalizer
 from workbench.retrieval.rada import RADA_NORMALIZATION
@@ -98,10 +99,13 @@ class CountingEngine:
 
 
 def run_stage(argv):
-    # the cli registers the stage separately; its own argparse wiring is what it will call
-    parser = argparse.ArgumentParser(prog="workbench rada")
-    rada_stage.add_arguments(parser)
-    rada_stage.run(parser.parse_args(argv))
+    assert main(["rada", *argv]) == 0
+
+
+def partial_records(out: Path) -> list[dict]:
+    """The decided words an unfinished run keeps in its resume state (beside --out, not in it)."""
+    (partial,) = out.parent.glob(f"{out.name}.resume/*/records.partial.jsonl")
+    return [json.loads(line) for line in partial.read_text().splitlines()]
 
 
 def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper, whisper_tiny_en_path):
@@ -123,8 +127,10 @@ def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper,
     monkeypatch.setattr(rada_stage, "make_engine", lambda spec: killed)
     with pytest.raises(KeyboardInterrupt):
         run_stage(argv)
-    partial = [json.loads(line) for line in (tmp_path / "rada" / "decisions.jsonl.partial").read_text().splitlines()]
+    partial = partial_records(tmp_path / "rada")
     assert [r["word"] for r in partial] == ["Zorbulaxin"] and not (tmp_path / "rada" / "kept.txt").exists()
+    (staged,) = (tmp_path / "rada.resume").glob("*/clips/*.wav")  # the unfinished run's clip, outside the output
+    assert staged.name == partial[0]["clips"][0]["audio"]
     (status,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*/status.json")]
     assert status["status"] == "KILLED"
 
@@ -136,7 +142,7 @@ def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper,
     assert (out / "kept.txt").read_text() == "Zorbulaxin\n" and (out / "dropped.txt").read_text() == "Tuesday\n"
     decisions = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
     assert [d["word"] for d in decisions] == ["Zorbulaxin", "Tuesday"]  # vocabulary order
-    assert not (out / "decisions.jsonl.partial").exists()
+    assert not (tmp_path / "rada.resume").exists()  # the resume state goes once the outputs are written
     summary = json.loads((out / "rada.json").read_text())
     assert (summary["before"], summary["after"], summary["duplicates"]) == (2, 1, 1)
     assert summary["dropped_share"] == 0.5 and summary["recognition_rate"] == {"rendition_1": 0.5}
@@ -154,10 +160,43 @@ def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper,
     assert metrics["after"] == 1.0 and metrics["before"] == 2.0
 
 
-def test_stage_refuses_an_empty_vocabulary(tmp_path):
+def test_stage_refuses_an_empty_vocabulary(tmp_path, capsys):
     (tmp_path / "empty.txt").write_text("# nothing\n\n", encoding="utf-8")
-    from workbench.errors import VocabularyError
+    assert main(["rada", "--vocabulary", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "out"),
+                 "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"]) == 2
+    assert re.search(r"empty\.txt.*no hotwords", capsys.readouterr().err)  # a VocabularyError: one line, exit 2
 
-    with pytest.raises(VocabularyError, match="empty.txt.*no hotwords"):
-        run_stage(["--vocabulary", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "out"),
-                   "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"])
+
+def rada_files(out: Path) -> dict[str, bytes | dict]:
+    """Every output file's bytes; rada.json without its wall-clock timings."""
+    files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    summary = json.loads(files.pop("rada.json"))
+    return {**files, "rada.json": {k: v for k, v in summary.items() if k != "timings"}}
+
+
+def test_killed_run_rerun_with_another_setting_equals_a_fresh_run(tmp_path, monkeypatch, tiny_en, piper, whisper_tiny_en_path):
+    """Killed with seed 0, rerun with seed 1 (other carriers): nothing of the seed-0 run is reused,
+    and the outputs are exactly those of a fresh seed-1 run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "words.txt").write_text("Zorbulaxin\nTuesday\n", encoding="utf-8")
+    monkeypatch.setattr(rada_stage, "load_whisper", lambda path, device="cpu": tiny_en)
+    carriers = "carriers=['{word}.', 'I heard about {word} today.', 'Please write down {word}.']"
+
+    def argv(out, seed):
+        return ["--vocabulary", "words.txt", "--out", out, "--set", f"model={whisper_tiny_en_path}", "--set", "batch_size=1",
+                "--set", carriers, "--set", f"seed={seed}", "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
+
+    monkeypatch.setattr(rada_stage, "make_engine", lambda spec: CountingEngine(piper))
+    run_stage(argv("fresh", 1))
+    killed = CountingEngine(piper, fail_on=2)
+    monkeypatch.setattr(rada_stage, "make_engine", lambda spec: killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(argv("rada", 0))
+    assert [r["word"] for r in partial_records(tmp_path / "rada")] == ["Zorbulaxin"]
+
+    rerun = CountingEngine(piper)
+    monkeypatch.setattr(rada_stage, "make_engine", lambda spec: rerun)
+    run_stage(argv("rada", 1))
+    assert any("Zorbulaxin" in t for t in rerun.texts) and any("Tuesday" in t for t in rerun.texts)  # both decided anew
+    assert rada_files(tmp_path / "rada") == rada_files(tmp_path / "fresh")
+    assert json.loads((tmp_path / "rada" / "rada.json").read_text())["timings"]["words_resumed"] == 0

@@ -122,7 +122,8 @@ def test_record_torn_by_a_kill_mid_append_is_redone(workspace, nbest_killed, nbe
     fault.recovered()
 
 
-# --- rada: decisions appended to decisions.jsonl.partial, clips written before each decision ---
+# --- rada: decided words and their clips kept in <out>.resume/<fingerprint>/ (records.partial.jsonl,
+# clips/), outside the outputs; the clips move into <out>/clips when the run finishes ---
 
 def rada_argv(workspace, vocabulary: Path, out: Path) -> list[str]:
     return ["rada", "--vocabulary", str(vocabulary), "--out", str(out), "--set", f"model={workspace.whisper}",
@@ -132,9 +133,18 @@ def rada_argv(workspace, vocabulary: Path, out: Path) -> list[str]:
 RADA_OUTS = ("kept.txt", "dropped.txt", "decisions.jsonl", "clips", "rada.json")  # dvc.yaml's outs of the stage
 
 
+def rada_decided(out: Path):
+    """Words decided so far: complete records in the run's resume state."""
+    def progress() -> int | None:
+        found = list(out.parent.glob(f"{out.name}.resume/*/records.partial.jsonl"))
+        return complete_lines(found[0])() if found else None
+    return progress
+
+
 def test_killed_rada_resumes_after_dvc_removed_its_outputs(workspace, fault, tmp_path):
     """`dvc repro` deletes a stage's outputs (clips/ among them) before running it again; the
-    ``.partial`` decisions survive, and words whose clips are gone are decided again."""
+    decided words and their clips survive in the resume state beside the output, and a word whose
+    clip is gone is decided again."""
     vocabulary = tmp_path / "words.txt"
     vocabulary.write_text("".join(w + "\n" for w in ("Xarelto", "Ozempic", "Wegovy", "Spiriva", "Totoro", "Ponyo",
                                                        "Lipitor", "Crestor", "Eliquis", "Jardiance")))
@@ -144,11 +154,14 @@ def test_killed_rada_resumes_after_dvc_removed_its_outputs(workspace, fault, tmp
     out = tmp_path / "killed"
     target = seeded_step("rada", 2, 8)  # of 10 words, decided 2 a batch
     reached = kill_at(rada_argv(workspace, vocabulary, out), tmp_path / "killed.log",
-                      complete_lines(out / "decisions.jsonl.partial"), target)
+                      rada_decided(out), target)
     fault.inject("kill -9 (data stage)", f"rada after {reached} of 10 words (seeded {target}), then dvc's output removal")
     fault.lost([out / name for name in ("kept.txt", "dropped.txt", "decisions.jsonl", "rada.json") if (out / name).exists()])
     for name in RADA_OUTS:  # what `dvc repro` does before it runs the command again
         shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
+    first = json.loads(next(out.parent.glob("killed.resume/*/records.partial.jsonl")).read_text().splitlines()[0])
+    (staged,) = out.parent.glob(f"killed.resume/*/clips/{first['clips'][0]['audio']}")
+    staged.unlink()  # a decided word whose clip is gone
 
     code, err = in_process(rada_argv(workspace, vocabulary, out))
     assert code == 0, err
@@ -159,4 +172,6 @@ def test_killed_rada_resumes_after_dvc_removed_its_outputs(workspace, fault, tmp
         return {**files, "rada.json": {k: v for k, v in summary.items() if k != "timings"}}
 
     assert result(out) == result(reference)
+    assert json.loads((out / "rada.json").read_text())["timings"]["words_resumed"] == reached - 1  # only its word redone
+    assert not (tmp_path / "killed.resume").exists()
     fault.recovered()

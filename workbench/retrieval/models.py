@@ -26,12 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.asr.losses import LossParts
 from workbench.retrieval.cif import CifPredictor, cif, quantity_loss
 from workbench.retrieval.frames import EncoderTop
 from workbench.retrieval.text_encoders import MiniLMEncoder, TokenBatch, masked_mean
+from workbench.training.losses import LossParts
 
 METHODS = ("glclap", "clar", "clsr")
+TEXT_ENCODERS = ("minilm", "chars", "phonemes")  # pretrained MiniLM, or trained from scratch
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ class ArchitectureConfig:
     decoder_dim: int = 256
     vq_temperature: float = 0.1  # CLSR's γ for the straight-through softmax
     sampler_ratio: float = 0.5  # CLSR's λ: share of wrongly predicted tokens replaced by their embeddings
+
+    def __post_init__(self) -> None:
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise ValueError(f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}, got {self.text_encoder!r}")
+        if min(self.text_trainable_layers, self.audio_trainable_layers) < 0:
+            raise ValueError("text_trainable_layers and audio_trainable_layers must be >= 0")
+        if min(self.symbol_dim, self.symbol_layers, self.projection_dim, self.projection_hidden, self.cif_kernel,
+               self.decoder_layers, self.decoder_dim) < 1:
+            raise ValueError("dimensions, layer counts and cif_kernel must be >= 1")
+        if min(self.initial_temperature, self.cif_threshold, self.vq_temperature) <= 0:
+            raise ValueError("initial_temperature, cif_threshold and vq_temperature must be > 0")
+        if not 0.0 <= self.sampler_ratio <= 1.0:
+            raise ValueError(f"sampler_ratio must be in [0, 1], got {self.sampler_ratio}")
 
 
 class ProjectionHead(nn.Sequential):
@@ -350,9 +364,11 @@ def load_retriever(directory, whisper_path=None, text_path=None) -> tuple[Retrie
 
     from workbench.asr import load_whisper
     from workbench.config.loading import build_config
+    from workbench.errors import CheckpointError, MissingInputError
+
     directory = Path(directory)
     if not (directory / META).is_file():
-        raise FileNotFoundError(f"no trained retriever in {directory} ({META} missing); run train_retriever first")
+        raise MissingInputError(directory / META, "trained retriever (run train_retriever first)")
     meta = json.loads((directory / META).read_text(encoding="utf-8"))
     architecture = build_config(ArchitectureConfig, meta["architecture"], str(directory / META))
     whisper_model = load_whisper(whisper_path or meta["model"])
@@ -362,6 +378,6 @@ def load_retriever(directory, whisper_path=None, text_path=None) -> tuple[Retrie
     missing, unexpected = model.load_state_dict(state, strict=False)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     if unexpected or trainable - set(state):
-        raise ValueError(f"{directory / WEIGHTS} does not fit a {meta['method']} retriever "
+        raise CheckpointError(f"{directory / WEIGHTS} does not fit a {meta['method']} retriever "
                          f"(unexpected {unexpected[:3]}, missing {sorted(trainable - set(state))[:3]})")
     return model.eval(), meta

@@ -7,24 +7,34 @@ carrier sentences, decode each clip greedily with the base Whisper, and call the
 normalized hypotheses. Those words are dropped; the rest are kept. The synthesized clips are
 returned too: they are (audio, hotword) pairs for retriever training.
 
-Work proceeds batch by batch (``iter_rada``) so a stage can write each batch and resume.
+Work proceeds batch by batch (``iter_rada``) so a stage can store each word as it is decided and
+resume: ``rada_records`` writes a word's clips and yields its record, ``usable_records`` keeps the
+stored records whose clips are still on disk, ``rada_outcome`` assembles the files of a finished
+run and ``install_clips`` moves the clips into the output.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.asr.transcribe import TranscribeOptions, transcribe_batch
+from workbench.data import Utterance, write_wav
 from workbench.text import build_normalizer, is_cjk
 from workbench.text.normalize import Normalizer
+
+if TYPE_CHECKING:
+    from workbench.retrieval.options import RadaConfig
 
 # whisper_basic lower-cases and turns symbols into spaces; "simplified" because Whisper often
 # writes traditional characters for Mandarin audio, which would keep a word it did recognize
@@ -222,3 +232,123 @@ def iter_rada(words: Sequence[str], engine, model, options: RadaOptions) -> Iter
 def run_rada(words: Sequence[str], engine, model, options: RadaOptions) -> RadaResult:
     """All words at once, clips discarded: for callers that only want the filtered vocabulary."""
     return RadaResult.from_decisions(d for batch in iter_rada(words, engine, model, options) for d in batch.decisions)
+
+
+# --- a stage's run: clips on disk, records, the finished files -----------------------------------
+
+
+def clip_id(word: str, rendition: int) -> str:
+    """A file-safe id, readable and unique: a slug of the word plus a hash of it."""
+    slug = re.sub(r"\W+", "_", word).strip("_")[:40] or "word"
+    digest = hashlib.sha1(word.encode()).hexdigest()[:8]
+    return f"rada-{slug}-{digest}-{rendition}"
+
+
+@dataclass
+class RadaTimings:
+    """Wall-clock of a run (from construction) and the TTS / ASR / audio seconds of the words it decided."""
+
+    started: float = field(default_factory=time.perf_counter)
+    tts_seconds: float = 0.0
+    asr_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+    def as_json(self, decided: int, resumed: int) -> dict:
+        elapsed = time.perf_counter() - self.started
+        return {
+            "seconds": round(elapsed, 3), "tts_seconds": round(self.tts_seconds, 3), "asr_seconds": round(self.asr_seconds, 3),
+            "words_decided": decided, "words_resumed": resumed, "audio_seconds": round(self.audio_seconds, 3),
+            "seconds_per_word": round(elapsed / decided, 4) if decided else None,
+        }
+
+
+def rada_records(words: Sequence[str], engine, model, options: RadaOptions, clips_dir: Path,
+                 timings: RadaTimings) -> Iterator[dict]:
+    """Decide ``words`` batch by batch; yields each word's record (its decision and its clips),
+    after writing the clips into ``clips_dir``, so a stored record always has its clips on disk."""
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    for batch in iter_rada(words, engine, model, options):
+        timings.tts_seconds += batch.tts_seconds
+        timings.asr_seconds += batch.asr_seconds
+        for decision, audio in zip(batch.decisions, batch.clips):
+            clips = []
+            for rendition, samples in enumerate(audio, start=1):
+                uid = clip_id(decision.word, rendition)
+                duration = write_wav(clips_dir / f"{uid}.wav", samples)
+                timings.audio_seconds += duration
+                clips.append({"id": uid, "audio": f"{uid}.wav", "duration": round(duration, 4)})
+            yield {**decision.to_json(), "clips": clips}
+
+
+def usable_records(records: Mapping[str, dict], clip_dirs: Sequence[Path]) -> dict[str, dict]:
+    """The stored records whose every clip is in one of ``clip_dirs``; a word whose clips are gone
+    (``dvc repro`` deletes the output's clips/ before it reruns the stage) is decided again."""
+    return {word: record for word, record in records.items()
+            if all(any((d / clip["audio"]).is_file() for d in clip_dirs) for clip in record["clips"])}
+
+
+@dataclass(frozen=True)
+class RadaOutcome:
+    """A finished run's files: decisions.jsonl records, the clips' manifest, rada.json, tracked metrics."""
+
+    result: RadaResult
+    records: tuple[dict, ...]  # in vocabulary order
+    utterances: tuple[Utterance, ...]  # clips/manifest.jsonl: train-split (audio, hotword) pairs
+    summary: dict  # rada.json
+    metrics: dict[str, float]
+
+    @property
+    def kept_text(self) -> str:
+        """kept.txt: one word a line (the filtered hotword list)."""
+        return "".join(w + "\n" for w in self.result.kept)
+
+    @property
+    def dropped_text(self) -> str:
+        return "".join(w + "\n" for w in self.result.dropped)
+
+
+def rada_outcome(words: Sequence[str], records: Mapping[str, dict], config: RadaConfig, duplicates: int,
+                 timings: RadaTimings, decided: int) -> RadaOutcome:
+    """The verdicts of ``words`` (every one in ``records``) as the stage's outputs."""
+    ordered = tuple(records[w] for w in words)
+    result = RadaResult.from_decisions(RadaDecision.from_json(r) for r in ordered)
+    utterances = tuple(_clip_utterances(ordered, config))
+    metrics = result.as_metrics()
+    times = timings.as_json(decided, len(words) - decided)
+    summary = {
+        "before": result.before, "after": result.after, "dropped": len(result.dropped),
+        "dropped_share": round(metrics["dropped_share"], 6), "duplicates": duplicates,
+        "clips": len(utterances), "clip_recognition_rate": round(metrics["clip_recognition_rate"], 6),
+        "recognition_rate": {k: round(v, 6) for k, v in result.recognition_by_rendition().items()},
+        "recognition_rate_by_carrier": {k: round(v, 6) for k, v in result.recognition_by_carrier().items()},
+        "timings": times, "model": config.model, "engine": config.engine,
+        "renditions": config.renditions, "min_recognized": config.min_recognized,
+    }
+    tracked = {**metrics, "duplicates": float(duplicates), **{f"timing_{k}": float(v) for k, v in times.items() if v is not None}}
+    return RadaOutcome(result, ordered, utterances, summary, tracked)
+
+
+def _clip_utterances(records: Iterable[dict], config: RadaConfig) -> Iterator[Utterance]:
+    for record in records:
+        status = "dropped" if record["reliably_recognized"] else "kept"
+        for clip, text, recognized, language in zip(record["clips"], record["texts"], record["recognized"], record["languages"]):
+            yield Utterance(
+                id=clip["id"], audio=clip["audio"], duration=clip["duration"], text=text,
+                language=config.language or language, split="train", hotwords=(record["word"],),
+                speaker=f"tts:{config.engine}", custom={"rada": status, "recognized": recognized},
+            )
+
+
+def install_clips(utterances: Iterable[Utterance], staging: Path, clips_dir: Path) -> None:
+    """Move the clips of ``utterances`` from ``staging`` (where an unfinished run keeps them) into
+    ``clips_dir``, and delete the WAVs there that no utterance refers to (words no longer in the
+    vocabulary). A clip already in ``clips_dir`` (moved by a run killed while finishing) stays."""
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    referenced = set()
+    for utterance in utterances:
+        referenced.add(utterance.audio)
+        if (staging / utterance.audio).is_file():
+            os.replace(staging / utterance.audio, clips_dir / utterance.audio)
+    for stale in clips_dir.glob("*.wav"):
+        if stale.name not in referenced:
+            stale.unlink()

