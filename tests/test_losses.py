@@ -1,4 +1,5 @@
-"""Training losses (workbench.asr.losses): hand-computed values, masking, gradients, POI token weights."""
+"""Training losses (workbench.asr.losses) and their parts (workbench.training.losses.LossParts):
+hand-computed values, masking, gradients, POI token weights."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 import torch
 
 from workbench.asr.losses import (
-    LossParts,
     cross_entropy,
     infonce_loss,
     mwer_loss,
@@ -19,6 +19,7 @@ from workbench.asr.losses import (
     word_errors,
 )
 from workbench.metrics import Reference, Scorer
+from workbench.training.losses import LossParts
 
 
 def lse(*values: float) -> float:

@@ -6,20 +6,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.asr.encoder_cache import EncoderCache
+from conftest import REPO
 from workbench.asr.lora import LoRAConfig, apply_lora, lora_state_dict
 from workbench.asr.whisper_model import encode
 from workbench.config import ConfigError
+from workbench.features import FeatureStore
 from workbench.testing.dummies import tiny_whisper
 from workbench.training.data import TrainingItem, epoch_batches
 from workbench.training.experiment import load_experiment
 from workbench.training.objective import Objective
 from workbench.training.trainer import LoopConfig, train
 
-from conftest import REPO
-
 ITEMS = [
-    TrainingItem("a", "zh", "我们开meeting讨论", ((3, 10),), ("我们开米听讨论", "我们开讨论"), ("我们开米听讨论", "我们开meeting讨论")),
+    TrainingItem("a", "zh", "我们开meeting讨论", ((3, 10),), ("我们开米听讨论", "我们开讨论"),
+                 ("我们开米听讨论", "我们开meeting讨论")),
     TrainingItem("b", "zh", "发email给我", ((1, 6),), ("发一妹儿给我",), ("发一妹儿给我", "发email给我", "发给我")),
     TrainingItem("c", "vi", "gửi email cho tôi", ((4, 9),), ("gửi i meo cho tôi",), ("gửi i meo cho tôi",)),
     TrainingItem("d", "vi", "mở laptop đi", ((3, 9),), (), ("mở láp tóp đi", "mở laptop đi")),
@@ -34,7 +34,8 @@ def _experiment(tmp_path: Path, text: str):
 
 @pytest.fixture()
 def full_experiment(tmp_path):
-    return _experiment(tmp_path, "name: everything\nlosses: {wce: 1.0, infonce: 0.5, mwer: 0.3}\npoi_weight: 2.0\ntau: 0.1\n")
+    return _experiment(tmp_path,
+                       "name: everything\nlosses: {wce: 1.0, infonce: 0.5, mwer: 0.3}\npoi_weight: 2.0\ntau: 0.1\n")
 
 
 def _features(model, n=len(ITEMS), seed=3):
@@ -80,10 +81,12 @@ def _train(tmp_path, experiment, stop_after=None, steps_config=None, features=No
         ids = [ITEMS.index(item) for item in batch]
         return features[ids]
 
-    config = steps_config or LoopConfig(learning_rate=1e-2, warmup_steps=0, epochs=3, batch_size=2, checkpoint_every=1, seed=5)
+    config = steps_config or LoopConfig(learning_rate=1e-2, warmup_steps=0, epochs=3, batch_size=2, checkpoint_every=1,
+                                        seed=5)
     losses = []
     done = train(model, Objective(model, experiment), ITEMS, feature_fn, experiment.losses, config, tmp_path,
-                 log_metrics=lambda metrics, step: losses.append(metrics["loss"]), stop_after=stop_after, on_resume=on_resume)
+                 log_metrics=lambda metrics, step: losses.append(metrics["loss"]), stop_after=stop_after,
+                 on_resume=on_resume)
     return model, done, losses
 
 
@@ -132,20 +135,22 @@ def test_encoder_cache_gives_the_same_loss(full_experiment):
     model = apply_lora(tiny_whisper(), LoRAConfig(rank=4, alpha=8, dropout=0.0))
     generator = torch.Generator().manual_seed(7)
     mel = torch.randn(len(ITEMS), 80, 3000, generator=generator)
-    cache = EncoderCache()
+    cache = FeatureStore()
     ids = [item.id for item in ITEMS]
     objective = Objective(model, full_experiment)
     with torch.no_grad():
         direct = objective(encode(model, mel), ITEMS).total(full_experiment.losses)
-        first = objective(cache.get_or_compute(ids, lambda positions: mel[positions], model), ITEMS).total(full_experiment.losses)
-        second = objective(cache.get_or_compute(ids, lambda positions: mel[positions], model), ITEMS).total(full_experiment.losses)
+        first = objective(cache.get_or_compute(ids, lambda positions: mel[positions], model), ITEMS)
+        second = objective(cache.get_or_compute(ids, lambda positions: mel[positions], model), ITEMS)
+        first, second = first.total(full_experiment.losses), second.total(full_experiment.losses)
     assert cache.encoded == len(ITEMS)  # the second epoch encoded nothing
     assert torch.equal(direct, first) and torch.equal(first, second)
 
 
 def test_batches_depend_only_on_seed_and_epoch():
     assert epoch_batches(ITEMS, 2, 1, 0) == epoch_batches(ITEMS, 2, 1, 0)
-    assert epoch_batches(ITEMS, 2, 1, 0) != epoch_batches(ITEMS, 2, 1, 1) or epoch_batches(ITEMS, 2, 1, 2) != epoch_batches(ITEMS, 2, 1, 0)
+    assert (epoch_batches(ITEMS, 2, 1, 0) != epoch_batches(ITEMS, 2, 1, 1)
+            or epoch_batches(ITEMS, 2, 1, 2) != epoch_batches(ITEMS, 2, 1, 0))
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "experiments" / "cs_nmg").glob("*.yaml")), ids=lambda p: p.stem)

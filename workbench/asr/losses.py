@@ -3,8 +3,8 @@
 Every loss takes the output of one teacher-forced decoder pass, logits ``[B, T, V]`` for target
 token ids ``[B, T]`` (positions to skip hold ``ignore_index``, -100 by convention; turn a padding
 mask into that with ``targets.masked_fill(~mask, -100)``), or scores derived from it, and returns a
-scalar tensor. The model side returns the parts in a ``LossParts``; the trainer weights them with
-the experiment's ``losses`` mapping (``LossParts.total``) and logs each part on its own.
+scalar tensor. The model side returns the parts in a ``workbench.training.losses.LossParts``; the
+training loop weights them with the experiment's ``losses`` mapping and logs each part on its own.
 
 Conventions shared by all losses:
 
@@ -20,9 +20,7 @@ Conventions shared by all losses:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -39,66 +37,9 @@ if TYPE_CHECKING:
 IGNORE_INDEX = -100
 
 __all__ = [
-    "IGNORE_INDEX", "LossParts", "cross_entropy", "infonce_loss", "mwer_loss", "poi_token_weights",
+    "IGNORE_INDEX", "cross_entropy", "infonce_loss", "mwer_loss", "poi_token_weights",
     "sequence_logprobs", "weighted_cross_entropy", "word_errors",
 ]
-
-
-# --------------------------------------------------------------------------- the parts container
-
-
-@dataclass(frozen=True, eq=False)
-class LossParts(Mapping[str, Tensor]):
-    """Named scalar losses of one step (icefall/torchtune style: the model returns parts, the trainer weights them).
-
-    ``LossParts({"wce": wce, "infonce": nce}).total({"wce": 1.0, "infonce": 0.5})``. Read-only
-    mapping of name -> 0-dim tensor; ``as_floats()`` gives the detached values for logging.
-    """
-
-    parts: Mapping[str, Tensor] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        parts = dict(self.parts)
-        for name, value in parts.items():
-            if not isinstance(value, Tensor) or value.ndim != 0:
-                raise ValueError(f"loss part {name!r} must be a scalar (0-dim) tensor, got {type(value).__name__}"
-                                 + (f" of shape {tuple(value.shape)}" if isinstance(value, Tensor) else ""))
-        object.__setattr__(self, "parts", MappingProxyType(parts))
-
-    def __getitem__(self, name: str) -> Tensor:
-        return self.parts[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.parts)
-
-    def __len__(self) -> int:
-        return len(self.parts)
-
-    def __repr__(self) -> str:
-        return f"LossParts({', '.join(f'{k}={v.item():.4g}' for k, v in self.parts.items())})"
-
-    def total(self, weights: Mapping[str, float]) -> Tensor:
-        """Σ_name weights[name] · parts[name], the tensor to call ``backward()`` on.
-
-        A weight naming a missing part is a ``KeyError`` (a misspelt or forgotten loss must not
-        silently train without it). Parts without a weight, or with weight 0, are left out of
-        the sum (computed for logging only) and not even multiplied, so a NaN in a logged-only
-        part cannot leak into the gradient. Negative weights are errors (every part is a loss).
-        """
-        missing = sorted(set(weights) - set(self.parts))
-        if missing:
-            raise KeyError(f"weights name loss part(s) {missing} that were not computed; parts: {sorted(self.parts)}")
-        negative = sorted(name for name, w in weights.items() if w < 0)
-        if negative:
-            raise ValueError(f"negative loss weight(s) for {negative}")
-        terms = [self.parts[name] * float(w) for name, w in weights.items() if w != 0]
-        if not terms:
-            raise ValueError("no loss part has a non-zero weight: nothing to optimize")
-        return functools.reduce(torch.add, terms)
-
-    def as_floats(self) -> dict[str, float]:
-        """Detached Python floats, for the logger."""
-        return {name: float(value.detach().item()) for name, value in self.parts.items()}
 
 
 # --------------------------------------------------------------------------- token-level losses

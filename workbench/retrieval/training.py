@@ -1,34 +1,33 @@
-"""The retriever training loop: seeded epochs of shuffled examples, loss parts weighted by the
-experiment, CIF pre-training epochs first (seed 000's two-stage schedule), a checkpoint after
-every epoch (atomic) from which a killed run resumes to the same result.
+"""Retriever training on the training loop (``workbench.training.loop``): seeded epochs of shuffled
+examples, loss parts weighted by the experiment, CIF pre-training epochs first (seed 000's
+two-stage schedule: the quantity loss alone), a checkpoint after every epoch.
 
-Batches depend only on (seed, epoch), and each epoch starts from a checkpointed RNG state, so a
-resumed run replays the remaining epochs exactly. The stage keeps the checkpoint in its resume
-directory (``workbench.data.resume``), not in its output.
+An epoch's batches, including each example's local text (a hotword, a fuzzy variant or a cropped
+phrase), are drawn from one (seed, epoch) RNG, so a resumed run redraws exactly the batches the
+interrupted one would have. The stage keeps the checkpoint in its resume directory
+(``workbench.data.resume``), not in its output.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
-from accelerate import Accelerator
-from tqdm import tqdm
 
-from workbench.data.atomic import atomic_path
+from workbench.errors import InputError
 from workbench.retrieval.data import RetrievalExample, crop_phrase, find_span
 from workbench.retrieval.frames import pad_states
 from workbench.retrieval.fuzzy import FuzzyConfig, sample_training_text
 from workbench.retrieval.models import RetrievalBatch, Retriever
-from workbench.training.trainer import CheckpointError, linear_schedule, read_checkpoint
+from workbench.training.checkpoint import CHECKPOINT
+from workbench.training.loop import Callbacks, LoopSettings, TrainingTask, run_training
+from workbench.training.losses import LossParts
 
-CHECKPOINT = "checkpoint.pt"
-logger = logging.getLogger("workbench.training")
+__all__ = ["CHECKPOINT", "RetrieverLoopConfig", "make_batch", "train_retriever"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,15 @@ class RetrieverLoopConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("train_retriever.loop: epochs >= 1 and batch_size >= 2 (InfoNCE needs in-batch negatives)")
+            raise ValueError("epochs >= 1 and batch_size >= 2 (InfoNCE needs in-batch negatives)")
         if self.learning_rate <= 0:
-            raise ValueError(f"train_retriever.loop.learning_rate must be > 0, got {self.learning_rate}")
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
-def local_target(example: RetrievalExample, rng: random.Random, fuzzy: FuzzyConfig | None) -> tuple[str, tuple[int, int] | None]:
+def local_target(example: RetrievalExample, rng: random.Random,
+                 fuzzy: FuzzyConfig | None) -> tuple[str, tuple[int, int] | None]:
     """The local text of one example this epoch and the transcript span it stands for."""
     if example.hotwords:
         index = rng.randrange(len(example.hotwords))
@@ -60,23 +60,50 @@ def local_target(example: RetrievalExample, rng: random.Random, fuzzy: FuzzyConf
     return crop_phrase(example.text, rng)
 
 
-def make_batch(examples: Sequence[RetrievalExample], states: Mapping[str, torch.Tensor], rng: random.Random,
-               fuzzy: FuzzyConfig | None) -> RetrievalBatch:
+def _batch(examples: Sequence[RetrievalExample], targets: Sequence[tuple[str, tuple[int, int] | None]],
+           states: Mapping[str, torch.Tensor]) -> RetrievalBatch:
     padded, mask = pad_states([states[e.id] for e in examples])
-    targets = [local_target(e, rng, fuzzy) for e in examples]
     return RetrievalBatch(padded, mask, [e.text for e in examples], [t for t, _ in targets], [s for _, s in targets])
 
 
-def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    names = {n for n, p in model.named_parameters() if p.requires_grad}
-    return {k: v for k, v in model.state_dict().items() if k in names}
+def make_batch(examples: Sequence[RetrievalExample], states: Mapping[str, torch.Tensor], rng: random.Random,
+               fuzzy: FuzzyConfig | None) -> RetrievalBatch:
+    return _batch(examples, [local_target(e, rng, fuzzy) for e in examples], states)
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int) -> None:
-    state = {"epoch": epoch, "model": _trainable_state(model), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+class _RetrieverTask(TrainingTask):
+    """Micro-batches of (example, local target) pairs; a lone leftover example of an epoch is
+    dropped (it has no in-batch negative)."""
+
+    def __init__(self, model: Retriever, examples: Sequence[RetrievalExample], states: Mapping[str, torch.Tensor],
+                 loss_weights: Mapping[str, float], config: RetrieverLoopConfig, cif_pretrain_epochs: int,
+                 fuzzy: FuzzyConfig | None):
+        self.model, self.examples, self.states, self.weights = model, examples, states, loss_weights
+        self.config, self.cif_pretrain_epochs, self.fuzzy = config, cif_pretrain_epochs, fuzzy
+        self.batches_per_epoch = len(examples) // config.batch_size + (len(examples) % config.batch_size >= 2)
+
+    def epoch_batches(self, epoch: int) -> list[list[tuple[RetrievalExample, tuple[str, tuple[int, int] | None]]]]:
+        rng = random.Random(self.config.seed * 100_003 + epoch)
+        order = list(range(len(self.examples)))
+        rng.shuffle(order)
+        batches = []
+        for first in range(0, len(order), self.config.batch_size):
+            chunk = [self.examples[i] for i in order[first : first + self.config.batch_size]]
+            if len(chunk) >= 2:  # the targets are drawn in batch order, after the shuffle
+                batches.append([(e, local_target(e, rng, self.fuzzy)) for e in chunk])
+        return batches
+
+    def loss(self, batch, epoch: int) -> LossParts:
+        return self.model(_batch([e for e, _ in batch], [t for _, t in batch], self.states))
+
+    def loss_weights(self, epoch: int, parts: LossParts) -> Mapping[str, float]:
+        # CIF pre-training: the quantity loss alone; a part a batch has nothing for (CLAR's local
+        # loss without a hotword span in the batch) is left out
+        weights = {"quantity": 1.0} if epoch < self.cif_pretrain_epochs else self.weights
+        return {name: w for name, w in weights.items() if name in parts and w > 0}
+
+    def step_metrics(self, epoch: int, learning_rate: float) -> dict:
+        return {"epoch": epoch, "logit_scale": float(self.model.scale.detach())}
 
 
 def train_retriever(
@@ -90,65 +117,21 @@ def train_retriever(
     fuzzy: FuzzyConfig | None = None,
     log_metrics: Callable[[dict, int], None] = lambda metrics, step: None,
     stop_after_epochs: int | None = None,
-    on_resume: Callable[[int], None] = lambda epoch: None,
+    on_resume: Callable[[int], None] = lambda step: None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> int:
-    """Train; returns the number of epochs done (resumes from ``checkpoint_dir/checkpoint.pt``
-    when present; ``on_resume`` gets its epoch)."""
-    config.validate()
+    """Train ``cif_pretrain_epochs + config.epochs`` epochs (or ``stop_after_epochs`` in this call:
+    tests simulate a kill); returns the epochs done. Resumes from ``checkpoint_dir/checkpoint.pt``
+    when present (``on_resume`` gets its optimizer step); the callbacks are the loop's
+    (``workbench.training.loop``)."""
     if len(examples) < 2:
-        raise ValueError(f"{len(examples)} training example(s): contrastive training needs at least 2")
-    torch.manual_seed(config.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+        raise InputError(f"{len(examples)} training example(s): contrastive training needs at least 2")
     epochs = cif_pretrain_epochs + config.epochs
-    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
-    scheduler = linear_schedule(optimizer, config.warmup_steps, steps_per_epoch * epochs)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = checkpoint_dir / CHECKPOINT
-    start = 0
-    if checkpoint.exists():
-        saved = read_checkpoint(checkpoint, ("epoch", "model", "optimizer", "scheduler", "torch_rng"))
-        missing = set(_trainable_state(accelerator.unwrap_model(model))) - set(saved["model"])
-        if missing:
-            raise CheckpointError(f"{checkpoint} does not fit this model (missing {sorted(missing)[:3]}); delete it to restart")
-        accelerator.unwrap_model(model).load_state_dict(saved["model"], strict=False)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["torch_rng"])
-        start = int(saved["epoch"])
-        logger.info("resuming from epoch %d of %d (%s)", start, epochs, checkpoint)
-        on_resume(start)
-    pretrain_weights = {"quantity": 1.0}
-    model.train()
-    with tqdm(total=steps_per_epoch * epochs, initial=start * steps_per_epoch, desc=f"train {model.method}", unit="step") as bar:
-        for epoch in range(start, epochs):
-            rng = random.Random(config.seed * 100_003 + epoch)
-            order = list(range(len(examples)))
-            rng.shuffle(order)
-            weights = pretrain_weights if epoch < cif_pretrain_epochs else loss_weights
-            for first in range(0, len(order), config.batch_size):
-                chunk = [examples[i] for i in order[first : first + config.batch_size]]
-                if len(chunk) < 2:
-                    continue  # a lone leftover has no in-batch negative
-                parts = model(make_batch(chunk, states, rng, fuzzy))
-                used = {name: w for name, w in weights.items() if name in parts and w > 0}
-                loss = parts.total(used)
-                optimizer.zero_grad()
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                step = epoch * steps_per_epoch + first // config.batch_size + 1
-                metrics = {f"loss_{k}": v for k, v in parts.as_floats().items()}
-                metrics.update(loss=float(loss.detach()), epoch=epoch, logit_scale=float(accelerator.unwrap_model(model).scale.detach()))
-                log_metrics(metrics, step)
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", stage="cif" if epoch < cif_pretrain_epochs else "joint")
-                bar.update(1)
-            save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, epoch + 1)
-            if stop_after_epochs is not None and epoch + 1 - start >= stop_after_epochs:
-                model.eval()
-                return epoch + 1
-    model.eval()
-    return epochs
+    # the schedule's length counts an epoch's lone leftover batch too, although it is never trained:
+    # kept so that results equal those of the retriever's earlier trainer
+    schedule = math.ceil(len(examples) / config.batch_size) * epochs
+    settings = LoopSettings(config.learning_rate, config.weight_decay, config.warmup_steps, config.max_grad_norm,
+                            epochs, config.seed, schedule_steps=schedule)
+    task = _RetrieverTask(model, examples, states, loss_weights, config, cif_pretrain_epochs, fuzzy)
+    callbacks = Callbacks(log_metrics, on_resume=on_resume, progress=progress)
+    return run_training(model, task, settings, checkpoint_dir, callbacks, stop_after_epochs=stop_after_epochs).epochs

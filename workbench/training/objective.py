@@ -18,7 +18,6 @@ import whisper
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
 from workbench.asr.losses import (
-    LossParts,
     cross_entropy,
     infonce_loss,
     mwer_loss,
@@ -30,6 +29,7 @@ from workbench.asr.losses import (
 from workbench.asr.nbest import patched_cross_attention, text_tokens
 from workbench.training.data import TrainingItem
 from workbench.training.experiment import ExperimentConfig
+from workbench.training.losses import LossParts
 
 IGNORE = -100
 

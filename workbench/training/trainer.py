@@ -1,36 +1,29 @@
-"""The resumable fine-tuning loop: accelerate for devices, checkpoints with every piece of state.
+"""Whisper LoRA fine-tuning on the training loop (``workbench.training.loop``).
 
-accelerate places the model and optimizer (CPU here; GPUs and nodes with ``accelerate launch``
-unchanged) and handles gradient accumulation. A checkpoint holds what a bit-identical resume
-needs and nothing more: the adapter weights (not the frozen base), optimizer and scheduler
-state, the global step and the torch/python RNG states (LoRA dropout draws from torch's RNG);
-batches depend only on (seed, epoch), so a run killed after step k and resumed replays steps
-k+1.. exactly as the uninterrupted run would. Checkpoints are written atomically, after the
-epoch-end callback of a step that ends an epoch, so a resumed run never skips that callback.
-The stage keeps them in its resume directory (``workbench.data.resume``), not in its output.
+Batches depend only on (seed, epoch) (``training.data.epoch_batches``); the objective returns the
+experiment's loss parts for a batch's encoder features, weighted by the experiment's ``losses``.
+LoRA dropout draws from torch's RNG, which the loop's checkpoints carry, so a run killed after
+step k and resumed replays steps k+1.. exactly as the uninterrupted run would. The stage keeps the
+checkpoints in its resume directory (``workbench.data.resume``), not in its output.
 """
 
 from __future__ import annotations
 
-from workbench.errors import CheckpointError
-
-import logging
 import math
-import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
-from accelerate import Accelerator
-from tqdm import tqdm
 
-from workbench.asr.lora import lora_state_dict
-from workbench.data.atomic import atomic_path
-from workbench.training.data import TrainingItem, iterate_steps
+from workbench.errors import CheckpointError  # noqa: F401  TRANSITION: rl/grpo.py imports it from here
+from workbench.training.checkpoint import CHECKPOINT
+from workbench.training.data import TrainingItem, epoch_batches
+from workbench.training.loop import Callbacks, LoopSettings, TrainingTask, run_training
+from workbench.training.losses import LossParts
 from workbench.training.objective import Objective
 
-logger = logging.getLogger("workbench.training")
+__all__ = ["CHECKPOINT", "LoopConfig", "train"]
 
 
 @dataclass(frozen=True)
@@ -39,69 +32,39 @@ class LoopConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 4  # linear warm-up, then linear decay to 0
     epochs: int = 2
-    batch_size: int = 4  # utterances per step (each brings its negatives / N-best rows)
-    gradient_accumulation: int = 1
+    batch_size: int = 4  # utterances per micro-batch (each brings its negatives / N-best rows)
+    gradient_accumulation: int = 1  # micro-batches per optimizer step
     max_grad_norm: float = 1.0
-    checkpoint_every: int = 10  # optimizer steps between checkpoints (and one at the end)
+    checkpoint_every: int = 10  # optimizer steps between checkpoints (and one at every epoch's end)
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "gradient_accumulation", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train_asr.{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
-            raise ValueError(f"train_asr.learning_rate must be > 0, got {self.learning_rate}")
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
-CHECKPOINT = "checkpoint.pt"
+class _LoRATask(TrainingTask):
+    def __init__(self, objective: Objective, items: Sequence[TrainingItem],
+                 features: Callable[[Sequence[TrainingItem]], torch.Tensor], loss_weights: Mapping[str, float],
+                 config: LoopConfig):
+        self.objective, self.items, self.features = objective, items, features
+        self.weights, self.config = loss_weights, config
+        self.batches_per_epoch = math.ceil(len(items) / config.batch_size)
 
+    def epoch_batches(self, epoch: int) -> list[list[TrainingItem]]:
+        return epoch_batches(self.items, self.config.batch_size, self.config.seed, epoch)
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, step: int) -> None:
-    state = {
-        "step": step, "adapter": lora_state_dict(model), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-        "python_rng": list(random.getstate()[1]), "python_rng_version": random.getstate()[0],
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    def loss(self, batch: Sequence[TrainingItem], epoch: int) -> LossParts:
+        return self.objective(self.features(batch), batch)
 
+    def loss_weights(self, epoch: int, parts: LossParts) -> Mapping[str, float]:
+        return self.weights
 
-def read_checkpoint(path: Path, keys: Sequence[str]) -> dict:
-    """A resume checkpoint (``torch.load`` with ``weights_only``) holding ``keys``, or a
-    ``CheckpointError`` naming the file. Checkpoints are written atomically, so an unreadable one
-    was damaged after the fact: it is refused rather than silently trained over."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by damage
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: cannot read this checkpoint ({reason}); it is truncated or not a "
-                              "checkpoint: delete it to train from the start") from None
-    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
-    if missing:
-        raise CheckpointError(f"{path}: not a checkpoint of this trainer (no {missing}); delete it to train from the start")
-    return state
-
-
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
-    state = read_checkpoint(path, ("step", "adapter", "optimizer", "scheduler", "torch_rng", "python_rng", "python_rng_version"))
-    missing, unexpected = model.load_state_dict(state["adapter"], strict=False)
-    lora_missing = [k for k in missing if "lora_" in k]
-    if lora_missing or unexpected:
-        raise CheckpointError(f"{path}: adapter does not fit the model (missing {lora_missing[:3]}, unexpected {unexpected[:3]})")
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    random.setstate((state["python_rng_version"], tuple(state["python_rng"]), None))
-    return int(state["step"])
-
-
-def linear_schedule(optimizer, warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    def step_metrics(self, epoch: int, learning_rate: float) -> dict:
+        return {"learning_rate": learning_rate, "epoch": epoch}
 
 
 def train(
@@ -116,56 +79,14 @@ def train(
     on_epoch_end: Callable[[int, int], None] = lambda epoch, step: None,
     stop_after: int | None = None,
     on_resume: Callable[[int], None] = lambda step: None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> int:
-    """Train until ``config.epochs`` are done (or ``stop_after`` steps: tests simulate a kill).
-    Resumes from ``checkpoint_dir/checkpoint.pt`` when present (``on_resume`` gets its step).
-    Returns the number of steps done."""
-    config.validate()
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation, cpu=not torch.cuda.is_available())
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:
-        raise ValueError("the model has no trainable parameters (apply LoRA first)")
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(items) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    scheduler = linear_schedule(optimizer, config.warmup_steps, math.ceil(total / config.gradient_accumulation))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    checkpoint = checkpoint_dir / CHECKPOINT
-    start = 0
-    if checkpoint.exists():
-        start = load_checkpoint(checkpoint, model, optimizer, scheduler)
-        logger.info("resuming from step %d of %d (%s)", start, total, checkpoint)
-        on_resume(start)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    model.train()
-    done = start
-    with tqdm(total=total, initial=start, desc="train", unit="step") as bar:
-        for step, epoch, batch in iterate_steps(items, config.batch_size, config.seed, config.epochs, start):
-            with accelerator.accumulate(model):
-                parts = objective(features(batch), batch)
-                loss = parts.total(loss_weights)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            done = step + 1
-            metrics = {f"loss_{name}": value for name, value in parts.as_floats().items()}
-            metrics.update(loss=float(loss.detach()), learning_rate=scheduler.get_last_lr()[0], epoch=epoch)
-            log_metrics(metrics, done)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            bar.update(1)
-            last = done == total
-            if done % steps_per_epoch == 0:  # before the checkpoint: a resume never skips an epoch's end
-                model.eval()
-                on_epoch_end(epoch, done)
-                model.train()
-            if done % config.checkpoint_every == 0 or last or done % steps_per_epoch == 0:
-                save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, done)
-            if stop_after is not None and done >= stop_after:
-                break
-    model.eval()
-    return done
+    """Train the model's LoRA adapters until ``config.epochs`` are done (or this call has done
+    ``stop_after`` optimizer steps: tests simulate a kill). Resumes from
+    ``checkpoint_dir/checkpoint.pt`` when present; the callbacks are the loop's
+    (``workbench.training.loop``). Returns the number of optimizer steps done."""
+    settings = LoopSettings(config.learning_rate, config.weight_decay, config.warmup_steps, config.max_grad_norm,
+                            config.epochs, config.seed, config.checkpoint_every, config.gradient_accumulation)
+    result = run_training(model, _LoRATask(objective, items, features, loss_weights, config), settings, checkpoint_dir,
+                          Callbacks(log_metrics, on_epoch_end, on_resume, progress), stop_after=stop_after)
+    return result.steps
