@@ -1,4 +1,4 @@
-"""LoRA adapters on a tiny random Whisper (freezing, save/load, merge, decoding) and the encoder cache."""
+"""LoRA adapters on a tiny random Whisper (freezing, save/load, merge, decoding)."""
 
 import copy
 import json
@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.asr.encoder_cache import EncoderCache
 from workbench.asr.lora import (
     LoRAConfig,
     apply_lora,
@@ -227,96 +226,3 @@ def test_transcribe_batch_on_adapted_model(base):
     merged = transcribe_batch(merge_lora(copy.deepcopy(model)), clips, options)
     assert len(results) == 2 and [r.tokens for r in results] == [r.tokens for r in merged]
 
-
-# --- encoder cache ---
-
-
-class CountingEncoder:
-    """Counts the clips that go through ``model.encoder`` (an instance attribute shadows forward)."""
-
-    def __init__(self, model):
-        self.clips = 0
-        forward = model.encoder.forward
-
-        def counted(x):
-            self.clips += x.shape[0]
-            return forward(x)
-
-        model.encoder.forward = counted
-
-
-def mels_for(ids, mel_by_id, asked=None):
-    def mel_fn(positions):
-        if asked is not None:
-            asked.append(positions)
-        return torch.stack([mel_by_id[ids[p]] for p in positions])
-
-    return mel_fn
-
-
-@pytest.fixture(scope="module")
-def mel_by_id():
-    generator = torch.Generator().manual_seed(3)
-    return {f"utt-{i}": torch.randn(80, 3000, generator=generator) for i in range(4)}
-
-
-def test_cache_computes_each_utterance_once(base, mel_by_id):
-    model = copy.deepcopy(base)
-    counter = CountingEncoder(model)
-    cache = EncoderCache()
-    ids = ["utt-0", "utt-1", "utt-2"]
-    first = cache.get_or_compute(ids, mels_for(ids, mel_by_id), model)
-    assert counter.clips == 3 and first.shape == (3, 1500, 64)
-    assert torch.equal(first, encode(base, torch.stack([mel_by_id[i] for i in ids])))
-    again = cache.get_or_compute(ids, mels_for(ids, mel_by_id), model)
-    assert counter.clips == 3 and torch.equal(again, first)
-    asked = []
-    ids = ["utt-3", "utt-1", "utt-3"]  # one new utterance, asked for once
-    mixed = cache.get_or_compute(ids, mels_for(ids, mel_by_id, asked), model)
-    assert asked == [[0]] and counter.clips == 4 and cache.encoded == 4 and len(cache) == 4
-    torch.testing.assert_close(mixed, encode(base, torch.stack([mel_by_id[i] for i in ids])))
-    assert torch.equal(mixed[1], first[1])
-    assert cache.get_or_compute([], mels_for([], mel_by_id), model).shape == (0, 1500, 64)
-
-
-def test_disk_cache_reloads_in_a_fresh_object(base, mel_by_id, tmp_path):
-    ids = ["utt-0", "utt-1", "spk/ü 2"]
-    mel_by_id = {**mel_by_id, "spk/ü 2": mel_by_id["utt-2"]}
-    first = EncoderCache(tmp_path / "cache").get_or_compute(ids, mels_for(ids, mel_by_id), base)
-
-    def refuse(positions):
-        raise AssertionError(f"recomputed {positions}")
-
-    reopened = EncoderCache(tmp_path / "cache")
-    assert len(reopened) == 3
-    assert torch.equal(reopened.get_or_compute(ids[::-1], refuse, base), first.flip(0))
-    # a decoder-only LoRA leaves the encoder as it was: the base model's cache serves it
-    assert torch.equal(reopened.get_or_compute(ids, refuse, adapted(base)), first)
-
-
-def test_fp16_cache_halves_storage(base, mel_by_id, tmp_path):
-    ids = ["utt-0", "utt-1"]
-    full = EncoderCache(tmp_path / "fp32").get_or_compute(ids, mels_for(ids, mel_by_id), base)
-    half = EncoderCache(tmp_path / "fp16", dtype=torch.float16).get_or_compute(ids, mels_for(ids, mel_by_id), base)
-    assert half.dtype == torch.float32  # returned in the model's dtype, rounded through float16
-    torch.testing.assert_close(half, full, rtol=1e-3, atol=1e-3)
-    sizes = {d: sum(f.stat().st_size for f in (tmp_path / d).glob("shard-*")) for d in ("fp32", "fp16")}
-    assert sizes["fp16"] < 0.51 * sizes["fp32"]
-    with pytest.raises(ValueError, match="stores float16"):
-        EncoderCache(tmp_path / "fp16")
-
-
-def test_cache_rejects_other_encoder_weights(base, mel_by_id, tmp_path):
-    ids = ["utt-0"]
-    EncoderCache(tmp_path / "cache").get_or_compute(ids, mels_for(ids, mel_by_id), base)
-    with pytest.raises(ValueError, match="other encoder weights"):
-        EncoderCache(tmp_path / "cache").get_or_compute(ids, mels_for(ids, mel_by_id), tiny_whisper(seed=1))
-    model = copy.deepcopy(base)
-    cache = EncoderCache()
-    cache.get_or_compute(ids, mels_for(ids, mel_by_id), model)
-    with torch.no_grad():
-        model.encoder.blocks[0].attn.query.weight.add_(1e-3)  # as an optimizer step on the encoder would
-    with pytest.raises(ValueError, match="changed since"):
-        cache.get_or_compute(ids, mels_for(ids, mel_by_id), model)
-    with pytest.raises(ValueError, match="mel_fn returned"):
-        EncoderCache().get_or_compute(ids, lambda positions: torch.zeros(1, 80, 100), base)

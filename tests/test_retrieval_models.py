@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from workbench.features import encoder_states
 from workbench.retrieval.data import RetrievalExample, crop_phrase, examples_from, find_span
 from workbench.retrieval.experiment import load_retriever_experiment
-from workbench.retrieval.frames import EncoderTop, encoder_states, pad_states
+from workbench.retrieval.frames import EncoderTop, pad_states
 from workbench.retrieval.models import ArchitectureConfig, build_retriever, load_retriever, save_retriever, text_encoder_of
 from workbench.retrieval.text_encoders import SymbolEncoder, make_text_encoder
 from workbench.retrieval.training import RetrieverLoopConfig, make_batch, train_retriever

@@ -66,7 +66,7 @@ class Layout:
             raise ConfigError(f"below_top_layers must be >= 0, got {self.below_top_layers}")
         if self.length == PADDED and self.below_top_layers:
             raise ConfigError("padded features are the whole encoder's output (what the ASR decoder reads): "
-                              "below_top_layers needs the own-length layout")
+                              "below_top_layers (encode --trainable-layers) needs the own-length layout")
 
     @property
     def default_dtype(self) -> str:
@@ -80,8 +80,10 @@ class Layout:
         return layers
 
     def __str__(self) -> str:
-        where = f", {self.below_top_layers} blocks below the top" if self.below_top_layers else ""
-        return ("30-s-padded" if self.length == PADDED else "own-length") + where
+        if self.length == PADDED:
+            return "30-s-padded features"
+        below = f" below the top {self.below_top_layers} encoder block(s)" if self.below_top_layers else ""
+        return "own-length features" + below
 
 
 def encoder_fingerprint(model: whisper.Whisper) -> str:
@@ -171,7 +173,7 @@ class FeatureStore:
                              f"{meta.get('format')!r}, not {FORMAT}): delete it and rerun `workbench encode`")
         stored = Layout(meta["layout"], meta["below_top_layers"])
         if stored != self.layout:
-            raise InputError(f"{self.directory} holds {stored} features, not {self.layout}: rerun `workbench encode "
+            raise InputError(f"{self.directory} holds {stored}, not {self.layout}: rerun `workbench encode "
                              f"--layout {self.layout.length}` into another directory")
         if self.dtype is not None and meta["dtype"] != self.dtype:
             raise InputError(f"{self.directory} stores {meta['dtype']}, not {self.dtype}: open it with "
@@ -213,7 +215,7 @@ class FeatureStore:
         """Refuse unless the store holds the features ``fingerprint`` names (e.g. a trained retriever's)."""
         if fingerprint != self.fingerprint:
             raise InputError(
-                f"{self} holds {self.layout} features of other encoder weights or depth (fingerprint "
+                f"{self} holds {self.layout} of other encoder weights or depth (fingerprint "
                 f"{_short(self.fingerprint)}, expected {_short(fingerprint)}): use the checkpoint it was built "
                 "with, or rerun `workbench encode` into another directory"
             )
