@@ -11,7 +11,6 @@ from workbench.asr.lora import LoRAConfig, apply_lora, lora_state_dict
 from workbench.asr.whisper_model import encode
 from workbench.config import ConfigError
 from workbench.features import FeatureStore
-from workbench.features import FeatureStore
 from workbench.testing.dummies import tiny_whisper
 from workbench.training.data import TrainingItem, epoch_batches
 from workbench.training.experiment import load_experiment

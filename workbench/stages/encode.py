@@ -40,7 +40,7 @@ def run(context: StageContext) -> None:
     with context.progress(sum(len(utterances) for _, utterances in todo), f"encode {args.out.name}") as bar:
         for stored in encode_missing(store, model, todo, config.batch_size):
             bar.update(stored)
-    context.log.info("%d utterances of %s features in %s", len(store), store.layout, args.out)
+    context.log.info("%d utterances' %s in %s", len(store), store.layout, args.out)
 
 
 STAGE = Stage("encode", "compute Whisper encoder features of manifests once (30-s-padded for the ASR stages, "
