@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
+from workbench.reporting.results import ResultsFile
 from workbench.reporting.table import Column, Table, format_cell, percent_cell, read_json_or_none
 from workbench.tracking.loggers import MLflowLogger
 
@@ -164,3 +165,42 @@ def test_unreachable_tracking_server_is_a_clear_error(tmp_path, capsys, monkeypa
     error = capsys.readouterr().err
     assert "cannot read the MLflow tracking store http://127.0.0.1:9" in error and "Traceback" not in error
     assert not out.exists()
+
+
+def _write(path: Path, payload: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_results_file_reads_nested_metrics_by_logged_names(tmp_path):
+    results = ResultsFile({"lists": {"learned": {"exact@1_recall": 0.5}}, "pier": math.nan, "flag": True})
+    assert results.metric("lists/learned/exact@1_recall") == 0.5
+    assert results.metric("lists/fused/exact@1_recall") is None and results.metric("pier") is None
+    assert results.metric("flag") is None and results.metric("lists") is None
+    assert ResultsFile.read(tmp_path / "none.json") is None
+
+
+def test_table_stages_share_the_reports_tables(store, tmp_path, capsys):
+    """report_cs_nmg and table render from metrics.json files what `workbench report` renders from
+    MLflow runs of the same results: the same rows, cells and titles."""
+    results = tmp_path / "results"
+    _write(results / "cs_nmg" / "ce" / "cmn_eng" / "eval" / "metrics.json", {"mer": 0.1234, "pier": 0.2})
+    _write(results / "cs_nmg" / "ce" / "vie_eng" / "eval" / "metrics.json", {"mer": 0.0, "pier": 0.25})
+    _write(results / "nearmiss" / "cmn_eng" / "stats.json", {"gates": {"acoustic+phoneme+text": {"nm_per_utt": 3.8}}})
+    out = tmp_path / "tables.md"
+    assert main(["report_cs_nmg", "--results", str(results / "cs_nmg"), "--experiments", "experiments/cs_nmg",
+                 "--nearmiss", str(results / "nearmiss"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "### Seed 003 Table 2: training objectives" in text and "| CE | 12.34 | 20.00 | 0.00 | 25.00 |" in text
+    assert "| WCE | – | – | – | – |" in text and "| WCE + CL (tri-level) | – | – | 3.80 | – | – | – |" in text
+    metrics = _write(results / "baseline" / "en_entities" / "metrics.json",
+                     {"name": "en_entities", "utterances": 30, "wer": 0.23, "seconds_per_utterance": 0.5})
+    assert main(["table", str(metrics), "--out", str(tmp_path / "table.md")]) == 0
+    assert "| en_entities | 30 | 23.00 | – |" in (tmp_path / "table.md").read_text()
+    report = tmp_path / "report"
+    assert main(["report", "--tracking-uri", store, "--out", str(report), "--print", "none", "--no-log"]) == 0
+    shared = [line for line in text.splitlines() if line.startswith(("| CE |", "| WCE |", "### Seed 003"))]
+    assert all(line in (report / "report.md").read_text() for line in shared) and len(shared) == 4
+    assert main(["table", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err

@@ -120,7 +120,7 @@ def test_frozen_text_features_are_cached_by_word(tmp_path, minilm_path):
 
 
 def test_report_shows_gaps_and_the_baseline_on_rada_filtered_lists(tmp_path):
-    from workbench.stages.report_retrieval import render
+    from workbench.reporting.results import retrieval_from_files, tables_markdown
 
     experiments = tmp_path / "experiments"
     experiments.mkdir()
@@ -143,7 +143,7 @@ def test_report_shows_gaps_and_the_baseline_on_rada_filtered_lists(tmp_path):
 
     write("phonetic", 10, 0.5, 0.0)
     write("b_rada", 8, 0.625, 0.25, rada=True)
-    text = render(tmp_path / "results", experiments)
+    text = tables_markdown(retrieval_from_files(tmp_path / "results", experiments))
     assert "| phonetic baseline (ASR 1-best) | phonetic | 10 | 50.00 |" in text
     assert "| phonetic baseline, RADA-filtered lists | phonetic | 8 | 62.50 |" in text
     assert "| +RADA | learned | 8 | 25.00 |" in text

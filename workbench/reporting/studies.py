@@ -14,12 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from workbench.reporting.runs import RunRecord, RunStore
 from workbench.reporting.table import Column, Table
 
 TEXT = "text"
+
+
+class Results(Protocol):
+    """One stage run's results, by the names the stage logs (``lists/learned/exact@1_recall``):
+    an MLflow run (``RunRecord``) or the stage's metrics.json (``reporting.results.ResultsFile``)."""
+
+    def metric(self, name: str) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -53,20 +60,24 @@ BASELINE_METRICS = (("WER", "wer"), ("CER", "cer"), ("MER", "mer"), ("PIER", "pi
                     ("U-WER", "u_wer"), ("U-CER", "u_cer"), ("KER", "ker"), ("SACC", "sacc"))
 
 
-def baseline_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
-    runs = store.latest_by("manifest", stage="evaluate")
+def baseline_table(named: Sequence[tuple[str, Results]]) -> Table:
+    """One row per (test set name, its evaluate results)."""
     columns = [Column("test set", TEXT), Column("utterances", "count")] + [Column(n) for n, _ in BASELINE_METRICS] \
         + [Column("s/utt", "number")]
-    named = [(run.params.get("name") or Path(manifest).parent.name, run) for manifest, run in sorted(runs.items())]
     rows = [[name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS), run.metric("seconds_per_utterance")]
             for name, run in named]
-    table = Table("baseline", "Baseline: Whisper base, no biasing (per test set, %)", columns, rows,
-                  "WER counts whitespace-separated words (meaningless for unspaced Mandarin); MER counts CJK characters "
-                  "one token each. PIER: a gap where the test set has no embedded-language POI.")
+    return Table("baseline", "Baseline: Whisper base, no biasing (per test set, %)", columns, rows,
+                 "WER counts whitespace-separated words (meaningless for unspaced Mandarin); MER counts CJK characters "
+                 "one token each. PIER: a gap where the test set has no embedded-language POI.")
+
+
+def baseline_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+    runs = store.latest_by("manifest", stage="evaluate")
+    named = [(run.params.get("name") or Path(manifest).parent.name, run) for manifest, run in sorted(runs.items())]
     bars = PlotData("baseline_wer_pier", "Baseline: WER and PIER per test set", "bars", "test set", "%",
                     {"": {label: [(name, _percent(run.metric(key))) for name, run in named]
                           for label, key in (("WER", "wer"), ("MER", "mer"), ("PIER", "pier"))}})
-    return StudyReport("baseline", "Baseline evaluation", [table], [bars], len(runs))
+    return StudyReport("baseline", "Baseline evaluation", [baseline_table(named)], [bars], len(runs))
 
 
 # --------------------------------------------------------------------------- seed 003: CS-NMG
@@ -85,7 +96,8 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
-def _rows_from_yaml(directory: Path | None, loader: Callable, extra: Callable = lambda e: {}) -> list[Row]:
+def rows_from_yaml(directory: Path | None, loader: Callable, extra: Callable = lambda e: {}) -> list[Row]:
+    """The rows the experiment YAMLs of ``directory`` expect (file order; the tables sort them)."""
     if directory is None or not directory.is_dir():
         return []
     rows = []
@@ -110,21 +122,18 @@ def _rows_from_runs(runs: Sequence[RunRecord], known: list[Row], extra: Callable
     return known + list(found.values())
 
 
-def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+def cs_nmg_rows(experiments: Path | None) -> list[Row]:
+    """Seed 003's variants from experiments/cs_nmg (the gate of each row's near-misses in ``extra``)."""
     from workbench.training.experiment import load_experiment
 
-    runs = store.latest_by(("variant", "pair"), stage="eval_asr")
-    rows = _rows_from_yaml(experiments / "cs_nmg" if experiments else None, load_experiment,
-                           lambda e: {"gate": e.negatives.gate})
-    rows = _rows_from_runs(list(runs.values()), rows, lambda run: {"gate": run.params.get("experiment.negatives.gate")})
-    rows.sort(key=lambda r: (int(r.table or 0), r.row, r.name))
-    nearmiss = {Path(manifest).parent.name: run for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
-    pairs = list(CS_PAIRS) + sorted({pair for _, pair in runs} - set(CS_PAIRS))  # a converted corpus is a column too
+    return rows_from_yaml(experiments, load_experiment, lambda e: {"gate": e.negatives.gate})
 
-    def nm_per_utt(pair: str, gate: str | None):
-        run = nearmiss.get(pair)
-        return None if run is None or not gate else run.metric(f"nm_per_utt_{gate.replace('+', '_')}")
 
+def cs_nmg_tables(rows: Sequence[Row], pairs: Sequence[str], evals: Mapping[tuple[str, str], Results],
+                  nm_per_utt: Callable[[str, str | None], float | None]) -> list[Table]:
+    """Seed 003 Tables 2 and 3: MER and PIER per (variant, pair) from ``evals``; Table 3 adds the
+    near-misses per utterance that the row's gate keeps (``nm_per_utt(pair, gate)``)."""
+    rows = sorted(rows, key=lambda r: (int(r.table or 0), r.row, r.name))
     tables = []
     for number, title in ((2, "Seed 003 Table 2: training objectives (MER and PIER per language pair, %)"),
                           (3, "Seed 003 Table 3: near-miss sources and gates, WCE + CL (MER, PIER %, NM/utt)")):
@@ -138,7 +147,7 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
         for row in members:
             cells: list = [row.label]
             for pair in pairs:
-                run = runs.get((row.name, pair))
+                run = evals.get((row.name, pair))
                 cells += [run.metric("mer") if run else None, run.metric("pier") if run else None]
                 if number == 3:
                     cells.append(nm_per_utt(pair, row.extra.get("gate")))
@@ -147,30 +156,49 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
                 "the row's gate keeps (nearmiss stage)." if number == 3 else
                 "MER: WER over mixed tokens (CJK characters one token each); for Vietnamese-English it equals WER.")
         tables.append(Table(f"seed003_table{number}", title, columns, body, note))
+    return tables
+
+
+def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+    runs = store.latest_by(("variant", "pair"), stage="eval_asr")
+    rows = _rows_from_runs(list(runs.values()), cs_nmg_rows(experiments / "cs_nmg" if experiments else None),
+                           lambda run: {"gate": run.params.get("experiment.negatives.gate")})
+    rows.sort(key=lambda r: (int(r.table or 0), r.row, r.name))
+    nearmiss = {Path(manifest).parent.name: run for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
+    pairs = list(CS_PAIRS) + sorted({pair for _, pair in runs} - set(CS_PAIRS))  # a converted corpus is a column too
+
+    def nm_per_utt(pair: str, gate: str | None):
+        run = nearmiss.get(pair)
+        return None if run is None or not gate else run.metric(f"nm_per_utt_{gate.replace('+', '_')}")
+
     bars = PlotData("cs_nmg_mer_pier", "Seed 003: MER and PIER per variant", "bars", "variant", "%",
                     {pair: {metric.upper(): [(r.name, _percent(runs[(r.name, pair)].metric(metric)) if (r.name, pair) in runs else None)
                                              for r in rows] for metric in ("mer", "pier")} for pair in pairs})
-    return StudyReport("cs_nmg", "Seed 003: code-switching near-miss generation (Whisper + LoRA)", tables, [bars],
-                       len(runs) + len(nearmiss))
+    return StudyReport("cs_nmg", "Seed 003: code-switching near-miss generation (Whisper + LoRA)",
+                       cs_nmg_tables(rows, pairs, runs, nm_per_utt), [bars], len(runs) + len(nearmiss))
 
 
 # --------------------------------------------------------------------------- retrieval (seeds 000, 001, 002)
 
-def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary: str = "lists") -> StudyReport:
+def retrieval_rows(experiments: Path | None) -> list[Row]:
+    """The retrievers of experiments/retrieval (method and RADA flag in ``extra``)."""
     from workbench.retrieval.experiment import load_retriever_experiment
 
-    evals = store.latest_by("variant", stage="eval_retrieval")
-    trains = store.latest_by("variant", stage="train_retriever")
-    rows = _rows_from_yaml(experiments / "retrieval" if experiments else None, load_retriever_experiment,
-                           lambda e: {"method": e.method, "rada": e.rada})
-    # labels of variants the YAMLs do not know come from their training run (it logs the experiment)
-    rows = _rows_from_runs(list(trains.values()), rows, lambda run: {"method": run.tags.get("method")})
-    rows.sort(key=lambda r: (r.table, r.row, r.name))
-    phonetic = evals.get("phonetic")
-    sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {}) for name, run in evals.items()}
+    return rows_from_yaml(experiments, load_retriever_experiment, lambda e: {"method": e.method, "rada": e.rada})
 
-    def value(run: RunRecord | None, setting: str, scorer: str, metric: str):
-        return run.metric(f"{setting}/{scorer}/{metric}") if run else None
+
+def _retrieval_metric(run: Results | None, setting: str, scorer: str, metric: str) -> float | None:
+    return run.metric(f"{setting}/{scorer}/{metric}") if run else None
+
+
+def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: Mapping[str, Mapping[str, int]],
+                     vocabulary: str = "lists") -> list[Table]:
+    """Seed 000 Table 1, seed 001 Tables 1-2, seed 002 (CLSR), the scale sweep and the long-form
+    table from each variant's eval_retrieval results (``evals``, the phonetic baseline as
+    ``"phonetic"``) and its vocabulary sizes (``sizes``: setting -> words)."""
+    rows = sorted(rows, key=lambda r: (r.table, r.row, r.name))
+    phonetic = evals.get("phonetic")
+    value = _retrieval_metric
 
     def words(name: str):
         return sizes.get(name, {}).get(vocabulary)
@@ -218,17 +246,31 @@ def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary
                         for d in ("q2c", "c2q") for k in (1, 5, 10))] for r in long_rows]
     tables.append(Table("seed002_table2", "Seed 002 Table 2 style: long-form retrieval, Q→C and C→Q R@k (%)", columns, body,
                         "Test clips joined into recordings and cut in fixed windows; Q = hotword text, C = speech window."))
+    return tables
+
+
+def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary: str = "lists") -> StudyReport:
+    evals = store.latest_by("variant", stage="eval_retrieval")
+    trains = store.latest_by("variant", stage="train_retriever")
+    # labels of variants the YAMLs do not know come from their training run (it logs the experiment)
+    rows = _rows_from_runs(list(trains.values()), retrieval_rows(experiments / "retrieval" if experiments else None),
+                           lambda run: {"method": run.tags.get("method")})
+    rows.sort(key=lambda r: (r.table, r.row, r.name))
+    phonetic = evals.get("phonetic")
+    sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {}) for name, run in evals.items()}
 
     ks = (1, 2, 5, 10)
     curves = PlotData("retrieval_recall_at_k", f"Recall@k on the {vocabulary} vocabulary (substring match)", "lines", "k",
                       "recall@k (%)")
     for scorer in ("learned", "fused"):
-        panel = {"phonetic baseline": [(k, _percent(value(phonetic, vocabulary, "phonetic", f"substring@{k}_recall"))) for k in ks]}
+        panel = {"phonetic baseline": [(k, _percent(_retrieval_metric(phonetic, vocabulary, "phonetic", f"substring@{k}_recall")))
+                                       for k in ks]}
         for r in rows:
-            panel[r.label] = [(k, _percent(value(evals.get(r.name), vocabulary, scorer, f"substring@{k}_recall"))) for k in ks]
+            panel[r.label] = [(k, _percent(_retrieval_metric(evals.get(r.name), vocabulary, scorer, f"substring@{k}_recall")))
+                              for k in ks]
         curves.panels[scorer] = panel
-    return StudyReport("retrieval", "Hotword retrievers: CLAR (seed 000), GLCLAP (seed 001), CLSR (seed 002)", tables,
-                       [curves], len(evals) + len(trains))
+    return StudyReport("retrieval", "Hotword retrievers: CLAR (seed 000), GLCLAP (seed 001), CLSR (seed 002)",
+                       retrieval_tables(rows, evals, sizes, vocabulary), [curves], len(evals) + len(trains))
 
 
 # --------------------------------------------------------------------------- speech LLM (seed 000 T3, seed 001 T3-4)
@@ -280,22 +322,16 @@ def _conditions(run: RunRecord | None) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------- seed 004: S1/S2 replay
 
-S1S2_SYSTEMS = (("no_bias", "no bias"), ("s1", "S1"), ("s1_s2a", "S1+S2-A"), ("s1_s2b", "S1+S2-B"),
-                ("s1_s2a_uncapped", "S1+S2-A, no cap (diagnostic)"), ("s1_s2b_uncapped", "S1+S2-B, no cap (diagnostic)"))
-S1S2_METRICS = (("WER", "wer", "percent"), ("CER", "cer", "percent"), ("MER", "mer", "percent"),
-                ("proper-noun hit", "proper_noun_hit_rate", "percent"), ("digit ER", "digit_error_rate", "percent"),
-                ("trigger", "trigger_rate", "percent"), ("win", "win_rate", "percent"), ("loss", "loss_rate", "percent"),
-                ("replaced", "replaced", "count"), ("+ms p50", "latency_p50_ms", "count"), ("+ms p95", "latency_p95_ms", "count"))
-
-
 def s1s2_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
+    from workbench.rescoring.replay import METRIC_COLUMNS, SYSTEMS  # the replay's own systems and columns
+
     runs = store.latest_by("manifest", stage="s1s2_replay")
-    columns = [Column("test set", TEXT), Column("system", TEXT)] + [Column(n, kind) for n, _, kind in S1S2_METRICS]
+    columns = [Column("test set", TEXT), Column("system", TEXT)] + [column for _, column in METRIC_COLUMNS]
     body = []
     for manifest, run in sorted(runs.items()):
         name = run.params.get("name") or Path(manifest).parent.name
-        for key, label in S1S2_SYSTEMS:
-            body.append([name, label, *(run.metric(f"{key}.{metric}") for _, metric, _ in S1S2_METRICS)])
+        for system in SYSTEMS.values():
+            body.append([name, system.label, *(run.metric(f"{system.name}.{key}") for key, _ in METRIC_COLUMNS)])
     table = Table("seed004_s1s2", "Seed 004 S1/S2 replay: prompt biasing and conditional N-best rescoring (%)", columns, body,
                   "Trigger over commits; win/loss over triggered commits; +ms: latency S2 adds to triggered commits. "
                   "A gap: not applicable (no trigger, no digits in the references).")

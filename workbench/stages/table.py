@@ -1,16 +1,17 @@
-"""Command ``table``: the baseline results table (Markdown) from evaluate's metrics files."""
+"""Command ``table``: the baseline results table (Markdown) from evaluate's metrics files.
+
+The same table ``workbench report`` renders from MLflow (``reporting.studies.baseline_table``),
+one row per metrics file in the given order.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 
 from workbench.data.atomic import write_text_atomic
-
-NAME = "table"
-HELP = "render evaluate metrics.json files as a Markdown table (rows: test sets)"
+from workbench.reporting.results import baseline_from_files
+from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,34 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
 
 
-COLUMNS = (("wer", "WER %"), ("cer", "CER %"), ("mer", "MER %"), ("pier", "PIER %"), ("b_wer", "B-WER %"),
-           ("u_wer", "U-WER %"), ("ker", "KER %"))
+def run(context: StageContext) -> None:
+    text = baseline_from_files(context.args.metrics).to_markdown()
+    print(text, end="")
+    if context.args.out:
+        write_text_atomic(context.args.out, text)
 
 
-def _pct(value) -> str:
-    """Undefined metrics (absent or NaN) show as a gap, never as zero."""
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
-
-
-def render(rows: list[dict]) -> str:
-    header = "| test set | utterances | " + " | ".join(label for _, label in COLUMNS) + " | s/utt |"
-    lines = [header, "|---|---:|" + "---:|" * len(COLUMNS) + "---:|"]
-    for row in rows:
-        cells = " | ".join(_pct(row.get(key)) for key, _ in COLUMNS)
-        speed = row.get("seconds_per_utterance")
-        lines.append(f"| {row['name']} | {row['utterances']:.0f} | {cells} | {speed:.2f} |" if speed is not None
-                     else f"| {row['name']} | {row['utterances']:.0f} | {cells} | – |")
-    return "\n".join(lines) + "\n"
-
-
-def run(args: argparse.Namespace) -> None:
-    rows = []
-    for path in args.metrics:
-        try:
-            rows.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"{path}: cannot read metrics: {error}")
-    table = render(rows)
-    print(table, end="")
-    if args.out:
-        write_text_atomic(args.out, table)
+STAGE = Stage("table", "render evaluate metrics.json files as a Markdown table (rows: test sets)", add_arguments, run,
+              description=__doc__)
