@@ -1,7 +1,8 @@
 """The training loop (workbench.training.loop) on a toy task: a run stopped mid-epoch and resumed
 ends bit-identical to an uninterrupted one (weights, metrics, task state, both RNGs), loss parts
 are weighted by the loop, callbacks come in their documented order, gradient accumulation is the
-mean over micro-batches, the one checkpoint format refuses another model's checkpoint."""
+mean over micro-batches, the one checkpoint format refuses another model's checkpoint; the three
+trainings' loop configs validate themselves."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import torch
 
 from loop_toy import SETTINGS, Toy, ToyTask, trained
 from workbench.errors import CheckpointError
+from workbench.retrieval.training import RetrieverLoopConfig
+from workbench.speechllm.training import SFTLoopConfig
 from workbench.training.checkpoint import CHECKPOINT, KEYS, read_checkpoint
 from workbench.training.loop import Callbacks, _share, linear_schedule, run_training
+from workbench.training.trainer import LoopConfig
 
 
 @pytest.fixture(autouse=True)
@@ -161,3 +165,15 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
         schedule.step()
     assert rates == pytest.approx([1 / 3, 2 / 3, 1.0, 0.75, 0.5, 0.25, 0.0])
     assert math.isclose(rates[2], 1.0)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: LoopConfig(epochs=0), "epochs must be >= 1"),
+    (lambda: LoopConfig(gradient_accumulation=0), "gradient_accumulation must be >= 1"),
+    (lambda: RetrieverLoopConfig(batch_size=1), "batch_size >= 2"),
+    (lambda: SFTLoopConfig(checkpoint_every=0), "checkpoint_every must be >= 1"),
+    (lambda: SFTLoopConfig(learning_rate=0.0), "learning_rate must be > 0"),
+])
+def test_every_training_config_validates_itself(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
