@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -118,6 +119,122 @@ def test_training_lists_follow_the_seed_ratios_and_are_seeded():
     assert all(len(d.words) == 3 for d in lists)
     orders = {d.words.index("Ponyo") for d in lists if d.kind == "positive"}
     assert len(orders) > 1  # the true hotword is not always first
+
+
+# --- settings, validated on construction ---
+
+@pytest.mark.parametrize("section, overrides, named", [
+    ("grpo_speechllm", {"num_generations": 1}, "num_generations"),
+    ("grpo_speechllm", {"reward_weights": [1.0]}, "one reward weight per reward"),
+    ("grpo_speechllm", {"rewards": ["match", "bleu"], "reward_weights": [1, 1]}, "unknown ['bleu']"),
+    ("grpo_speechllm", {"max_train_utterances": 0}, "max_train_utterances"),
+    ("grpo_speechllm", {"prompts.min_words": 0}, "min_words"),
+    ("sft_speechllm", {"architecture.lora_rank": 0}, "lora_rank"),
+    ("sft_speechllm", {"loop.batch_size": 0}, "batch_size"),
+    ("eval_contextual", {"conditions": ["NA", "top"]}, "unknown condition 'top'"),
+    ("eval_contextual", {"joint_conditions": ["GT", "GT"]}, "listed twice"),
+    ("eval_contextual", {"conditions": [], "joint_conditions": []}, "nothing to evaluate"),
+    ("eval_contextual", {"joint_decoding.joint_weight": 1.5}, "joint_weight"),
+])
+def test_bad_settings_are_config_errors_naming_the_field(section, overrides, named):
+    from workbench.config import ConfigError, load_config
+    from workbench.rl.options import GRPOSpeechLLMConfig
+    from workbench.speechllm.options import EvalContextualConfig, SFTSpeechLLMConfig
+
+    config = {"sft_speechllm": SFTSpeechLLMConfig, "grpo_speechllm": GRPOSpeechLLMConfig,
+              "eval_contextual": EvalContextualConfig}[section]
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(config, None, section, overrides)
+
+
+def test_repo_params_load_into_the_speech_llm_configs():
+    from conftest import REPO
+
+    from workbench.config import load_config
+    from workbench.rl.options import GRPOSpeechLLMConfig
+    from workbench.speechllm.options import EvalContextualConfig, SFTSpeechLLMConfig
+
+    for config, section in ((SFTSpeechLLMConfig, "sft_speechllm"), (GRPOSpeechLLMConfig, "grpo_speechllm"),
+                            (EvalContextualConfig, "eval_contextual")):
+        loaded = load_config(config, REPO / "params.yaml", section)
+        assert isinstance(loaded, config) and "${" not in loaded.lm
+
+
+def test_evaluation_runs_and_rankings_need():
+    from workbench.speechllm.options import EvalContextualConfig
+
+    config = EvalContextualConfig(conditions=("NA", "top2"), joint_conditions=("GT",))
+    assert [(c, d) for c, d, _ in config.runs] == [("NA", "greedy"), ("top2", "greedy"), ("GT", "joint")]
+    assert config.runs[2][2].joint and config.needs_rankings
+    assert not EvalContextualConfig(conditions=("NA", "GT"), joint_conditions=()).needs_rankings
+
+
+# --- evaluation: models, rankings, table ---
+
+def test_models_argument_errors_are_config_errors():
+    from workbench.errors import ConfigError
+    from workbench.speechllm.evaluation import parse_models
+
+    assert parse_models(["sft=a/b", "grpo=c"]) == {"sft": Path("a/b"), "grpo": Path("c")}
+    for items, named in ((["sft"], "NAME=DIR"), (["=dir"], "NAME=DIR"), (["a=x", "a=y"], "a given twice")):
+        with pytest.raises(ConfigError, match=named):
+            parse_models(items)
+
+
+def test_rankings_errors_name_the_file(tmp_path):
+    from workbench.data.manifest import Utterance
+    from workbench.errors import ConfigError, InputError
+    from workbench.speechllm.evaluation import read_rankings
+    from workbench.speechllm.options import EvalContextualConfig
+
+    config = EvalContextualConfig(conditions=("NA", "top1"), joint_conditions=())
+    utterances = [Utterance("u1", "a.wav", 1.0, "take Xarelto", "en", "test", ("Xarelto",)),
+                  Utterance("u2", "b.wav", 1.0, "nothing", "en", "test")]
+    assert read_rankings(None, EvalContextualConfig(conditions=("NA", "GT"), joint_conditions=()), utterances) == {}
+    with pytest.raises(ConfigError, match="--rankings"):
+        read_rankings(None, config, utterances)
+    path = tmp_path / "rankings.jsonl"
+    path.write_text(json.dumps({"id": "u1", "method": "learned", "top": ["Xarelto"]}) + "\n")
+    with pytest.raises(InputError, match="no rows of method 'phonetic'"):
+        read_rankings(path, config, utterances)
+    path.write_text(json.dumps({"id": "u2", "method": "phonetic", "top": ["Ozempic"]}) + "\n")
+    with pytest.raises(InputError, match=r"no ranking for 1 test utterance\(s\) with hotwords, e.g. \['u1'\]"):
+        read_rankings(path, config, utterances)
+    path.write_text(json.dumps({"method": "phonetic", "top": ["Ozempic"]}) + "\n")
+    with pytest.raises(InputError, match="rankings.jsonl: record 1 has no 'id'"):
+        read_rankings(path, config, utterances)
+    path.write_text(json.dumps({"id": "u1", "method": "phonetic", "top": ["Ozempic", "Xarelto"]}) + "\n")
+    assert read_rankings(path, config, utterances) == {"u1": ["Ozempic", "Xarelto"]}
+
+
+def test_contextual_results_as_metrics_hypotheses_and_one_table_per_model():
+    from workbench.speechllm.evaluation import ConditionResult, ContextualEvaluation
+
+    def scores(wer, recall):
+        return {"wer": wer, "cer": 0.1, "b_wer": 0.2, "u_wer": 0.05, "u_cer": 0.04, "ker": 0.5, "sacc": 0.25,
+                "keywords": 2.0, "list_recall": recall, "seconds_per_utterance": 0.3}
+
+    evaluation = ContextualEvaluation(2, "phonetic", "r.jsonl", [
+        ConditionResult("sft", "NA", "greedy", scores(0.3, None), [{"id": "u1"}]),
+        ConditionResult("sft", "top2", "greedy", scores(0.2, 0.5), [{"id": "u2"}]),
+        ConditionResult("sft", "top2", "joint", scores(0.1, 0.5), []),
+        ConditionResult("grpo", "GT", "greedy", scores(0.123456, 1.0), [{"id": "u3"}]),
+    ])
+    metrics = evaluation.metrics()
+    assert list(metrics["models"]) == ["sft", "grpo"] and list(metrics["models"]["sft"]) == ["greedy", "joint"]
+    assert metrics["models"]["sft"]["greedy"]["top2"]["wer"] == 0.2 and metrics["utterances"] == 2
+    assert [h["id"] for h in evaluation.hypotheses()] == ["u1", "u2", "u3"]
+    assert evaluation.results[0].tracked_metrics()["sft/greedy/NA/wer"] == 0.3
+    assert "sft/greedy/NA/list_recall" not in evaluation.results[0].tracked_metrics()  # a gap is not logged
+    header = "| condition | decoding | recall | WER | CER | B-WER | U-WER | U-CER | KER | SACC |\n"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    assert evaluation.markdown() == (
+        "### sft\n\n" + header + rule
+        + "| NA | greedy | – | 30.00 | 10.00 | 20.00 | 5.00 | 4.00 | 50.00 | 25.00 |\n"
+        + "| top2 | greedy | 50.00 | 20.00 | 10.00 | 20.00 | 5.00 | 4.00 | 50.00 | 25.00 |\n"
+        + "| top2 | joint | 50.00 | 10.00 | 10.00 | 20.00 | 5.00 | 4.00 | 50.00 | 25.00 |\n"
+        + "\n### grpo\n\n" + header + rule
+        + "| GT | greedy | 100.00 | 12.35 | 10.00 | 20.00 | 5.00 | 4.00 | 50.00 | 25.00 |\n")
 
 
 # --- model ---
@@ -301,8 +418,10 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
     assert "| GT | greedy | 100.00 |" in (out / "table.md").read_text()
 
 
-def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_dir, tmp_path):
+def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_dir, tmp_path, monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
+
+    from workbench.rl.grpo import SpeechGRPOTrainer
 
     root = staged
     sft = tmp_path / "sft"
@@ -311,10 +430,18 @@ def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_
     assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
                  "--frames", str(root / "frames"), "--out", str(sft), *settings, "--set", f"model={whisper_tiny_en_path}",
                  "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]) == 0
-    with pytest.raises(ValueError, match="one reward weight per reward"):
-        main(["grpo_speechllm", "--sft", str(sft / "model"), "--manifest", str(root / "train.jsonl"),
-              "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"), "--out", str(tmp_path / "g"),
-              *settings, "--set", "reward_weights=[1.0]"])
+    grpo = ["grpo_speechllm", "--sft", str(sft / "model"), "--manifest", str(root / "train.jsonl"),
+            "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"), "--out", str(tmp_path / "g"), *settings]
+    # a bad config is refused before any run starts: one line, exit 2
+    assert main([*grpo, "--set", "reward_weights=[1.0]"]) == 2
+    assert "one reward weight per reward" in capsys.readouterr().err
+
+    def crash(self, **kwargs):
+        raise RuntimeError("trainer crashed")
+
+    monkeypatch.setattr(SpeechGRPOTrainer, "train", crash)
+    with pytest.raises(RuntimeError, match="trainer crashed"):
+        main([*grpo, "--set", "num_generations=2", "--set", "max_steps=1"])
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("speechllm").experiment_id])
     by_name = {r.info.run_name: r.info.status for r in runs}
@@ -386,7 +513,7 @@ def test_sft_data_parallel_with_accelerate_launch(staged, whisper_tiny_en_path, 
     first, second = summary["rank_weight_digests"]
     assert first == second  # the same update on both ranks
     assert len([p for p in (runs / "speechllm").iterdir() if p.is_dir()]) == 1  # one run logged, by rank 0
-    from workbench.stages.sft_speechllm import weights_digest
+    from workbench.speechllm.sft import weights_digest
 
     untrained = build_speechllm(lm_dir, 384, SpeechLLMConfig(adapter_hidden=32, lora_rank=4), seed=0)
     assert weights_digest(untrained) != first  # the two ranks trained (and agree), not both untouched

@@ -10,10 +10,6 @@ from workbench.nearmiss.llm import LLMConfig
 from workbench.retrieval.fuzzy import FuzzyConfig
 from workbench.retrieval.models import ArchitectureConfig
 from workbench.retrieval.training import RetrieverLoopConfig
-from workbench.speechllm.decoding import DecodeOptions
-from workbench.speechllm.model import SpeechLLMConfig
-from workbench.speechllm.prompts import PromptConfig
-from workbench.speechllm.training import SFTLoopConfig
 from workbench.training.trainer import LoopConfig
 from workbench.metrics.options import ScoreConfig
 from workbench.tracking.options import TrackingConfig
@@ -165,58 +161,3 @@ class EvalRetrievalConfig:
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
-
-
-# --- speech LLM with retrieved hotword prompts (seeds 001 and 000) ---
-
-
-@dataclass(frozen=True)
-class SFTSpeechLLMConfig:
-    lm: str = "models/SmolLM2-135M-Instruct"  # any HF causal LM directory
-    model: str = "models/whisper-base.pt"  # the audio encoder whose states retrieval_frames stored
-    architecture: SpeechLLMConfig = SpeechLLMConfig()
-    prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
-    loop: SFTLoopConfig = SFTLoopConfig()
-    max_train_utterances: int | None = None  # None: all (the profile's knob)
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="speechllm")
-
-
-@dataclass(frozen=True)
-class GRPOSpeechLLMConfig:
-    """trl's GRPO on the SFT model; only the LoRA weights train (seed 001 §3.2)."""
-
-    lm: str = "models/SmolLM2-135M-Instruct"
-    # every GRPO prompt carries a list (the match reward needs one); positive/negative 1:1
-    prompts: PromptConfig = PromptConfig(unbiased_per_biased=0.0)
-    rewards: tuple[str, ...] = ("match", "wer")  # workbench.rl.rewards.REWARDS
-    reward_weights: tuple[float, ...] = (1.0, 1.0)
-    num_generations: int = 6  # seed 001 §3.2: six responses per prompt
-    beta: float = 0.04  # seed 001 §3.2: KL weight
-    learning_rate: float = 5e-5  # seed 001 uses 1e-5 on a 7B LLM; a few CPU steps on 135M need more
-    prompts_per_step: int = 1  # prompts (each with num_generations completions) per optimizer step
-    max_steps: int = 12  # default profile: ~20 s a step on 2 CPU cores
-    max_completion_length: int = 48
-    temperature: float = 1.0
-    save_steps: int = 5  # trl checkpoints (resume after a kill)
-    max_train_utterances: int | None = None
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="speechllm")
-
-
-@dataclass(frozen=True)
-class EvalContextualConfig:
-    lm: str = "models/SmolLM2-135M-Instruct"
-    # seed 000 Table 3 / seed 001 Table 3: no list, the oracle list, a retriever's top-k
-    conditions: tuple[str, ...] = ("NA", "GT", "top1", "top2", "top5", "top10")
-    ranking_method: str = "phonetic"  # rankings.jsonl method: phonetic | learned | fused
-    joint_conditions: tuple[str, ...] = ("top2",)  # also decoded with joint beam search (costly on CPU)
-    decoding: DecodeOptions = DecodeOptions()
-    joint_decoding: DecodeOptions = DecodeOptions(joint=True, beam_size=2, joint_n_best=2)
-    normalization: tuple[str, ...] = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="speechllm")

@@ -11,10 +11,11 @@ from typing import Iterable, Sequence
 import torch
 
 from workbench.data import read_manifest
+from workbench.errors import InputError, MissingInputError
 from workbench.retrieval.data import load_examples
 from workbench.retrieval.frames import FrameStore, store_fingerprint
-from workbench.retrieval.vocabulary import hotword_key, read_hotwords
 from workbench.speechllm.training import SFTExample
+from workbench.text.hotwords import hotword_key, read_hotword_lists
 
 
 def evaluation_hotwords(manifests: Iterable[Path]) -> set[str]:
@@ -34,19 +35,19 @@ def training_examples(manifests: Sequence[Path], exclude: set[str], limit: int |
 
 
 def distractor_vocabulary(paths: Sequence[Path], exclude: set[str]) -> list[str]:
-    words = list(dict.fromkeys(w for path in paths for w in read_hotwords(path)))
-    return [w for w in words if hotword_key(w) not in exclude]
+    """The phrases of the lists (read as one, ``workbench.text.hotwords``) minus ``exclude``d keys."""
+    return [w for w in read_hotword_lists(paths).phrases if hotword_key(w) not in exclude]
 
 
 def encoder_states(frames: Path, whisper_checkpoint: str, ids: Iterable[str]) -> dict[str, torch.Tensor]:
     """Final encoder states (all layers, ln_post) by utterance id; a stale store is refused."""
     store = FrameStore(frames)
     if store.meta is None:
-        raise FileNotFoundError(f"no frame store in {frames}; run the retrieval_frames stage first")
+        raise MissingInputError(frames, "frame store (run the retrieval_frames stage first)")
     store.check(store_fingerprint(whisper_checkpoint, int(store.meta["layers"])))
     checkpoint = torch.load(whisper_checkpoint, map_location="cpu", weights_only=True, mmap=True)
     if int(store.meta["layers"]) != int(checkpoint["dims"]["n_audio_layer"]):
-        raise ValueError(f"{frames} stores states below the top encoder layers; the speech LLM needs the encoder output "
+        raise InputError(f"{frames} stores states below the top encoder layers; the speech LLM needs the encoder output "
                          "(retrieval_frames.trainable_layers: 0)")
     return store.load(ids)
 

@@ -29,13 +29,15 @@ class DecodeOptions:
     joint_weight: float = 0.5  # w: weight of the context-conditioned score
     joint_n_best: int = 4  # candidates kept from each of the two beam searches
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.beam_size < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError("decoding: beam_size, max_new_tokens and batch_size must be >= 1")
         if not 0.0 <= self.joint_weight <= 1.0:
             raise ValueError(f"decoding.joint_weight must be in [0, 1], got {self.joint_weight}")
         if self.joint_n_best < 1:
             raise ValueError("decoding.joint_n_best must be >= 1")
+
+    validate = __post_init__  # for callers that check options they were given
 
 
 def _encode_prompts(model: SpeechLLM, texts: Sequence[str]):
@@ -74,8 +76,8 @@ def candidate_scores(model: SpeechLLM, clip: torch.Tensor, prompt: str, candidat
 
 def transcribe(model: SpeechLLM, states: Sequence[torch.Tensor], lists: Sequence[Sequence[str]], options: DecodeOptions,
                prompts: PromptConfig = PromptConfig(), progress=None) -> list[str]:
-    """One transcript per clip under its biasing list (empty: no list), batched."""
-    options.validate()
+    """One transcript per clip under its biasing list (empty: no list), batched; ``progress`` gets
+    the number of clips done after each batch."""
     if len(states) != len(lists):
         raise ValueError(f"{len(states)} clips but {len(lists)} biasing lists")
     rendered = [render_chat(model.tokenizer, prompt_text(words, prompts), prompts.system) for words in lists]

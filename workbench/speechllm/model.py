@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from workbench.data.atomic import atomic_directory
+from workbench.errors import InputError
 
 PROJECTOR_WEIGHTS = "projector.safetensors"
 CONFIG_FILE = "speechllm.json"
@@ -44,7 +45,7 @@ class SpeechLLMConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.downsample < 1 or self.adapter_hidden < 1 or self.lora_rank < 1:
             raise ValueError("speechllm: downsample, adapter_hidden and lora_rank must be >= 1")
 
@@ -151,7 +152,7 @@ def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32):
 
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no causal LM at {path} (config.json missing); run `dvc repro assets` or pass a model directory")
+        raise InputError(f"no causal LM at {path} (config.json missing); run `dvc repro assets` or pass a model directory")
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -163,7 +164,6 @@ def build_speechllm(lm_path: Path | str, audio_dim: int, config: SpeechLLMConfig
     """A fresh speech LLM: new adapter, new LoRA on the frozen LM."""
     from peft import LoraConfig, get_peft_model
 
-    config.validate()
     lm, tokenizer = load_causal_lm(lm_path)
     torch.manual_seed(seed)
     adapter = FrameAdapter(audio_dim, lm.config.hidden_size, config)
@@ -172,15 +172,23 @@ def build_speechllm(lm_path: Path | str, audio_dim: int, config: SpeechLLMConfig
     return SpeechLLM(get_peft_model(lm, lora), tokenizer, adapter, config, audio_dim)
 
 
+def read_speechllm_meta(directory: Path | str) -> dict:
+    """What ``save`` recorded beside a speech LLM's weights (shapes, base LM, encoder, prompt wording)."""
+    meta_path = Path(directory) / CONFIG_FILE
+    if not meta_path.is_file():
+        raise InputError(f"{directory} is not a saved speech LLM ({CONFIG_FILE} missing); run sft_speechllm first")
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise InputError(f"{meta_path}: not a speech LLM description ({error})") from None
+
+
 def load_speechllm(directory: Path | str, lm_path: Path | str, trainable_lora: bool = False) -> SpeechLLM:
     """A saved speech LLM (``save`` output) on top of the base LM at ``lm_path``."""
     from peft import PeftModel
 
     directory = Path(directory)
-    meta_path = directory / CONFIG_FILE
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{directory} is not a saved speech LLM ({CONFIG_FILE} missing); run sft_speechllm first")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_speechllm_meta(directory)
     fields = {f.name for f in dataclasses.fields(SpeechLLMConfig)}
     raw = {k: v for k, v in meta["config"].items() if k in fields}
     config = SpeechLLMConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})

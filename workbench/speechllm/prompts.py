@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from workbench.errors import InputError
+
 INSTRUCTION = "Transcribe the audio into text."
 BIAS_INTRO = "These biasing words you may use:"
 CONDITIONS_FIXED = ("NA", "GT")
@@ -31,11 +33,13 @@ class PromptConfig:
     # replaces the chat template's default system turn (SmolLM2's costs ~20 tokens per sequence)
     system: str | None = "You transcribe speech."
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.unbiased_per_biased < 0 or not 0 <= self.positive_share <= 1:
             raise ValueError("prompts: unbiased_per_biased must be >= 0 and positive_share in [0, 1]")
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError(f"prompts: need 1 <= min_words <= max_words, got {self.min_words}..{self.max_words}")
+
+    validate = __post_init__  # for callers that check a config they were given
 
 
 def prompt_text(words: Sequence[str], config: PromptConfig = PromptConfig()) -> str:
@@ -81,25 +85,39 @@ def training_list(hotwords: Sequence[str], vocabulary: Sequence[str], rng: rando
     return BiasingList(tuple(words), "positive" if positive else "negative")
 
 
+def retrieved_count(condition: str) -> int | None:
+    """k of a ``top<k>`` condition; None for ``NA`` and ``GT``; a ValueError for anything else."""
+    if condition in CONDITIONS_FIXED:
+        return None
+    if condition.startswith("top") and condition[3:].isdigit():
+        return int(condition[3:])
+    raise ValueError(f"unknown condition {condition!r}: use NA, GT or top<k> (e.g. top2)")
+
+
 def condition_words(condition: str, hotwords: Sequence[str], retrieved: Sequence[str] | None) -> tuple[str, ...]:
     """The list of one evaluation condition: ``NA``, ``GT`` or ``top<k>`` (the retriever's first k)."""
+    k = retrieved_count(condition)
     if condition == "NA":
         return ()
     if condition == "GT":
         return tuple(dict.fromkeys(hotwords))
-    if condition.startswith("top") and condition[3:].isdigit():
-        if retrieved is None:
-            raise ValueError(f"condition {condition} needs retrieved hotwords (rankings) for this utterance")
-        return tuple(retrieved[: int(condition[3:])])
-    raise ValueError(f"unknown condition {condition!r}: use NA, GT or top<k> (e.g. top2)")
+    if retrieved is None:
+        raise ValueError(f"condition {condition} needs retrieved hotwords (rankings) for this utterance")
+    return tuple(retrieved[:k])
 
 
-def rankings_by_id(rows: Sequence[Mapping], method: str, vocabulary: str | None = None) -> dict[str, list[str]]:
-    """``eval_retrieval``'s rankings.jsonl rows of one method (and vocabulary) as id -> ranked words."""
+def rankings_by_id(rows: Sequence[Mapping], method: str, vocabulary: str | None = None,
+                   source: str = "rankings") -> dict[str, list[str]]:
+    """``eval_retrieval``'s rankings.jsonl rows of one method (and vocabulary) as id -> ranked words;
+    a row of that method without an ``id`` or a ``top`` list is an ``InputError`` naming ``source``."""
     out: dict[str, list[str]] = {}
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping):
+            raise InputError(f"{source}: record {number} is not a JSON object")
         if row.get("method") != method or (vocabulary is not None and row.get("vocabulary") != vocabulary):
             continue
+        if not isinstance(row.get("id"), str) or not isinstance(row.get("top"), list):
+            raise InputError(f"{source}: record {number} has no 'id' string and 'top' list")
         out.setdefault(row["id"], list(row["top"]))
     return out
 

@@ -1,0 +1,85 @@
+"""Settings of the speech-LLM stages (params.yaml sections ``sft_speechllm`` and
+``eval_contextual``; GRPO's are ``workbench.rl.options``), validated on construction, and the
+training-data arguments SFT and GRPO share."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.metrics.options import DEFAULT_NORMALIZATION
+from workbench.speechllm.decoding import DecodeOptions
+from workbench.speechllm.model import SpeechLLMConfig
+from workbench.speechllm.prompts import PromptConfig, retrieved_count
+from workbench.speechllm.training import SFTLoopConfig
+from workbench.tracking.options import TrackingConfig
+
+
+def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training data of the speech-LLM stages (sft_speechllm, grpo_speechllm)."""
+    parser.add_argument("--manifest", type=Path, nargs="+", required=True,
+                        help="training manifests (jsonl); max_train_utterances limits the first one")
+    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True, help="hotword lists the distractors come from")
+    parser.add_argument("--exclude", type=Path, nargs="*", default=[],
+                        help="manifests whose hotwords must not occur in training (the evaluation sets)")
+    parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
+
+
+def check_utterance_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise ValueError(f"max_train_utterances must be >= 1 or null (all), got {limit}")
+
+
+@dataclass(frozen=True)
+class SFTSpeechLLMConfig:
+    lm: str = "models/SmolLM2-135M-Instruct"  # any HF causal LM directory
+    model: str = "models/whisper-base.pt"  # the audio encoder whose states retrieval_frames stored
+    architecture: SpeechLLMConfig = SpeechLLMConfig()
+    prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
+    loop: SFTLoopConfig = SFTLoopConfig()
+    max_train_utterances: int | None = None  # None: all (the profile's knob)
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="speechllm")
+
+    def __post_init__(self) -> None:
+        check_utterance_limit(self.max_train_utterances)
+
+
+@dataclass(frozen=True)
+class EvalContextualConfig:
+    lm: str = "models/SmolLM2-135M-Instruct"
+    # seed 000 Table 3 / seed 001 Table 3: no list, the oracle list, a retriever's top-k
+    conditions: tuple[str, ...] = ("NA", "GT", "top1", "top2", "top5", "top10")
+    ranking_method: str = "phonetic"  # rankings.jsonl method: phonetic | learned | fused
+    joint_conditions: tuple[str, ...] = ("top2",)  # also decoded with joint beam search (costly on CPU)
+    decoding: DecodeOptions = DecodeOptions()
+    joint_decoding: DecodeOptions = DecodeOptions(joint=True, beam_size=2, joint_n_best=2)
+    normalization: tuple[str, ...] = DEFAULT_NORMALIZATION
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="speechllm")
+
+    def __post_init__(self) -> None:
+        for name in ("conditions", "joint_conditions"):
+            conditions = getattr(self, name)
+            for condition in conditions:
+                try:
+                    retrieved_count(condition)
+                except ValueError as error:
+                    raise ValueError(f"{name}: {error}") from None
+            if len(set(conditions)) != len(conditions):
+                raise ValueError(f"{name}: a condition is listed twice in {list(conditions)}")
+        if not self.conditions and not self.joint_conditions:
+            raise ValueError("conditions and joint_conditions are both empty: nothing to evaluate")
+
+    @property
+    def runs(self) -> list[tuple[str, str, DecodeOptions]]:
+        """(condition, decoding name, options) of every decoding pass of one model, in table order."""
+        return [(c, "greedy", self.decoding) for c in self.conditions] + \
+            [(c, "joint", self.joint_decoding) for c in self.joint_conditions]
+
+    @property
+    def needs_rankings(self) -> bool:
+        return any(retrieved_count(c) is not None for c in (*self.conditions, *self.joint_conditions))

@@ -1,0 +1,77 @@
+"""Supervised fine-tuning of the speech LLM as one call (seed 001 §3.1.1, §3.2): a fresh adapter and
+LoRA on the base LM, trained by ``workbench.speechllm.training.train_sft`` on the training data
+(``workbench.speechllm.data``), with the digests of every process's weights gathered so a
+data-parallel run shows that its ranks agree."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+
+from workbench.config import config_to_dict
+from workbench.errors import InputError
+from workbench.speechllm.data import TrainingData
+from workbench.speechllm.model import SpeechLLM, build_speechllm
+from workbench.speechllm.options import SFTSpeechLLMConfig
+from workbench.speechllm.training import train_sft
+
+
+def training_process() -> PartialState:
+    """This process: the only one, or one of several under ``accelerate launch`` (gloo on CPU)."""
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 of the trainable tensors, in name order."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        if parameter.requires_grad:
+            digest.update(name.encode())
+            digest.update(parameter.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    model: SpeechLLM
+    meta: dict  # saved beside the weights: base LM, encoder, stage, prompt wording
+    summary: dict  # train.json
+    seconds: float  # training time
+
+
+def fine_tune(config: SFTSpeechLLMConfig, data: TrainingData, checkpoint_dir: Path,
+              log_metrics: Callable[[dict, int], None] = lambda metrics, step: None,
+              progress: Callable[[int, int], None] = lambda done, total: None,
+              on_resume: Callable[[int], None] = lambda step: None) -> SFTResult:
+    """Build and train the speech LLM, resuming from ``checkpoint_dir`` (the caller's resume state).
+    The callbacks are the training loop's: ``progress(done, total)`` in steps, ``on_resume(step)``."""
+    if not data.examples:
+        raise InputError("no training utterances left (every one mentions an excluded evaluation hotword?)")
+    audio_dim = next(iter(data.states.values())).shape[-1]
+    model = build_speechllm(config.lm, audio_dim, config.architecture, seed=config.loop.seed).to(config.device)
+    trainable = sum(p.numel() for p in model.trainable_parameters())
+    resumed_from = [0]
+
+    def resumed(step: int) -> None:
+        resumed_from[0] = step
+        on_resume(step)
+
+    started = time.perf_counter()
+    steps = train_sft(model, data.examples, data.states, data.vocabulary, config.loop, checkpoint_dir, config.prompts,
+                      log_metrics=log_metrics, on_resume=resumed, progress=progress)
+    seconds = time.perf_counter() - started
+    # every rank must hold the same weights after data-parallel training: gather their digests
+    digests = gather_object([weights_digest(model)])
+    meta = {"lm": config.lm, "whisper": config.model, "stage": "sft", "prompts": config_to_dict(config.prompts)}
+    summary = {"utterances": len(data.examples), "counts": data.counts, "distractors": len(data.vocabulary), "steps": steps,
+               "excluded_hotwords": data.excluded_hotwords, "trainable_parameters": trainable,
+               "train_seconds": round(seconds, 1), "processes": training_process().num_processes,
+               "rank_weight_digests": digests, "resumed_from_step": resumed_from[0]}
+    return SFTResult(model, meta, summary, seconds)
