@@ -11,16 +11,14 @@ import pytest
 import torch
 
 import workbench.stages.encode as encode_stage
+from conftest import FIXTURES
 from workbench.asr.lora import LoRAConfig, apply_lora
-from workbench.asr.transcribe import log_mel_batch
 from workbench.asr.whisper_model import encode
 from workbench.cli import main
 from workbench.data import load_audio, read_manifest
 from workbench.errors import InputError, MissingInputError, WorkbenchError
 from workbench.features import OWN, FeatureStore, Layout, clip_mel, encoder_states, feature_fingerprint
 from workbench.testing.dummies import tiny_whisper
-
-from conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +161,8 @@ def test_fingerprint_names_weights_layout_and_layers(base):
 
 def test_a_store_of_another_layout_or_none_is_refused(base, clips, tmp_path):
     ids = list(clips)
-    FeatureStore(tmp_path / "frames", Layout(OWN)).add(ids, lambda ps: [clip_mel(base, clips[ids[p]]) for p in ps], base)
+    FeatureStore(tmp_path / "frames", Layout(OWN)).add(ids, lambda ps: [clip_mel(base, clips[ids[p]]) for p in ps],
+                                                       base)
     with pytest.raises(InputError, match=f"{tmp_path / 'frames'} holds own-length features, not 30-s-padded"):
         FeatureStore.open(tmp_path / "frames")
     with pytest.raises(InputError, match="below the top 1"):
@@ -211,7 +210,9 @@ def dying_after_first_batch(monkeypatch):
     monkeypatch.setattr(encode_stage, "encode_missing", dying)
 
 
-@pytest.mark.parametrize(("flags", "layout"), [([], Layout()), (["--layout", "own", "--trainable-layers", "1"], Layout(OWN, 1))])
+@pytest.mark.parametrize(("flags", "layout"), [
+    ([], Layout()), (["--layout", "own", "--trainable-layers", "1"], Layout(OWN, 1)),
+])
 def test_encode_stage_resumes_after_a_kill(workspace, monkeypatch, flags, layout):
     assert main(encode_args(workspace / "fresh", *flags)) == 0
     fresh = stored(workspace / "fresh", layout)
@@ -225,7 +226,8 @@ def test_encode_stage_resumes_after_a_kill(workspace, monkeypatch, flags, layout
     assert len(FeatureStore.open(out, layout)) == 2  # the first shard survived the kill
     encoded, real = [], FeatureStore._encode
     with monkeypatch.context() as patch:
-        patch.setattr(FeatureStore, "_encode", lambda self, model, mels, count: encoded.append(count) or real(self, model, mels, count))
+        patch.setattr(FeatureStore, "_encode",
+                      lambda self, model, mels, count: encoded.append(count) or real(self, model, mels, count))
         assert main(encode_args(out, *flags)) == 0
     assert sum(encoded) == 6  # only what the killed run had not stored
     again = stored(out, layout)

@@ -34,7 +34,9 @@ def encode_missing(store: FeatureStore, model: whisper.Whisper, todo: list[tuple
 
             def mels(positions: list[int], batch=batch, root=manifest.parent):
                 clips = [load_audio(batch[i].audio_path(root)) for i in positions]
-                return log_mel_batch(model, clips) if store.layout.length == PADDED else [clip_mel(model, c) for c in clips]
+                if store.layout.length == PADDED:
+                    return log_mel_batch(model, clips)  # [n, n_mels, 3000]
+                return [clip_mel(model, clip) for clip in clips]
 
             store.add([u.id for u in batch], mels, model)
             yield len(batch)

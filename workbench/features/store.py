@@ -76,7 +76,8 @@ class Layout:
         """Encoder blocks run for these features (all of them: the output, with ln_post)."""
         layers = model_dims.n_audio_layer - self.below_top_layers
         if layers < 0:
-            raise ConfigError(f"below_top_layers={self.below_top_layers}, but the encoder has {model_dims.n_audio_layer} blocks")
+            raise ConfigError(f"below_top_layers={self.below_top_layers}, "
+                              f"but the encoder has {model_dims.n_audio_layer} blocks")
         return layers
 
     def __str__(self) -> str:

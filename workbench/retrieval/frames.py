@@ -7,8 +7,8 @@ The states below it come from the feature store (``workbench.features``, own-len
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from whisper.model import Whisper
@@ -28,7 +28,8 @@ class EncoderTop(torch.nn.Module):
         if not 0 <= trainable_layers <= n_layers:
             raise ValueError(f"trainable_layers must be in 0..{n_layers}, got {trainable_layers}")
         self.trainable_layers = trainable_layers
-        self.blocks = torch.nn.ModuleList(model.encoder.blocks[n_layers - trainable_layers :]) if trainable_layers else torch.nn.ModuleList()
+        top = model.encoder.blocks[n_layers - trainable_layers :] if trainable_layers else []
+        self.blocks = torch.nn.ModuleList(top)
         self.ln_post = model.encoder.ln_post if trainable_layers else None
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
