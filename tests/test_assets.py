@@ -7,7 +7,7 @@ import torch
 
 from workbench.asr import TranscribeOptions, load_whisper, transcribe_batch
 from workbench.assets.ctranslate2_format import CTranslate2FormatError, read_ctranslate2_model
-from workbench.assets.materialize import package_dir, sha256_file, checksums
+from workbench.assets.materialize import ASSETS, checksums, package_dir, sha256_file
 from workbench.assets.whisper_checkpoint import ctranslate2_to_whisper_checkpoint, whisper_dims
 from workbench.data import load_audio
 from workbench.metrics import Reference, Scorer
@@ -88,3 +88,12 @@ def test_checksums_cover_every_file(tmp_path):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="dvc repro assets"):
         load_whisper(tmp_path / "whisper-base.pt")
+
+
+def test_assets_config_names_unknown_models():
+    from workbench.assets.options import AssetsConfig
+    from workbench.config import ConfigError, load_config
+
+    assert set(AssetsConfig().models) <= set(ASSETS)
+    with pytest.raises(ConfigError, match=r"unknown asset\(s\) \['whisper-huge'\]"):
+        load_config(AssetsConfig, None, "assets", {"models": ["whisper-base", "whisper-huge"]})

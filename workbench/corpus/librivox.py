@@ -8,6 +8,7 @@ from pathlib import Path
 
 from workbench.data.audio import load_audio
 from workbench.data.manifest import SAMPLE_RATE, Utterance
+from workbench.errors import InputError, MissingInputError
 
 DEFAULT_ROOT = Path("/usr/share/pocketsphinx/test/data/librivox")
 _LINE = re.compile(r"^<s>\s*(?P<text>.*?)\s*</s>\s*\((?P<id>[^)]+)\)\s*$")
@@ -21,16 +22,15 @@ def read_transcription(path: Path) -> dict[str, str]:
             continue
         match = _LINE.match(line)
         if not match:
-            raise ValueError(f"{path}:{number}: not a '<s> text </s> (id)' line: {line!r}")
+            raise InputError(f"{path}:{number}: not a '<s> text </s> (id)' line: {line!r}")
         out[match["id"]] = match["text"]
     return out
 
 
 def librivox_utterances(root: Path, audio_dir: Path, manifest_dir: Path) -> list[Utterance]:
     if not (root / "transcription").is_file():
-        raise FileNotFoundError(
-            f"{root}/transcription not found: install Debian's pocketsphinx-testdata (`make install` does)"
-        )
+        raise MissingInputError(root / "transcription", "LibriVox transcription (Debian's pocketsphinx-testdata: "
+                                "`make install` installs it)")
     utterances = []
     for utt_id, text in sorted(read_transcription(root / "transcription").items()):
         source = root / f"{utt_id}.wav"

@@ -17,17 +17,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.corpus.converters import VIMEDCSS_SPLITS, aishell_ne, audiofolder, cs_fleurs, hotword_list, kaldi, vimedcss
+from workbench.corpus.converters import CONVERTERS, VIMEDCSS_SPLITS, convert, hotword_list
 from workbench.data import write_manifest, write_text_atomic
-
-NAME = "convert"
-HELP = ("convert a public corpus (Kaldi dir, CS-FLEURS subset, AISHELL-1-NE, HF audio folder, ViMedCSS split) "
-        "into a validated manifest and hotword list")
+from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("format", choices=("kaldi", "cs_fleurs", "aishell_ne", "audiofolder", "vimedcss"),
-                        help="the corpus layout")
+    parser.add_argument("format", choices=tuple(CONVERTERS), help="the corpus layout")
     parser.add_argument("--source", type=Path, required=True,
                         help="Kaldi data dir, a CS-FLEURS subset dir, SeACo-Paraformer's data/<split>, an audio folder, "
                         "or the ViMedCSS HF repository snapshot (holding data/<split>-*.parquet)")
@@ -43,26 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split name recorded in the manifest (train/dev/test; default test, vimedcss: from --subset)")
 
 
-def run(args: argparse.Namespace) -> None:
-    out_dir = args.out.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    split = args.split or "test"
-    if args.format in ("kaldi", "audiofolder") and not args.language:
-        raise FileNotFoundError(f"{args.format}: pass --language (the layout does not record it)")
-    if args.format == "kaldi":
-        records = kaldi(args.source, out_dir, args.language, split)
-    elif args.format == "audiofolder":
-        records = audiofolder(args.source, out_dir, args.language, split)
-    elif args.format == "aishell_ne":
-        if args.audio is None:
-            raise FileNotFoundError("aishell_ne: pass --audio (AISHELL-1's wav/<split> directory)")
-        records = aishell_ne(args.source, args.audio, out_dir, split)
-    elif args.format == "vimedcss":
-        if args.subset is None:
-            raise FileNotFoundError(f"vimedcss: pass --subset ({', '.join(VIMEDCSS_SPLITS)}); each split is converted separately")
-        records = vimedcss(args.source, out_dir, args.subset, args.split)
-    else:
-        records = cs_fleurs(args.source, out_dir, split)
+def run(context: StageContext) -> None:
+    args = context.args
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = convert(args.format, args.source, args.out.parent, args.language, args.split, args.audio, args.subset)
     written = []
     count = write_manifest(args.out, (written.append(utt) or utt for utt in records))
     print(f"{args.out}: {count} utterances")
@@ -71,3 +51,7 @@ def run(args: argparse.Namespace) -> None:
         hotwords = args.hotwords or args.out.with_name(args.out.name.split(".")[0] + "_hotwords.txt")
         write_text_atomic(hotwords, "".join(f"{word}\n" for word in words))
         print(f"{hotwords}: {len(words)} hotwords")
+
+
+STAGE = Stage("convert", "convert a public corpus (Kaldi dir, CS-FLEURS subset, AISHELL-1-NE, HF audio folder, ViMedCSS "
+              "split) into a validated manifest and hotword list", add_arguments, run, description=__doc__)
