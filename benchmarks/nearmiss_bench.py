@@ -26,11 +26,10 @@ from workbench.data import load_audio, read_manifest, write_json_atomic
 from workbench.nearmiss.candidates import CandidateBuilder
 from workbench.nearmiss.gate import GateConfig
 from workbench.text.phonetics import phoneme_distance, phonetic_neighbours
-from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput
+from workbench.nearmiss.pipeline import load_nbest, pool_input
+from workbench.nearmiss.pool import NBestSource, PoolBuilder
 from workbench.nearmiss.sources import PhoneticSource
-from workbench.stages.nearmiss import load_nbest
 from workbench.text import build_normalizer
-from workbench.text.poi import poi_spans
 
 
 def main() -> None:
@@ -48,12 +47,7 @@ def main() -> None:
     model = load_whisper(args.model)
     builder = CandidateBuilder(build_normalizer())
     pools = PoolBuilder(builder, [NBestSource(), PhoneticSource(phonetic_neighbours, 3)], GateConfig(), phoneme_distance)
-    items = []
-    for utt in utterances:
-        reference, pois = poi_spans(utt.text, utt.language, [(s.start, s.end) for s in utt.spans] or None, 1)
-        texts = hypotheses[utt.id]
-        segments = tuple(tuple(builder.nbest_segments(reference, pois, t)) for t in texts)
-        items.append(PoolInput(utt.id, reference, utt.language, "en", tuple(pois), tuple(texts), segments))
+    items = [pool_input(utt, hypotheses[utt.id], builder, poi_neighbourhood=1, embedded_language="en") for utt in utterances]
     features = encode(model, log_mel_batch(model, [load_audio(u.audio_path(args.manifest.parent)) for u in utterances]))
 
     def gate_all(batched: bool) -> int:

@@ -1,7 +1,7 @@
 import pytest
 
+from workbench.asr.options import EvaluateConfig
 from workbench.config import ConfigError, load_config, parse_overrides
-from workbench.config.stages import EvaluateConfig
 from workbench.corpus.options import CorpusConfig
 
 from conftest import REPO

@@ -7,10 +7,39 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import torch
 
+import workbench.stages.nearmiss as nearmiss_stage
 from workbench.cli import main
+from workbench.data.resume import resume_root
+from workbench.runner import PARTIAL_RECORDS
+from workbench.testing.dummies import tiny_whisper
 
 from conftest import FIXTURES
+
+
+def killed_after_first_batch(monkeypatch) -> list[str]:
+    """Make the next run die (like kill -9) once its first batch of pools is stored; the ids it computed."""
+    computed, real = [], nearmiss_stage.NearMissPools.__call__
+
+    def dying(self, model, utterances, hypotheses, features):
+        for batch in real(self, model, utterances, hypotheses, features):
+            computed.extend(pool.item.id for pool in batch)
+            yield batch
+            raise KeyboardInterrupt
+    monkeypatch.setattr(nearmiss_stage.NearMissPools, "__call__", dying)
+    return computed
+
+
+def counting(monkeypatch) -> list[str]:
+    computed, real = [], nearmiss_stage.NearMissPools.__call__
+
+    def wrapped(self, model, utterances, hypotheses, features):
+        for batch in real(self, model, utterances, hypotheses, features):
+            computed.extend(pool.item.id for pool in batch)
+            yield batch
+    monkeypatch.setattr(nearmiss_stage.NearMissPools, "__call__", wrapped)
+    return computed
 
 
 class _ChatHandler(BaseHTTPRequestHandler):
@@ -81,13 +110,20 @@ def test_nearmiss_stage_pool_stats_cache_and_resume(tmp_path, monkeypatch, whisp
     assert len(chat_server.requests) == 1
     assert json.loads((tmp_path / "pool/stats.json").read_text())["llm"]["cached"] == 1
 
-    # resume: utterances already in the .partial file are not recomputed
-    partial = tmp_path / "pool/pool.jsonl.partial"
-    kept = dict(records[0], reference_score=123.0)
-    partial.write_text(json.dumps(kept) + "\n")
-    main(args)
+    # resume: utterances already in the resume state's records are not recomputed
+    resumable = [*args, "--set", "clips_per_batch=1"]
+    with monkeypatch.context() as patch:
+        killed_after_first_batch(patch)
+        with pytest.raises(KeyboardInterrupt):
+            main(resumable)
+    (partial,) = resume_root(tmp_path / "pool/pool.jsonl").glob(f"*/{PARTIAL_RECORDS}")
+    (done,) = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert done["id"] == "cmn_eng-0044"
+    partial.write_text(json.dumps(dict(done, reference_score=123.0)) + "\n")
+    main(resumable)
     resumed = [json.loads(line) for line in (tmp_path / "pool/pool.jsonl").read_text().splitlines()]
     assert resumed[0]["reference_score"] == 123.0 and resumed[1]["id"] == "en_entities-0101"
+    assert not resume_root(tmp_path / "pool/pool.jsonl").exists()  # state deleted once complete
 
 
 def test_nearmiss_stage_bad_inputs_are_located(tmp_path, monkeypatch, capsys):
@@ -109,3 +145,35 @@ def test_nearmiss_stage_bad_inputs_are_located(tmp_path, monkeypatch, capsys):
     assert main(base + ["--set", "llm.backend=openai"]) == 2  # no base_url: the config's own check, located
     error = capsys.readouterr().err
     assert "nearmiss.llm" in error and "base_url" in error
+
+
+def test_nearmiss_rerun_with_other_settings_after_a_kill_starts_fresh(tmp_path, monkeypatch):
+    """A run killed with one gate and rerun with another gives exactly what a fresh run with the
+    other gate gives: nothing of the killed run's records is reused."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(FIXTURES, tmp_path / "fixtures")
+    model = tiny_whisper()
+    torch.save({"dims": model.dims.__dict__, "model_state_dict": model.state_dict()}, tmp_path / "tiny.pt")
+    nbest = tmp_path / "nbest.jsonl"
+    hyps = {"cmn_eng-0044": ["这个问题你先古狗一下就知道了", "这个问题你先够够一下就知道了"], "en_entities-0101": ["My daughter."]}
+    nbest.write_text("".join(json.dumps({"id": i, "hyps": [{"text": t} for t in h]}) + "\n" for i, h in hyps.items()))
+
+    def args(out, margin):
+        return ["nearmiss", "--manifest", "fixtures/tiny.jsonl", "--nbest", str(nbest), "--out", f"{out}/pool.jsonl",
+                "--stats", f"{out}/stats.json", "--set", "model=tiny.pt", "--set", "sources=[nbest, phonetic]",
+                "--set", "llm.backend=none", "--set", "clips_per_batch=1", "--set", f"gate.max_acoustic_margin={margin}",
+                "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
+
+    main(args("fresh", 2.0))
+    with monkeypatch.context() as patch:
+        killed = killed_after_first_batch(patch)
+        with pytest.raises(KeyboardInterrupt):
+            main(args("pool", 0.0))
+    assert killed == ["cmn_eng-0044"] and not (tmp_path / "pool/pool.jsonl").exists()
+    with monkeypatch.context() as patch:
+        computed = counting(patch)
+        main(args("pool", 2.0))
+    assert computed == ["cmn_eng-0044", "en_entities-0101"]  # nothing of the other gate's run reused
+    assert (tmp_path / "pool/pool.jsonl").read_bytes() == (tmp_path / "fresh/pool.jsonl").read_bytes()
+    (left,) = resume_root(tmp_path / "pool/pool.jsonl").iterdir()  # the finished state is gone; the other
+    assert (left / PARTIAL_RECORDS).exists()  # gate's state is kept (going back to it resumes it)

@@ -100,8 +100,9 @@ def _settings(stage: str) -> list[str]:
     import dataclasses
     import importlib
 
-    config = getattr(importlib.import_module(f"workbench.stages.{stage}"), "CONFIG", None)
-    threads = config is not None and "threads" in {f.name for f in dataclasses.fields(config[0])}
+    module = importlib.import_module(f"workbench.stages.{stage}")
+    config = module.STAGE.config if hasattr(module, "STAGE") else (getattr(module, "CONFIG", None) or (None,))[0]
+    threads = config is not None and "threads" in {f.name for f in dataclasses.fields(config)}
     return [NO_PARAMS, *(["--set", "threads=1"] if threads else [])]
 
 

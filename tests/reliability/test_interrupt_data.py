@@ -1,5 +1,5 @@
 """kill -9 data stages mid-run: nothing half written survives at the output path (only marked
-temporaries or a resumable ``.partial`` of complete records), and the rerun completes with the
+temporaries, or complete records in the stage's resume state), and the rerun completes with the
 uninterrupted run's output, byte for byte."""
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from workbench.data.resume import resume_root
+from workbench.runner import PARTIAL_RECORDS
 
 from .conftest import complete_lines, in_process, kill_at, seeded_step, tree
 
@@ -59,7 +62,8 @@ def test_killed_corpus_leaves_no_half_output_and_reruns_to_the_same_corpus(text_
     fault.recovered()
 
 
-# --- nbest: finished utterances are appended to <out>.partial; the rerun skips them ---
+# --- nbest: finished utterances are appended to <out>.resume/<fingerprint>/records.partial.jsonl;
+# the rerun with the same settings skips them ---
 
 def nbest_argv(workspace, out: Path) -> list[str]:
     return ["nbest", "--manifest", str(workspace.train), "--out", str(out), "--set", f"model={workspace.whisper}",
@@ -78,8 +82,23 @@ def nbest_reference(workspace, tmp_path_factory) -> bytes:
 def nbest_killed(workspace, tmp_path_factory) -> tuple[Path, int, int]:
     out = tmp_path_factory.mktemp("nbest-killed") / "nbest.jsonl"
     target = seeded_step("nbest", 1, 6)  # of 8 utterances
-    reached = kill_at(nbest_argv(workspace, out), out.parent / "killed.log", complete_lines(out.with_name("nbest.jsonl.partial")), target)
+    reached = kill_at(nbest_argv(workspace, out), out.parent / "killed.log", record_count(out), target)
     return out, target, reached
+
+
+def partial_records(out: Path) -> Path | None:
+    """The records file of the one resume state of ``out`` (None before the run made it)."""
+    found = sorted(resume_root(out).glob(f"*/{PARTIAL_RECORDS}"))
+    assert len(found) <= 1, f"records of several configurations: {found}"
+    return found[0] if found else None
+
+
+def record_count(out: Path):
+    """Complete records in the resume state of ``out``, for ``kill_at``."""
+    def progress() -> int | None:
+        path = partial_records(out)
+        return complete_lines(path)() if path is not None else None
+    return progress
 
 
 def _copy(killed: Path, tmp_path: Path) -> Path:
@@ -91,7 +110,7 @@ def test_killed_nbest_resumes_from_its_partial_records(workspace, nbest_killed, 
     killed, target, reached = nbest_killed
     fault.inject("kill -9 (data stage)", f"nbest after {reached} of 8 utterances (seeded {target})")
     out = _copy(killed, tmp_path)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_records(out)
     records = partial.read_bytes().split(b"\n")
     assert all(json.loads(line)["hyps"] for line in records[:-1]) and len(records) - 1 == reached  # complete records only
     fault.lost([out] if out.exists() else [])
@@ -99,26 +118,26 @@ def test_killed_nbest_resumes_from_its_partial_records(workspace, nbest_killed, 
     caplog.set_level(logging.INFO, logger="workbench")
     code, err = in_process(nbest_argv(workspace, out))
     assert code == 0, err
-    assert f"resuming: {reached} of 8" in caplog.text  # the finished utterances are not decoded again
-    assert out.read_bytes() == nbest_reference and not partial.exists()
+    assert f"resuming, {reached} records already done" in caplog.text  # the finished utterances are not decoded again
+    assert out.read_bytes() == nbest_reference and not partial.exists() and not resume_root(out).exists()
     fault.recovered()
 
 
 def test_record_torn_by_a_kill_mid_append_is_redone(workspace, nbest_killed, nbest_reference, fault, tmp_path):
     """A kill inside ``append_jsonl`` leaves half a record without its newline at the end of the
-    ``.partial`` file; the rerun drops it and decodes that utterance again."""
+    resume state's records; the rerun drops it and decodes that utterance again."""
     killed, _, reached = nbest_killed
     out = _copy(killed, tmp_path)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_records(out)
     done = {json.loads(line)["id"] for line in partial.read_text().splitlines()}
     torn = next(u for u in (json.loads(line)["id"] for line in workspace.train.read_text().splitlines()) if u not in done)
     with open(partial, "ab") as handle:
         handle.write(json.dumps({"id": torn, "language": "zh", "hyps": [{"text": "cut"}]}).encode()[:25])
-    fault.inject("torn write", f"nbest .partial cut inside record {reached + 1} (kill mid-append)")
+    fault.inject("torn write", f"nbest records cut inside record {reached + 1} (kill mid-append)")
 
     code, err = in_process(nbest_argv(workspace, out))
     assert code == 0, err
-    assert out.read_bytes() == nbest_reference and not partial.exists()
+    assert out.read_bytes() == nbest_reference and not partial.exists() and not resume_root(out).exists()
     fault.recovered()
 
 

@@ -30,6 +30,7 @@ from peft.tuners.lora import LoraLayer
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from workbench.data.atomic import atomic_directory
+from workbench.errors import CheckpointError, MissingInputError
 
 ATTENTION_PROJECTIONS = ("query", "key", "value", "out")  # Linear names inside whisper's MultiHeadAttention
 MLP_LINEARS = ("mlp.0", "mlp.2")  # ResidualAttentionBlock.mlp = Sequential(Linear, GELU, Linear)
@@ -59,7 +60,7 @@ class LoRAConfig:
     # projection of audio that queries can already re-weight. Off by default; seed 003 is silent.
     cross_attention_kv: bool = False
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.rank < 1:
             raise ValueError(f"rank must be at least 1, got {self.rank}")
         if self.alpha <= 0:
@@ -105,10 +106,8 @@ class LoRAConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(payload) - fields)
         if unknown:
-            raise ValueError(f"unknown LoRAConfig fields {unknown}")
-        config = cls(**{**payload, "targets": tuple(payload.get("targets", cls.targets))})
-        config.validate()
-        return config
+            raise CheckpointError(f"unknown LoRAConfig fields {unknown}")
+        return cls(**{**payload, "targets": tuple(payload.get("targets", cls.targets))})
 
 
 def has_lora(model: torch.nn.Module) -> bool:
@@ -130,7 +129,6 @@ def apply_lora(model: whisper.Whisper, config: LoRAConfig) -> whisper.Whisper:
     its train/eval mode is kept, including for the new dropout layers, which peft creates in train
     mode even in an eval model.
     """
-    config.validate()
     if has_lora(model):
         raise ValueError("model already has LoRA adapters: merge_lora it, or start from a plain Whisper")
     peft_config = PeftLoraConfig(
@@ -196,15 +194,16 @@ def load_adapter(base_model: whisper.Whisper, path: Path | str) -> whisper.Whisp
     left as it was.
     """
     path = Path(path)
-    if not (path / ADAPTER_CONFIG).is_file() or not (path / ADAPTER_WEIGHTS).is_file():
-        raise FileNotFoundError(f"{path} is not an adapter directory (needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        if not (path / name).is_file():
+            raise MissingInputError(path / name, f"adapter file (an adapter directory holds {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
     payload = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     if payload.get("format") != _FORMAT:
-        raise ValueError(f"{path / ADAPTER_CONFIG}: unsupported adapter format {payload.get('format')!r}")
+        raise CheckpointError(f"{path / ADAPTER_CONFIG}: unsupported adapter format {payload.get('format')!r}")
     dims = dataclasses.asdict(base_model.dims)
     if payload["dims"] != dims:
         differ = {k: (payload["dims"].get(k), v) for k, v in dims.items() if payload["dims"].get(k) != v}
-        raise ValueError(f"adapter {path} was trained on a model of other dims (adapter, model): {differ}")
+        raise CheckpointError(f"adapter {path} was trained on a model of other dims (adapter, model): {differ}")
     config = LoRAConfig.from_json(payload["lora"])
     weights = safetensors.torch.load_file(str(path / ADAPTER_WEIGHTS))
     requires_grad = {name: p.requires_grad for name, p in base_model.named_parameters()}
@@ -225,14 +224,14 @@ def _check_adapter_weights(weights: dict[str, torch.Tensor], expected: dict[str,
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or unexpected:
-        raise ValueError(
+        raise CheckpointError(
             f"{what} does not fit: missing {len(missing)} {missing[:4]}, unexpected {len(unexpected)} {unexpected[:4]}"
         )
     wrong = [
         f"{n} {tuple(weights[n].shape)} != {tuple(t.shape)}" for n, t in expected.items() if weights[n].shape != t.shape
     ]
     if wrong:
-        raise ValueError(f"{what} has weights of the wrong shape (file != config): {wrong[:4]}")
+        raise CheckpointError(f"{what} has weights of the wrong shape (file != config): {wrong[:4]}")
 
 
 def merge_lora(model: whisper.Whisper) -> whisper.Whisper:

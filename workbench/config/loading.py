@@ -6,7 +6,7 @@ silently falls back to a default.
 
 from __future__ import annotations
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, MissingInputError
 
 import dataclasses
 import re
@@ -67,8 +67,8 @@ def build_config(cls: type[T], values: Mapping, where: str) -> T:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    if unknown:  # a section may name its keys (KEY_NAME = "loss": "unknown loss(es)")
+        raise ConfigError(f"{where}: unknown {getattr(cls, 'KEY_NAME', 'key')}(s) {unknown}; known: {sorted(names)}")
     defaults = {f.name: f.default for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.default)}
     kwargs = {}
     for key, value in values.items():
@@ -167,10 +167,11 @@ def config_to_dict(config: Any) -> dict:
 
 def load_experiment_file(cls: type[T], path: Path | str, required: Sequence[str] = ("name",)) -> T:
     """An experiment YAML (one row of a seed's table) as ``cls``: strict keys, errors naming the
-    file, ``name`` equal to the file's stem (DVC keys the runs by it); then ``cls.validate``."""
+    file (``cls.__post_init__``'s too), ``name`` equal to the file's stem (DVC keys the runs by
+    it); then ``cls.validate(where)`` if the class has one."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"experiment file {path} not found")
+        raise MissingInputError(path, "experiment file")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -178,7 +179,8 @@ def load_experiment_file(cls: type[T], path: Path | str, required: Sequence[str]
     if not isinstance(values, dict) or any(key not in values for key in required):
         raise ConfigError(f"{path}: an experiment is a mapping with at least {', '.join(repr(k) for k in required)}")
     experiment = build_config(cls, values, str(path))
-    experiment.validate(str(path))
+    if hasattr(experiment, "validate"):
+        experiment.validate(str(path))
     if experiment.name != path.stem:
         raise ConfigError(f"{path}: name {experiment.name!r} must equal the file name {path.stem!r} (DVC keys runs by it)")
     return experiment

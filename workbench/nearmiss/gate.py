@@ -36,7 +36,7 @@ class GateConfig:
     min_text_distance: float = 0.2
     max_phoneme_distance: float = 0.6
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         for name in ("min_text_distance", "max_phoneme_distance"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

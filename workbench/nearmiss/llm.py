@@ -15,7 +15,7 @@ sources and a later rerun retries.
 
 from __future__ import annotations
 
-from workbench.errors import LLMError
+from workbench.errors import ConfigError, LLMError
 
 import hashlib
 import http.client
@@ -594,7 +594,7 @@ def make_backend(config: LLMConfig) -> LLMBackend | None:
         return None
     if config.backend == "local":
         if not Path(config.model_path).is_dir():
-            raise ValueError(f"LLMConfig.model_path: no model directory at {config.model_path!r}")
+            raise ConfigError(f"LLMConfig.model_path: no model directory at {config.model_path!r}")
         return LocalCausalLM(config.model_path)
     assert config.base_url is not None and config.model is not None  # checked by LLMConfig
     return OpenAICompatible(config.base_url, config.model, config.api_key_env, config.timeout_s)

@@ -108,7 +108,6 @@ class PoolBuilder:
         max_candidates: int = 24,
         negatives: int = 4,
     ):
-        gate.validate()
         if max_candidates < 1 or negatives < 0:
             raise ValueError(f"max_candidates must be >= 1 and negatives >= 0, got {max_candidates}, {negatives}")
         self.builder, self.sources, self.gate = builder, list(sources), gate

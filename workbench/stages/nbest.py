@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workbench.asr import load_whisper
 from workbench.asr.nbest import nbest_lists
-from workbench.config.stages import NBestConfig
+from workbench.asr.options import NBestConfig
 from workbench.data import read_manifest
 from workbench.runner import Stage, StageContext
 

@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 
 from workbench.data import ManifestError, Utterance
 from workbench.data.jsonl import read_jsonl
+from workbench.errors import MissingInputError
 from workbench.nearmiss.gate import TABLE3_GATES, GateConfig
 from workbench.nearmiss.pool import negatives_from_record
 from workbench.training.experiment import ExperimentConfig
@@ -32,7 +33,7 @@ class TrainingItem:
 
 def _records_by_id(path: Path, what: str, required: Sequence[str]) -> dict[str, dict]:
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file {path} not found")
+        raise MissingInputError(path, f"{what} file")
     records = {}
     for line, record in enumerate(read_jsonl(path), start=1):
         for key in required:

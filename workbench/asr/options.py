@@ -1,0 +1,71 @@
+"""Settings of the Whisper decoding stages (params.yaml sections ``evaluate``, ``nbest``,
+``eval_asr``), checked when built so a bad value is a config error before any model loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.metrics.options import ScoreConfig
+from workbench.tracking.options import TrackingConfig
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    batch_size: int = 8  # clips per encoder/decoder batch
+    beam_size: int | None = None  # None: greedy decoding
+    temperature_fallback: bool = True  # whisper.transcribe's re-decoding of repetitive/unlikely outputs
+    language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
+    score: ScoreConfig = ScoreConfig()  # normalization and POI settings of the metrics
+    device: str = "cpu"
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    tracking: TrackingConfig = TrackingConfig(experiment="baseline")
+
+    def __post_init__(self) -> None:
+        _check_batch_size(self.batch_size)
+        if self.beam_size is not None and self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1 (or null: greedy), got {self.beam_size}")
+
+
+@dataclass(frozen=True)
+class NBestConfig:
+    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    batch_size: int = 8  # clips per batch (the beam multiplies the decoder batch)
+    beam_size: int = 5
+    n_best: int = 5  # hypotheses kept per clip (<= beam_size * patience)
+    patience: float | None = None
+    length_penalty: float | None = None
+    max_tokens_per_second: float | None = 15.0  # cap on tokens per clip second (+10), against loops
+    language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
+    device: str = "cpu"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_batch_size(self.batch_size)
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
+        if self.patience is not None and self.patience <= 0:
+            raise ValueError(f"patience must be > 0 (or null), got {self.patience}")
+        candidates = round(self.beam_size * (self.patience or 1.0))
+        if not 1 <= self.n_best <= candidates:  # beam search finishes at most that many candidates
+            raise ValueError(f"n_best must be between 1 and beam_size * patience = {candidates}, got {self.n_best}")
+        if self.max_tokens_per_second is not None and self.max_tokens_per_second <= 0:
+            raise ValueError(f"max_tokens_per_second must be > 0 (or null: no cap), got {self.max_tokens_per_second}")
+
+
+@dataclass(frozen=True)
+class EvalASRConfig:
+    model: str = "models/whisper-base.pt"  # base checkpoint the adapter was trained on
+    batch_size: int = 8  # clips per greedy decoding batch
+    score: ScoreConfig = ScoreConfig()
+    device: str = "cpu"
+    threads: int | None = None
+    tracking: TrackingConfig = TrackingConfig(experiment="cs_nmg")
+
+    def __post_init__(self) -> None:
+        _check_batch_size(self.batch_size)
