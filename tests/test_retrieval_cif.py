@@ -124,7 +124,8 @@ def test_quantity_scaling_hits_target_exactly():
 
 def test_scaling_handles_alphas_above_threshold():
     # target 4 from Σα = 1: scaled alphas of 2.0 feed two tokens each
-    out = cif(one_hot_frames(1, 2), torch.tensor([[0.5, 0.5]]), torch.ones(1, 2, dtype=torch.bool), target_lengths=torch.tensor([4]))
+    out = cif(one_hot_frames(1, 2), torch.tensor([[0.5, 0.5]]), torch.ones(1, 2, dtype=torch.bool),
+              target_lengths=torch.tensor([4]))
     assert out.token_spans[0].tolist() == [[0, 0], [0, 0], [1, 1], [1, 1]]
     assert out.frame_to_token.tolist() == [[0, 2]]
     torch.testing.assert_close(out.tokens[0], torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))

@@ -14,7 +14,13 @@ from workbench.features import encoder_states
 from workbench.retrieval.data import RetrievalExample, crop_phrase, examples_from, find_span
 from workbench.retrieval.experiment import load_retriever_experiment
 from workbench.retrieval.frames import EncoderTop, pad_states
-from workbench.retrieval.models import ArchitectureConfig, build_retriever, load_retriever, save_retriever, text_encoder_of
+from workbench.retrieval.models import (
+    ArchitectureConfig,
+    build_retriever,
+    load_retriever,
+    save_retriever,
+    text_encoder_of,
+)
 from workbench.retrieval.text_encoders import SymbolEncoder, make_text_encoder
 from workbench.retrieval.training import RetrieverLoopConfig, make_batch, train_retriever
 from workbench.testing.dummies import tiny_whisper
@@ -24,7 +30,8 @@ TEXTS = [
     ("We watched Oppenheimer last night", "Oppenheimer"), ("She takes Wegovy now", "Wegovy"),
     ("He asked about Spiriva again", "Spiriva"), ("They prescribed Accutane", "Accutane"),
 ]
-SMALL = ArchitectureConfig(text_encoder="chars", symbol_dim=32, symbol_layers=1, projection_dim=32, projection_hidden=64, decoder_dim=64)
+SMALL = ArchitectureConfig(text_encoder="chars", symbol_dim=32, symbol_layers=1, projection_dim=32,
+                           projection_hidden=64, decoder_dim=64)
 
 
 def _examples():
@@ -44,7 +51,8 @@ def _model(method: str, text_encoder=None, config: ArchitectureConfig = SMALL):
 def _curve(model, weights, epochs: int, tmp_path, **kwargs) -> list[dict]:
     seen: list[dict] = []
     loop = RetrieverLoopConfig(learning_rate=3e-3, warmup_steps=0, epochs=epochs, batch_size=6)
-    train_retriever(model, _examples(), _states(), weights, loop, tmp_path, log_metrics=lambda m, s: seen.append(m), **kwargs)
+    train_retriever(model, _examples(), _states(), weights, loop, tmp_path, log_metrics=lambda m, s: seen.append(m),
+                    **kwargs)
     return seen
 
 
@@ -77,7 +85,8 @@ def test_clsr_losses_fall_and_vq_passes_gradients(minilm_path, tmp_path):
 def test_cif_pretraining_epochs_train_the_quantity_loss_alone(tmp_path):
     model = _model("clar")
     projection = [p.detach().clone() for p in model.audio_proj.parameters()]
-    _curve(model, {"global": 1.0, "local": 1.0, "quantity": 1.0}, 1, tmp_path, cif_pretrain_epochs=2, stop_after_epochs=2)
+    _curve(model, {"global": 1.0, "local": 1.0, "quantity": 1.0}, 1, tmp_path, cif_pretrain_epochs=2,
+           stop_after_epochs=2)
     # two epochs of CIF pre-training leave the contrastive heads untouched
     assert all(torch.equal(a, b) for a, b in zip(projection, model.audio_proj.parameters()))
 
@@ -107,8 +116,11 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_a_retriever_directory_without_weights_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run train_retriever"):
+    from workbench.errors import MissingInputError
+
+    with pytest.raises(MissingInputError) as caught:
         load_retriever(tmp_path)
+    assert "run train_retriever" in caught.value.args[0] and caught.value.filename == str(tmp_path / "retriever.json")
 
 
 def test_partly_trained_encoder_top_ignores_padding():

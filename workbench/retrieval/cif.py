@@ -107,7 +107,8 @@ def cif(
         raise ValueError(f"threshold must be positive, got {threshold}")
     batch, length, _ = frames.shape
     if alphas.shape != (batch, length) or mask.shape != (batch, length):
-        raise ValueError(f"alphas {tuple(alphas.shape)} and mask {tuple(mask.shape)} must be [B, T] = {(batch, length)}")
+        raise ValueError(
+            f"alphas {tuple(alphas.shape)} and mask {tuple(mask.shape)} must be [B, T] = {(batch, length)}")
     mask = mask.bool()
     alphas = alphas.masked_fill(~mask, 0.0)
     quantity = alphas.sum(dim=1)

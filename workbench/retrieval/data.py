@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from workbench.data import read_manifest
 from workbench.data.manifest import Utterance
-from workbench.retrieval.vocabulary import hotword_key
+from workbench.errors import InputError
+from workbench.text.hotwords import hotword_key
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def find_span(text: str, phrase: str) -> tuple[int, int] | None:
     return (match.start(), match.end()) if match else None
 
 
-def examples_from(utterances: Iterable[Utterance], source: str, exclude: set[str]) -> tuple[list[RetrievalExample], int]:
+def examples_from(utterances: Iterable[Utterance], source: str,
+                  exclude: set[str]) -> tuple[list[RetrievalExample], int]:
     """Examples of ``utterances`` and the number dropped because they mention an excluded hotword."""
     out, dropped = [], 0
     for utt in utterances:
@@ -59,14 +61,15 @@ def examples_from(utterances: Iterable[Utterance], source: str, exclude: set[str
     return out, dropped
 
 
-def load_examples(manifests: Sequence[Path], exclude_hotwords: set[str]) -> tuple[list[RetrievalExample], dict[str, int]]:
+def load_examples(manifests: Sequence[Path],
+                  exclude_hotwords: set[str]) -> tuple[list[RetrievalExample], dict[str, int]]:
     examples, counts = [], {}
     for path in manifests:
         found, dropped = examples_from(read_manifest(path), str(path), exclude_hotwords)
         ids = {e.id for e in examples}
         clash = [e.id for e in found if e.id in ids]
         if clash:
-            raise ValueError(f"{path}: utterance ids {clash[:3]} also appear in an earlier training manifest")
+            raise InputError(f"{path}: utterance ids {clash[:3]} also appear in an earlier training manifest")
         examples.extend(found)
         counts[str(path)] = len(found)
         counts[f"{path}:excluded"] = dropped

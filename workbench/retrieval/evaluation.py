@@ -11,16 +11,34 @@ the largest: text features are computed once, for the largest, and sliced.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import safetensors.torch
 import torch
 
+from workbench.data import Utterance, read_manifest
+from workbench.data.atomic import atomic_path, write_text_atomic
+from workbench.data.jsonl import read_jsonl
+from workbench.errors import ConfigError, InputError
+from workbench.features import OWN as OWN_LENGTH
+from workbench.features import FeatureStore, Layout
+from workbench.metrics.retrieval import retrieval_at_k
+from workbench.reporting.table import Column, Table, format_cell
 from workbench.retrieval.index import HotwordIndex
 from workbench.retrieval.localized import LengthBuckets, score_buckets
+from workbench.retrieval.longform import longform_recall
 from workbench.retrieval.models import CLAR, Retriever
+from workbench.retrieval.options import LISTS, OWN, EvalRetrievalConfig
+from workbench.retrieval.phonetic import PhoneticRetriever
+from workbench.retrieval.ranking import fuse, ranked_words
+from workbench.retrieval.vocabulary import Vocabulary, build_vocabulary
+from workbench.text.hotwords import hotword_key, read_hotword_list, read_hotword_lists
 
 
 @torch.no_grad()
@@ -74,3 +92,217 @@ def finite_floor(scores: np.ndarray) -> np.ndarray:
         finite = np.isfinite(row)
         row[~finite] = row[finite].min() if finite.any() else 0.0
     return out
+
+
+# --- a test set's evaluation for vocabularies of several sizes (the eval_retrieval stage) ---------
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def no_progress(total: int | None, desc: str, unit: str = "item") -> _NoBar:
+    """A progress factory that shows nothing (the stage passes ``context.progress`` instead)."""
+    return _NoBar()
+
+
+Progress = Callable[..., Any]  # (total, desc, unit) -> a context manager with update(n)
+TEXT_CACHE = "minilm.safetensors"
+
+
+def cached_text_features(model: Retriever, words: Sequence[str], cache: Path | None, batch_size: int = 512,
+                         progress: Progress = no_progress) -> torch.Tensor:
+    """Text features [len(words), dim] of ``words``. A frozen pretrained text encoder gives every
+    experiment the same features for a word, so they are kept by word in ``cache`` (one matrix and
+    its word list) and only new words are computed; other text towers are computed every time."""
+    frozen = model.config.text_encoder == "minilm" and not any(p.requires_grad for p in model.text.parameters())
+    matrix_path = cache / TEXT_CACHE if cache is not None and frozen else None
+    known: dict[str, int] = {}
+    stored = torch.empty(0, model.text.dim)
+    if matrix_path is not None and matrix_path.is_file() and matrix_path.with_suffix(".json").is_file():
+        stored = safetensors.torch.load_file(str(matrix_path))["features"]
+        known = {w: i for i, w in enumerate(json.loads(matrix_path.with_suffix(".json").read_text(encoding="utf-8")))}
+    new = [w for w in dict.fromkeys(words) if w not in known]
+    if new:
+        with progress(len(new), "vocabulary text features", unit="word") as bar:
+            fresh = text_features(model, new, batch_size, bar)
+        known.update({w: len(known) + i for i, w in enumerate(new)})
+        stored = torch.cat([stored, fresh])
+        if matrix_path is not None:
+            matrix_path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(matrix_path) as tmp:
+                safetensors.torch.save_file({"features": stored.contiguous()}, str(tmp))
+            write_text_atomic(matrix_path.with_suffix(".json"), json.dumps(list(known), ensure_ascii=False))
+    return stored[torch.tensor([known[w] for w in words], dtype=torch.long)]
+
+
+@dataclass(frozen=True)
+class RetrievalTestSet:
+    """The queries of a test set (utterances with annotated hotwords) and their ASR 1-best."""
+
+    queries: tuple[Utterance, ...]
+    hypotheses: tuple[str, ...]  # the 1-best of each query
+    excluded: int  # utterances without hotwords: not queries
+    root: Path  # where the manifest's audio paths start
+
+    @property
+    def gold(self) -> list[list[str]]:
+        return [list(u.hotwords) for u in self.queries]
+
+
+def read_test_set(manifest: Path, hypotheses: Path) -> RetrievalTestSet:
+    """The test manifest's queries with their hypotheses (``hypothesis`` or ``text`` of the
+    evaluate stage's hypotheses.jsonl); InputError without queries or with queries lacking one."""
+    utterances = read_manifest(manifest)
+    queries = [u for u in utterances if u.hotwords]
+    if not queries:
+        raise InputError(f"{manifest}: no utterance has `hotwords`: nothing to retrieve")
+    by_id = {r["id"]: r.get("hypothesis", r.get("text", "")) for r in read_jsonl(hypotheses)}
+    missing = [u.id for u in queries if u.id not in by_id]
+    if missing:
+        raise InputError(f"{hypotheses} lacks {len(missing)} test utterance(s): {missing[:5]}")
+    return RetrievalTestSet(tuple(queries), tuple(by_id[u.id] for u in queries), len(utterances) - len(queries),
+                            manifest.parent)
+
+
+@dataclass(frozen=True)
+class VocabularyLists:
+    """The project's hotword lists as one list; for a RADA-trained retriever, only the words RADA kept."""
+
+    words: tuple[str, ...]
+    rada: dict | None = None  # {"lists_before", "lists_after"} when RADA filtered them
+
+
+def vocabulary_lists(paths: Sequence[Path], meta: Mapping, rada: Path | None) -> VocabularyLists:
+    """The lists of ``paths`` (``read_hotword_lists``' rule), filtered by RADA's ``kept.txt`` when the
+    retriever (its ``meta``) was trained with RADA."""
+    words = read_hotword_lists(paths).phrases
+    if not meta.get("rada"):
+        return VocabularyLists(words)
+    if rada is None:
+        raise ConfigError(
+            f"retriever {meta.get('experiment')!r} was trained with RADA: pass --rada <rada stage output>")
+    kept = {hotword_key(w) for w in read_hotword_list(rada / "kept.txt")}
+    filtered = tuple(w for w in words if hotword_key(w) in kept)
+    return VocabularyLists(filtered, {"lists_before": len(words), "lists_after": len(filtered)})
+
+
+def query_states(frames: Path | None, meta: Mapping, test: RetrievalTestSet) -> dict[str, torch.Tensor]:
+    """The queries' encoder states from the feature store the retriever was trained on."""
+    if frames is None:
+        raise ConfigError("--frames (the feature store) is needed to evaluate a learned retriever")
+    layout = Layout(OWN_LENGTH, meta["architecture"]["audio_trainable_layers"])
+    return FeatureStore.open(frames, layout).check(meta["frames_fingerprint"]).load(u.id for u in test.queries)
+
+
+def vocabulary_prefixes(settings: Sequence[str], vocabulary: Vocabulary) -> dict[str, int]:
+    """Words of each ``vocabularies`` setting, a prefix of the largest vocabulary: the gold words
+    (own), plus the lists (lists), or a number of words (never fewer than gold plus lists)."""
+    lists = vocabulary.gold_count + vocabulary.extra_count
+    return {s: vocabulary.gold_count if s == OWN else lists if s == LISTS else max(int(s), lists) for s in settings}
+
+
+@dataclass(frozen=True)
+class RetrievalEvaluation:
+    """What eval_retrieval writes: metrics.json, rankings.jsonl (table vocabulary), table.md."""
+
+    metrics: dict
+    rankings: tuple[dict, ...]  # top-k words per query and scorer on the table's vocabulary
+    tracked: dict[str, float]  # "<vocabulary>/<scorer>/<metric>" and "longform/<metric>"
+    ks: tuple[int, ...]
+
+    def table(self) -> str:
+        """table.md: R@k, F1@1 and substring R@1 per vocabulary and scorer, and the long-form recall."""
+        m = self.metrics
+        columns = [Column("vocabulary", "text"), Column("words", "count"), Column("scorer", "text")]
+        columns += [Column(name, digits=1) for name in (*(f"R@{k}" for k in self.ks), "F1@1", "substring R@1")]
+        rows = [[setting, count, name, *(scores[f"exact@{k}_recall"] for k in self.ks), scores["exact@1_f1"],
+                 scores["substring@1_recall"]]
+                for setting, count in m["vocabularies"].items()
+                for name in SCORERS if (scores := m.get(setting, {}).get(name)) is not None]
+        text = (f"## {m['experiment']} ({m['method']}): {m['queries']} queries, {m['excluded_no_hotwords']} utterances "
+                f"without hotwords excluded\n\n" + Table("retrieval", "", columns, rows).grid())
+        longform = m.get("longform")
+        if longform:
+            text += (f"\nLong-form ({longform['queries']} hotword queries, {longform['windows']} windows of "
+                     f"{longform['window_seconds']:g} s): "
+                     + ", ".join(f"Q→C R@{k} {format_cell(longform[f'q2c_r@{k}'], digits=1)}" for k in self.ks) + "; "
+                     + ", ".join(f"C→Q R@{k} {format_cell(longform[f'c2q_r@{k}'], digits=1)}" for k in self.ks) + "\n")
+        return text
+
+
+SCORERS = ("phonetic", "learned", "fused")
+
+
+def _at_k(gold: list[list[str]], ranked: list[list[str]], ks: Sequence[int]) -> dict[str, float]:
+    out = {}
+    for mode in ("exact", "substring"):
+        for k in ks:
+            out.update(retrieval_at_k(gold, ranked, k, mode).as_metrics())
+    return out
+
+
+def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: EvalRetrievalConfig,
+                       model: Retriever | None = None, meta: Mapping | None = None,
+                       states: Mapping[str, torch.Tensor] | None = None, text_cache: Path | None = None,
+                       progress: Progress = no_progress) -> RetrievalEvaluation:
+    """R@k / F1 (exact and substring) of the phonetic baseline and, with a ``model`` (its ``meta``
+    and the queries' encoder ``states``), the learned retriever and their fusion, for every
+    vocabulary size of ``config``; plus seed 002's long-form recall for GLCLAP and CLSR.
+
+    Gold hotwords come first in the vocabulary, then ``lists``, then seeded distractors, so each
+    smaller vocabulary is a prefix of the largest: scores are computed once and sliced.
+    """
+    meta = meta or {}
+    gold = test.gold
+    gold_words = list(dict.fromkeys(h for g in gold for h in g))
+    minimum = len(set(map(hotword_key, gold_words + list(lists.words))))  # gold and lists, once each
+    largest = max((max(int(s), minimum) for s in config.vocabularies if s not in (OWN, LISTS)), default=None)
+    vocabulary = build_vocabulary(gold_words, largest, config.distractor_sources, config.seed, extra=lists.words)
+    prefix = vocabulary_prefixes(config.vocabularies, vocabulary)
+    results: dict = {"experiment": meta.get("experiment", "phonetic"), "method": meta.get("method", "phonetic"),
+                     "queries": len(test.queries), "excluded_no_hotwords": test.excluded, "vocabularies": prefix}
+    if lists.rada:
+        results["rada"] = lists.rada
+    started = time.perf_counter()
+    phonetic = PhoneticRetriever(list(vocabulary.words), config.language_hint, progress)
+    phonetic_scores = phonetic.score(list(test.hypotheses))
+    results["phonetic_seconds"] = round(time.perf_counter() - started, 2)
+    if model is not None:
+        features = cached_text_features(model, list(vocabulary.words), text_cache, config.batch_size, progress)
+        with torch.no_grad():
+            embeddings = model.project_text(features)
+        utterance_states = [states[u.id] for u in test.queries]
+    tracked: dict[str, float] = {}
+    rankings: list[dict] = []
+    for setting, count in prefix.items():
+        words = list(vocabulary.words[:count])
+        block: dict[str, dict] = {}
+        scored = {"phonetic": phonetic_scores[:, :count]}
+        if model is not None:
+            result = score_queries(model, utterance_states, embeddings[:count], words, config.clar_candidates)
+            scored["learned"] = result.scores
+            scored["fused"] = fuse(finite_floor(result.scores), phonetic_scores[:, :count], config.fusion_weight)
+            block["seconds_per_query"] = result.seconds_per_query
+        for name, scores in scored.items():
+            # ties (frequent in the phonetic scores) by the baseline's vocabulary-order-free key:
+            # by position they would favour the gold words, which come first
+            ranked = ranked_words(scores, words, max(config.ks), tiebreak=phonetic.tie_order[:count])
+            block[name] = _at_k(gold, ranked, config.ks)
+            tracked.update({f"{setting}/{name}/{k}": v for k, v in block[name].items()})
+            if setting == config.table_vocabulary:
+                rankings.extend({"id": u.id, "method": name, "gold": g, "top": r}
+                                for u, g, r in zip(test.queries, gold, ranked))
+        results[setting] = block
+    if model is not None and model.method in ("glclap", "clsr") and config.longform_clips_per_recording:
+        results["longform"] = longform_recall(model, meta, test.queries, test.root, config.longform_clips_per_recording,
+                                              config.longform_window_seconds, config.ks, progress)
+        tracked.update({f"longform/{k}": v for k, v in results["longform"].items() if isinstance(v, float)})
+    return RetrievalEvaluation(results, tuple(rankings), tracked, tuple(config.ks))

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from workbench.config.loading import load_experiment_file
 from workbench.retrieval.models import METHODS, ArchitectureConfig

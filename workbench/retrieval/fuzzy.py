@@ -70,7 +70,8 @@ class FuzzyConfig:
             # a template that is only the slot would give the exact word back
             bad = [t for t in templates if WORD_SLOT not in t or not t.replace(WORD_SLOT, "").strip()]
             if not templates or bad:
-                raise ValueError(f"{name}: every template needs a {WORD_SLOT} slot and other text, got {list(templates)}")
+                raise ValueError(
+                    f"{name}: every template needs a {WORD_SLOT} slot and other text, got {list(templates)}")
         if not 0.0 < self.partial_min_share < 1.0:
             raise ValueError(f"partial_min_share must be in (0, 1), got {self.partial_min_share}")
         if not (self.latin_token_letters and self.vietnamese_tokens and self.cjk_token_chars):
@@ -163,7 +164,8 @@ def _edit(word: str, rng: random.Random, config: FuzzyConfig) -> str | None:
 
 
 def _context(word: str, rng: random.Random, config: FuzzyConfig) -> str | None:
-    templates = {"cjk": config.cjk_templates, "vietnamese": config.vietnamese_templates}.get(script(word), config.templates)
+    by_script = {"cjk": config.cjk_templates, "vietnamese": config.vietnamese_templates}
+    templates = by_script.get(script(word), config.templates)
     return rng.choice(templates).replace(WORD_SLOT, word)
 
 
@@ -175,7 +177,8 @@ def make_variant(word: str, kind: str, rng: random.Random, config: FuzzyConfig) 
     if kind not in _MAKERS:
         raise ValueError(f"unknown fuzzy variant kind {kind!r}; known: {list(KINDS)}")
     text = _MAKERS[kind](word, rng, config)
-    if text is None or not text.strip() or text == word or unicodedata.normalize("NFC", text) == unicodedata.normalize("NFC", word):
+    if (text is None or not text.strip() or text == word
+            or unicodedata.normalize("NFC", text) == unicodedata.normalize("NFC", word)):
         return None
     return FuzzyVariant(text, kind)
 

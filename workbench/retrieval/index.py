@@ -15,7 +15,7 @@ Ties between equal scores come back in FAISS's order, which is not specified; us
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import faiss
 import numpy as np

@@ -85,7 +85,8 @@ def _window_means(prefix: Tensor, spans: Tensor, length: int) -> Tensor:
 
 @torch.no_grad()
 def score_buckets(
-    frames: ArrayLike, spans: ArrayLike, buckets: LengthBuckets, logit_scale: float = 1.0, *, chunk_size: int = CHUNK_SIZE
+    frames: ArrayLike, spans: ArrayLike, buckets: LengthBuckets, logit_scale: float = 1.0, *,
+    chunk_size: int = CHUNK_SIZE,
 ) -> LocalizedScores:
     """Localized scores of a bucketed vocabulary for one utterance: ``frames`` [T, D] normalized
     frame embeddings, ``spans`` [N, 2] its CIF token spans (first, last frame; real tokens only)."""
@@ -176,7 +177,8 @@ def _check_utterance(frames: ArrayLike, spans: ArrayLike, dim: int, logit_scale:
     if len(spans):
         first, last = spans[:, 0], spans[:, 1]
         if first.min() < 0 or last.max() >= frames.shape[0] or (first > last).any():
-            raise ValueError(f"token spans must satisfy 0 <= first <= last < T = {frames.shape[0]} (pass real tokens only)")
+            raise ValueError(
+                f"token spans must satisfy 0 <= first <= last < T = {frames.shape[0]} (pass real tokens only)")
         if (first.diff() < 0).any() or (last.diff() < 0).any():
             raise ValueError("token spans must be monotone, as CIF's are")
     return frames, spans

@@ -10,12 +10,17 @@ transpose).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
+from workbench.data import Utterance, load_audio
 from workbench.data.manifest import SAMPLE_RATE
+from workbench.metrics.retrieval import ranking_recall_at_k
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,38 @@ def relevance(windows: Sequence[Window], query_sources: Sequence[int]) -> tuple[
     q_to_c = [[w for w, window in enumerate(windows) if source in window.sources] for source in query_sources]
     c_to_q = [[q for q, source in enumerate(query_sources) if source in window.sources] for window in windows]
     return q_to_c, c_to_q
+
+
+@torch.no_grad()
+def longform_recall(model, meta: Mapping, queries: Sequence[Utterance], root: Path, clips_per_recording: int,
+                    window_seconds: float, ks: Sequence[int], progress: Callable[..., Any]) -> dict:
+    """Seed 002's Q→C and C→Q R@k of a trained GLCLAP/CLSR ``model`` (``meta``: its retriever.json):
+    every annotated hotword of ``queries`` (audio under ``root``) against fixed windows of
+    recordings of ``clips_per_recording`` consecutive clips. ``progress(total, desc, unit)`` shows
+    the encoder passes over the windows."""
+    from workbench.asr import load_whisper
+    from workbench.features import encoder_states
+
+    whisper_model = load_whisper(meta["model"])
+    blocks = len(whisper_model.encoder.blocks)
+    below = meta["architecture"]["audio_trainable_layers"]  # the retriever runs the top blocks itself
+    layers = None if below == 0 else blocks - below
+    clips = [load_audio(u.audio_path(root)) for u in queries]
+    windows = windows_of(clips, clips_per_recording, window_seconds)
+    states = []
+    with progress(len(windows), "long-form windows", unit="window") as bar:
+        for window in windows:
+            states.append(encoder_states(whisper_model, window.audio, layers))
+            bar.update(1)
+    contexts = torch.cat([model.query_embeddings(states[i : i + 16]) for i in range(0, len(states), 16)])
+    words = [(h, q) for q, u in enumerate(queries) for h in u.hotwords]
+    questions = model.embed_text([h for h, _ in words])
+    scores = (questions @ contexts.T).numpy()
+    q_to_c, c_to_q = relevance(windows, [q for _, q in words])
+    keep = [w for w, gold in enumerate(c_to_q) if gold]
+    out: dict = {"windows": len(windows), "queries": len(words), "window_seconds": window_seconds}
+    for k, value in ranking_recall_at_k(scores, q_to_c, ks).items():
+        out[f"q2c_r@{k}"] = value
+    for k, value in ranking_recall_at_k(scores.T[keep], [c_to_q[w] for w in keep], ks).items():
+        out[f"c2q_r@{k}"] = value
+    return out

@@ -19,8 +19,8 @@ sample identity: two rows of a batch with the same text are both positives.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -230,7 +230,8 @@ class CLSR(Retriever):
         return F.normalize(features, dim=-1)
 
     def _decode(self, tokens: torch.Tensor, token_mask: torch.Tensor, states, mask) -> torch.Tensor:
-        hidden = self.decoder(tokens, self.memory_in(states), tgt_key_padding_mask=~token_mask, memory_key_padding_mask=~mask)
+        hidden = self.decoder(tokens, self.memory_in(states), tgt_key_padding_mask=~token_mask,
+                              memory_key_padding_mask=~mask)
         return self.output(hidden)
 
     def _text_like(self, logits: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
@@ -287,7 +288,8 @@ class CLSR(Retriever):
         sampled = torch.where(replace.unsqueeze(-1), truth, acoustic)
         logits = self._decode(sampled, token_mask, states, batch.mask)
         asr = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100)
-        speech = F.normalize(self._text_like(self._decode(acoustic, token_mask, states, batch.mask), token_mask), dim=-1)
+        decoded = self._decode(acoustic, token_mask, states, batch.mask)
+        speech = F.normalize(self._text_like(decoded, token_mask), dim=-1)
         text = self.embed_text(batch.texts)
         return LossParts({
             "asr": asr, "quantity": quantity_loss(aligned.quantity, targets),
@@ -323,7 +325,8 @@ class CLSR(Retriever):
 def text_encoder_of(config: ArchitectureConfig, minilm_path) -> nn.Module:
     from workbench.retrieval.text_encoders import make_text_encoder
 
-    return make_text_encoder(config.text_encoder, minilm_path, config.text_trainable_layers, config.symbol_dim, config.symbol_layers)
+    return make_text_encoder(config.text_encoder, minilm_path, config.text_trainable_layers, config.symbol_dim,
+                             config.symbol_layers)
 
 
 def build_retriever(method: str, whisper_model, text_encoder: nn.Module, config: ArchitectureConfig) -> Retriever:
@@ -352,7 +355,8 @@ def save_retriever(model: Retriever, directory, meta: dict) -> None:
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k in names}
     with atomic_path(directory / WEIGHTS) as tmp:
         safetensors.torch.save_file(state, str(tmp))
-    write_json_atomic(directory / META, {**meta, "method": model.method, "architecture": dataclasses.asdict(model.config)})
+    write_json_atomic(directory / META,
+                      {**meta, "method": model.method, "architecture": dataclasses.asdict(model.config)})
 
 
 def load_retriever(directory, whisper_path=None, text_path=None) -> tuple[Retriever, dict]:

@@ -91,7 +91,8 @@ class EvalRetrievalConfig:
         if not self.vocabularies or bad:
             raise ValueError(f"vocabularies: {bad or 'none given'}: each is {OWN}, {LISTS} or a number of words")
         if self.table_vocabulary not in self.vocabularies:
-            raise ValueError(f"table_vocabulary {self.table_vocabulary!r} is not one of vocabularies {list(self.vocabularies)}")
+            raise ValueError(
+                f"table_vocabulary {self.table_vocabulary!r} is not one of vocabularies {list(self.vocabularies)}")
         unknown = [s for s in self.distractor_sources if s not in DISTRACTOR_SOURCES]
         if unknown:
             raise ValueError(f"distractor_sources: unknown {unknown}; known: {sorted(DISTRACTOR_SOURCES)}")
@@ -102,7 +103,8 @@ class EvalRetrievalConfig:
         if not 0.0 <= self.fusion_weight <= 1.0:
             raise ValueError(f"fusion_weight must be in [0, 1], got {self.fusion_weight}")
         if self.longform_clips_per_recording is not None and self.longform_clips_per_recording < 1:
-            raise ValueError(f"longform_clips_per_recording must be >= 1 or null (skip), got {self.longform_clips_per_recording}")
+            raise ValueError("longform_clips_per_recording must be >= 1 or null (skip), "
+                             f"got {self.longform_clips_per_recording}")
         if self.longform_window_seconds <= 0:
             raise ValueError(f"longform_window_seconds must be > 0, got {self.longform_window_seconds}")
         if self.batch_size < 1:

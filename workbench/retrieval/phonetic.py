@@ -38,15 +38,15 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from tqdm import tqdm
 
-from workbench.text.phonetics import to_phonemes
 from workbench.retrieval.ranking import top_k
 from workbench.retrieval.vocabulary import VocabularyError, check_unique, hotword_key
+from workbench.text.phonetics import to_phonemes
 
 __all__ = ["PhoneticRetriever", "pronunciation"]
 
@@ -54,7 +54,6 @@ __all__ = ["PhoneticRetriever", "pronunciation"]
 # private-use code points of the BMP and of supplementary planes 15 and 16
 _CODE_POINTS = (range(1, 0x100), range(0xE000, 0xF900), range(0xF0000, 0xFFFFE), range(0x100000, 0x10FFFE))
 _UNKNOWN = "\x00"
-_PROGRESS_ABOVE = 5_000  # hotwords; building 100k CMUdict words takes a few seconds
 
 
 def pronunciation(text: str, language_hint: str | None = None) -> tuple[str, ...]:
@@ -95,15 +94,14 @@ class PhoneticRetriever:
     VocabularyError.
     """
 
-    def __init__(self, hotwords: Sequence[str], language_hint: str | None = None) -> None:
+    def __init__(self, hotwords: Sequence[str], language_hint: str | None = None,
+                 progress: Callable[..., Any] | None = None) -> None:
         if not hotwords:
             raise VocabularyError("PhoneticRetriever needs at least one hotword")
         check_unique(hotwords, "hotwords")
         self.words = tuple(hotwords)
         self.language_hint = language_hint
-        quiet = len(self.words) <= _PROGRESS_ABOVE
-        progress = tqdm(self.words, desc="hotword pronunciations", unit="word", disable=quiet)
-        self.pronunciations = tuple(pronunciation(word, language_hint) for word in progress)
+        self.pronunciations = self._pronounce(progress)
         self._alphabet = _Alphabet(unit for units in self.pronunciations for unit in units)
         distinct: dict[str, int] = {}
         self._column = np.array(  # hotword -> its pronunciation's column in the distinct list
@@ -114,6 +112,18 @@ class PhoneticRetriever:
         # the ranking order among equal scores (module docstring); pass it as ``tiebreak`` to
         # ranking.top_k / ranked_words for matrices derived from these scores (slices, fusions)
         self.tie_order = _tie_order(self.words, self._lengths[self._column])
+
+    def _pronounce(self, progress: Callable[..., Any] | None) -> tuple[tuple[str, ...], ...]:
+        """Each hotword's phoneme units; ``progress(total, desc, unit)`` (a bar with ``update``)
+        shows them (a 100k-word vocabulary takes a few seconds)."""
+        if progress is None:
+            return tuple(pronunciation(word, self.language_hint) for word in self.words)
+        units = []
+        with progress(len(self.words), "hotword pronunciations", unit="word") as bar:
+            for word in self.words:
+                units.append(pronunciation(word, self.language_hint))
+                bar.update(1)
+        return tuple(units)
 
     def __len__(self) -> int:
         return len(self.words)

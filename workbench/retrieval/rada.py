@@ -58,7 +58,8 @@ class RadaOptions:
             raise ValueError(f"every carrier needs a {WORD_SLOT} slot, got {list(self.carriers)}")
         # every engine is deterministic: a repeated carrier would give an identical clip
         if not 1 <= self.renditions <= len(set(self.carriers)):
-            raise ValueError(f"renditions must be between 1 and the {len(set(self.carriers))} distinct carriers, got {self.renditions}")
+            raise ValueError(f"renditions must be between 1 and the {len(set(self.carriers))} distinct carriers, "
+                             f"got {self.renditions}")
         if not 0.0 < self.min_recognized <= 1.0:
             raise ValueError(f"min_recognized must be in (0, 1], got {self.min_recognized}")
         if self.clips_per_batch < 1:
@@ -256,8 +257,9 @@ class RadaTimings:
     def as_json(self, decided: int, resumed: int) -> dict:
         elapsed = time.perf_counter() - self.started
         return {
-            "seconds": round(elapsed, 3), "tts_seconds": round(self.tts_seconds, 3), "asr_seconds": round(self.asr_seconds, 3),
-            "words_decided": decided, "words_resumed": resumed, "audio_seconds": round(self.audio_seconds, 3),
+            "seconds": round(elapsed, 3), "tts_seconds": round(self.tts_seconds, 3),
+            "asr_seconds": round(self.asr_seconds, 3), "words_decided": decided, "words_resumed": resumed,
+            "audio_seconds": round(self.audio_seconds, 3),
             "seconds_per_word": round(elapsed / decided, 4) if decided else None,
         }
 
@@ -324,14 +326,16 @@ def rada_outcome(words: Sequence[str], records: Mapping[str, dict], config: Rada
         "timings": times, "model": config.model, "engine": config.engine,
         "renditions": config.renditions, "min_recognized": config.min_recognized,
     }
-    tracked = {**metrics, "duplicates": float(duplicates), **{f"timing_{k}": float(v) for k, v in times.items() if v is not None}}
+    tracked = {**metrics, "duplicates": float(duplicates),
+               **{f"timing_{k}": float(v) for k, v in times.items() if v is not None}}
     return RadaOutcome(result, ordered, utterances, summary, tracked)
 
 
 def _clip_utterances(records: Iterable[dict], config: RadaConfig) -> Iterator[Utterance]:
     for record in records:
         status = "dropped" if record["reliably_recognized"] else "kept"
-        for clip, text, recognized, language in zip(record["clips"], record["texts"], record["recognized"], record["languages"]):
+        clips = zip(record["clips"], record["texts"], record["recognized"], record["languages"])
+        for clip, text, recognized, language in clips:
             yield Utterance(
                 id=clip["id"], audio=clip["audio"], duration=clip["duration"], text=text,
                 language=config.language or language, split="train", hotwords=(record["word"],),

@@ -5,7 +5,7 @@ Scores are [Q, V] arrays (Q queries, V vocabulary words); larger is better.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

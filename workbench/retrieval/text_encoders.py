@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -82,7 +83,7 @@ class MiniLMEncoder(nn.Module):
         mask = encoded["attention_mask"].bool()
         return TokenBatch(encoded["input_ids"], mask, mask & ~encoded["special_tokens_mask"].bool())
 
-    @functools.lru_cache(maxsize=200_000)
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019  one encoder a process: the cache lives as long as it
     def token_count(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))
 
@@ -132,7 +133,7 @@ class SymbolEncoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
 
-    @functools.lru_cache(maxsize=200_000)
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019  one encoder a process: the cache lives as long as it
     def symbols(self, text: str) -> tuple[str, ...]:
         if self.units == "chars":
             return tuple(c for c in text.lower() if not c.isspace())

@@ -41,16 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(context: StageContext) -> None:
     args, config, out = context.args, context.config, context.args.out
-    vocabulary = read_hotword_lists(args.vocabulary)
+    vocabulary, lists = read_hotword_lists(args.vocabulary), [str(p) for p in args.vocabulary]
     if vocabulary.duplicates:
-        context.log.warning("rada: %d duplicate hotword(s) across %s collapsed", vocabulary.duplicates, [str(p) for p in args.vocabulary])
+        context.log.warning("rada: %d duplicate hotword(s) across %s collapsed", vocabulary.duplicates, lists)
     words = vocabulary.phrases
     records = context.records(out, [*args.vocabulary, config.model], key="word")
     staging = records.state.directory / "clips"  # clips of words decided by unfinished runs
     done = usable_records(records.done, [staging, out / "clips"])
     todo = [w for w in words if w not in done]
-    tags = {"vocabulary": ",".join(str(p) for p in args.vocabulary)}
-    with context.tracked(f"rada-{out.name}", tags, {"vocabulary": [str(p) for p in args.vocabulary], "out": str(out)}) as run:
+    tags = {"vocabulary": ",".join(lists)}
+    with context.tracked(f"rada-{out.name}", tags, {"vocabulary": lists, "out": str(out)}) as run:
         timings = RadaTimings()
         if todo:  # a finished rerun needs neither the TTS voice nor the model
             engine, model = make_engine(config.engine), load_whisper(config.model, config.device)

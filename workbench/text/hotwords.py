@@ -22,14 +22,15 @@ Errors are ``VocabularyError``s naming the file and line.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Iterable
 
 from workbench.errors import VocabularyError
 
-__all__ = ["HotwordList", "VocabularyError", "hotword_key", "normalize_phrase", "read_hotword_list", "read_hotword_lists"]
+__all__ = ["HotwordList", "VocabularyError", "hotword_key", "normalize_phrase", "read_hotword_list",
+           "read_hotword_lists"]
 
 
 def hotword_key(text: str) -> str:
