@@ -43,6 +43,9 @@ class MissingInputError(WorkbenchError, FileNotFoundError):
         super().__init__(f"{path}: {what} not found")
         self.filename = str(path)
 
+    def __str__(self) -> str:  # OSError's own would print "[Errno None] None: '<path>'"
+        return self.args[0]
+
 
 class AudioError(WorkbenchError, ValueError):
     """Audio that cannot be used: unreadable, wrong rate or channel count."""
