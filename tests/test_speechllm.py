@@ -373,6 +373,22 @@ def staged(tmp_path_factory, whisper_tiny_en_path, lm_dir):
     return root
 
 
+def test_encoder_states_refuse_a_store_they_cannot_use(staged, whisper_tiny_en_path, tmp_path):
+    from workbench.errors import InputError, MissingInputError
+    from workbench.speechllm.data import encoder_states
+
+    root = staged
+    states = encoder_states(root / "frames", whisper_tiny_en_path, ["cmn_eng-0044"])
+    assert states["cmn_eng-0044"].dtype == torch.float32 and states["cmn_eng-0044"].shape[-1] == 384
+    with pytest.raises(MissingInputError, match="nowhere"):
+        encoder_states(tmp_path / "nowhere", whisper_tiny_en_path, ["cmn_eng-0044"])
+    below = tmp_path / "below"
+    assert main(["retrieval_frames", str(root / "test.jsonl"), "--out", str(below), "--set", f"model={whisper_tiny_en_path}",
+                 "--set", "trainable_layers=1"]) == 0
+    with pytest.raises(InputError, match="below the top 1 encoder block"):
+        encoder_states(below, whisper_tiny_en_path, ["cmn_eng-0044"])
+
+
 def _stage_settings(root: Path, whisper: Path, lm: Path) -> list[str]:
     return ["--set", f"lm={lm}", "--set", "tracking.backend=disk", "--set", f"tracking.uri={root / 'runs'}"]
 

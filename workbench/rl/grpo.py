@@ -29,7 +29,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler, pad
 
 from workbench.speechllm.model import SpeechLLM
-from workbench.training.trainer import CheckpointError
+from workbench.errors import CheckpointError
 
 
 class EpochRepeatSampler(RepeatSampler):

@@ -1,6 +1,7 @@
 """What the speech-LLM stages read: training utterances (minus any mentioning an evaluation
 hotword, so neither SFT nor GRPO ever sees a test hotword, as a target or as a distractor), the
-distractor vocabulary, and the frozen encoder states of the ``retrieval_frames`` store."""
+distractor vocabulary, and the frozen encoder states of an own-length feature store
+(``workbench.features``, written by ``encode --layout own`` / ``retrieval_frames``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Iterable, Sequence
 
 import torch
 
+from workbench.asr.whisper_model import load_whisper
 from workbench.data import read_manifest
-from workbench.errors import InputError, MissingInputError
+from workbench.features import OWN, FeatureStore, Layout, feature_fingerprint
 from workbench.retrieval.data import load_examples
-from workbench.retrieval.frames import FrameStore, store_fingerprint
 from workbench.speechllm.training import SFTExample
 from workbench.text.hotwords import hotword_key, read_hotword_lists
 
@@ -40,15 +41,11 @@ def distractor_vocabulary(paths: Sequence[Path], exclude: set[str]) -> list[str]
 
 
 def encoder_states(frames: Path, whisper_checkpoint: str, ids: Iterable[str]) -> dict[str, torch.Tensor]:
-    """Final encoder states (all layers, ln_post) by utterance id; a stale store is refused."""
-    store = FrameStore(frames)
-    if store.meta is None:
-        raise MissingInputError(frames, "frame store (run the retrieval_frames stage first)")
-    store.check(store_fingerprint(whisper_checkpoint, int(store.meta["layers"])))
-    checkpoint = torch.load(whisper_checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    if int(store.meta["layers"]) != int(checkpoint["dims"]["n_audio_layer"]):
-        raise InputError(f"{frames} stores states below the top encoder layers; the speech LLM needs the encoder output "
-                         "(retrieval_frames.trainable_layers: 0)")
+    """Final encoder states (own length, every block and ln_post) by utterance id, from the feature
+    store ``frames``; a store of other encoder weights or of states below the top blocks is refused."""
+    layout = Layout(OWN)
+    store = FeatureStore.open(frames, layout)
+    store.check(feature_fingerprint(load_whisper(whisper_checkpoint), layout))
     return store.load(ids)
 
 
