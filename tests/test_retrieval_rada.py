@@ -17,6 +17,8 @@ from workbench.retrieval.rada import (
     choose_carriers,
     contains_hotword,
     iter_rada,
+    pending_batches,
+    word_batches,
 )
 from workbench.stages import rada as rada_stage
 from workbench.text import build_normalizer
@@ -59,6 +61,20 @@ def test_result_sizes_and_metrics():
     assert metrics["recognition_rate_rendition_1"] == pytest.approx(1 / 3)
     assert metrics["recognition_rate_rendition_2"] == pytest.approx(2 / 3)
     assert RadaDecision.from_json({**result.decisions[1].to_json(), "clips": []}) == result.decisions[1]
+
+
+def test_a_resumed_run_redoes_whole_batches(tmp_path):
+    """A word's verdict can depend on its batch-mates (the decoding budget follows the longest clip):
+    a batch holding a word to decide is decided whole again; a stored word whose clip is gone is
+    not done."""
+    options = RadaOptions(carriers=CARRIERS, renditions=1, clips_per_batch=2)
+    words = ["a", "b", "c", "d", "e"]
+    assert word_batches(words, options) == [("a", "b"), ("c", "d"), ("e",)]
+    (tmp_path / "c.wav").write_bytes(b"")
+    stored = {w: {"word": w, "clips": [{"audio": f"{w}.wav"}]} for w in ("a", "c", "d")}
+    assert pending_batches(words, stored, [tmp_path], options) == [("a", "b"), ("c", "d"), ("e",)]  # d.wav is gone
+    (tmp_path / "d.wav").write_bytes(b"")
+    assert pending_batches(words, stored, [tmp_path], options) == [("a", "b"), ("e",)]
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ normalized hypotheses. Those words are dropped; the rest are kept. The synthesiz
 returned too: they are (audio, hotword) pairs for retriever training.
 
 Work proceeds batch by batch (``iter_rada``) so a stage can store each word as it is decided and
-resume: ``rada_records`` writes a word's clips and yields its record, ``usable_records`` keeps the
-stored records whose clips are still on disk, ``rada_outcome`` assembles the files of a finished
-run and ``install_clips`` moves the clips into the output.
+resume: ``rada_records`` writes a word's clips and yields its record, ``pending_batches`` are the
+batches left to decide (a stored word whose clips are gone is not done), ``rada_outcome``
+assembles the files of a finished run and ``install_clips`` moves the clips into the output.
 """
 
 from __future__ import annotations
@@ -223,11 +223,16 @@ def decide_batch(words: Sequence[str], engine, model, options: RadaOptions) -> R
     return RadaBatch(tuple(decisions), tuple(clips), tts_done - started, asr_done - tts_done)
 
 
+def word_batches(words: Sequence[str], options: RadaOptions) -> list[tuple[str, ...]]:
+    """``words`` in batches of about ``options.clips_per_batch`` clips (whole words, one at least)."""
+    per_batch = max(1, options.clips_per_batch // options.renditions)
+    return [tuple(words[first : first + per_batch]) for first in range(0, len(words), per_batch)]
+
+
 def iter_rada(words: Sequence[str], engine, model, options: RadaOptions) -> Iterator[RadaBatch]:
     """``decide_batch`` over ``words`` in batches of about ``options.clips_per_batch`` clips."""
-    per_batch = max(1, options.clips_per_batch // options.renditions)
-    for first in range(0, len(words), per_batch):
-        yield decide_batch(words[first : first + per_batch], engine, model, options)
+    for batch in word_batches(words, options):
+        yield decide_batch(list(batch), engine, model, options)
 
 
 def run_rada(words: Sequence[str], engine, model, options: RadaOptions) -> RadaResult:
@@ -264,12 +269,23 @@ class RadaTimings:
         }
 
 
-def rada_records(words: Sequence[str], engine, model, options: RadaOptions, clips_dir: Path,
+def pending_batches(words: Sequence[str], stored: Mapping[str, dict], clip_dirs: Sequence[Path],
+                    options: RadaOptions) -> list[tuple[str, ...]]:
+    """The batches of ``words`` (``word_batches``) holding a word without a usable stored record
+    (``usable_records``). A verdict can depend on the other clips of its batch (the decoding
+    budget follows the batch's longest clip), so a resumed run decides such a batch whole again,
+    exactly as an uninterrupted run decides it."""
+    done = usable_records(stored, clip_dirs)
+    return [batch for batch in word_batches(words, options) if any(word not in done for word in batch)]
+
+
+def rada_records(batches: Sequence[Sequence[str]], engine, model, options: RadaOptions, clips_dir: Path,
                  timings: RadaTimings) -> Iterator[dict]:
-    """Decide ``words`` batch by batch; yields each word's record (its decision and its clips),
-    after writing the clips into ``clips_dir``, so a stored record always has its clips on disk."""
+    """Decide ``batches`` of words; yields each word's record (its decision and its clips), after
+    writing the clips into ``clips_dir``, so a stored record always has its clips on disk."""
     clips_dir.mkdir(parents=True, exist_ok=True)
-    for batch in iter_rada(words, engine, model, options):
+    for words in batches:
+        batch = decide_batch(list(words), engine, model, options)
         timings.tts_seconds += batch.tts_seconds
         timings.asr_seconds += batch.asr_seconds
         for decision, audio in zip(batch.decisions, batch.clips):

@@ -26,7 +26,7 @@ from pathlib import Path
 from workbench.asr import load_whisper
 from workbench.data import write_json_atomic, write_manifest, write_text_atomic
 from workbench.retrieval.options import RadaConfig
-from workbench.retrieval.rada import RadaTimings, install_clips, rada_outcome, rada_records, usable_records
+from workbench.retrieval.rada import RadaTimings, install_clips, pending_batches, rada_outcome, rada_records
 from workbench.runner import Stage, StageContext
 from workbench.text.hotwords import read_hotword_lists
 from workbench.tts import make_engine
@@ -47,15 +47,16 @@ def run(context: StageContext) -> None:
     words = vocabulary.phrases
     records = context.records(out, [*args.vocabulary, config.model], key="word")
     staging = records.state.directory / "clips"  # clips of words decided by unfinished runs
-    done = usable_records(records.done, [staging, out / "clips"])
-    todo = [w for w in words if w not in done]
+    options = config.options()
+    batches = pending_batches(words, records.done, [staging, out / "clips"], options)
+    todo = [word for batch in batches for word in batch]
     tags = {"vocabulary": ",".join(lists)}
     with context.tracked(f"rada-{out.name}", tags, {"vocabulary": lists, "out": str(out)}) as run:
         timings = RadaTimings()
         if todo:  # a finished rerun needs neither the TTS voice nor the model
             engine, model = make_engine(config.engine), load_whisper(config.model, config.device)
             with context.progress(len(todo), "rada", unit="word") as bar:
-                for record in rada_records(todo, engine, model, config.options(), staging, timings):
+                for record in rada_records(batches, engine, model, options, staging, timings):
                     records.append(record)
                     bar.update(1)
         outcome = rada_outcome(words, records.done, config, vocabulary.duplicates, timings, len(todo))
