@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from workbench.cli import main
+from workbench.data.resume import resume_root
 from workbench.rl.rewards import match_reward, wer_reward
 from workbench.speechllm.decoding import DecodeOptions, generate, joint_decode, transcribe
 from workbench.speechllm.model import FrameAdapter, SpeechLLMConfig, build_speechllm, load_speechllm
@@ -33,7 +34,6 @@ from workbench.speechllm.prompts import (
 )
 from workbench.speechllm.training import SFTExample, SFTLoopConfig, train_sft
 from workbench.testing.dummies import tiny_causal_lm
-from workbench.data.resume import resume_root
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SMALL = SpeechLLMConfig(adapter_hidden=32, lora_rank=4, lora_alpha=8)
@@ -84,7 +84,8 @@ def test_rewards_take_trl_keyword_arguments_and_chat_completions():
 
 def test_prompt_text_and_conditions():
     assert prompt_text([]) == "Transcribe the audio into text."
-    assert prompt_text(["Ponyo", "Xarelto"]) == "Transcribe the audio into text. These biasing words you may use: Ponyo, Xarelto"
+    assert prompt_text(["Ponyo", "Xarelto"]) == ("Transcribe the audio into text. "
+                                                 "These biasing words you may use: Ponyo, Xarelto")
     assert condition_words("NA", ["Ponyo"], None) == ()
     assert condition_words("GT", ["Ponyo", "Ponyo", "Xarelto"], None) == ("Ponyo", "Xarelto")
     assert condition_words("top2", ["Ponyo"], ["a", "b", "c"]) == ("a", "b")
@@ -149,7 +150,6 @@ def test_bad_settings_are_config_errors_naming_the_field(section, overrides, nam
 
 def test_repo_params_load_into_the_speech_llm_configs():
     from conftest import REPO
-
     from workbench.config import load_config
     from workbench.rl.options import GRPOSpeechLLMConfig
     from workbench.speechllm.options import EvalContextualConfig, SFTSpeechLLMConfig
@@ -259,7 +259,7 @@ def test_padded_batch_generates_what_single_clips_do(lm_dir):
     model = build_speechllm(lm_dir, 16, SMALL).eval()
     torch.manual_seed(1)
     states = [torch.randn(6, 16), torch.randn(15, 16)]
-    prompts = [render_chat(model.tokenizer, prompt_text([])), render_chat(model.tokenizer, prompt_text(["hello", "fox"]))]
+    prompts = [render_chat(model.tokenizer, prompt_text(words)) for words in ([], ["hello", "fox"])]
     batched = generate(model, states, prompts, max_new_tokens=6)
     singles = [generate(model, [s], [p], max_new_tokens=6)[0] for s, p in zip(states, prompts)]
     assert batched == singles
@@ -312,7 +312,8 @@ def test_sft_resume_replays_the_uninterrupted_run(lm_dir, tmp_path):
     interrupted = fresh()
     assert train_sft(interrupted, examples, states, vocabulary, loop, tmp_path / "b", prompts, stop_after_steps=2) == 2
     resumed = fresh()
-    assert train_sft(resumed, examples, states, vocabulary, loop, tmp_path / "b", prompts, on_resume=resumed_at.append) == 6
+    assert train_sft(resumed, examples, states, vocabulary, loop, tmp_path / "b", prompts,
+                     on_resume=resumed_at.append) == 6
     assert resumed_at == [2]
     for (name, a), (_, b) in zip(whole.named_parameters(), resumed.named_parameters()):
         if a.requires_grad:
@@ -368,8 +369,10 @@ def staged(tmp_path_factory, whisper_tiny_en_path, lm_dir):
                  "--set", f"model={whisper_tiny_en_path}"]) == 0
     (root / "words.txt").write_text("Totoro\nSpiriva\nWegovy\nXarelto\nOzempic\n")
     (root / "rankings.jsonl").write_text(
-        json.dumps({"id": "cmn_eng-0044", "method": "phonetic", "gold": ["Google"], "top": ["Google", "Totoro", "Wegovy"]}) + "\n"
-        + json.dumps({"id": "en_entities-0101", "method": "phonetic", "gold": ["Ponyo"], "top": ["Totoro", "Ponyo"]}) + "\n")
+        json.dumps({"id": "cmn_eng-0044", "method": "phonetic", "gold": ["Google"],
+                    "top": ["Google", "Totoro", "Wegovy"]}) + "\n"
+        + json.dumps({"id": "en_entities-0101", "method": "phonetic", "gold": ["Ponyo"], "top": ["Totoro", "Ponyo"]})
+        + "\n")
     return root
 
 
@@ -383,8 +386,8 @@ def test_encoder_states_refuse_a_store_they_cannot_use(staged, whisper_tiny_en_p
     with pytest.raises(MissingInputError, match="nowhere"):
         encoder_states(tmp_path / "nowhere", whisper_tiny_en_path, ["cmn_eng-0044"])
     below = tmp_path / "below"
-    assert main(["retrieval_frames", str(root / "test.jsonl"), "--out", str(below), "--set", f"model={whisper_tiny_en_path}",
-                 "--set", "trainable_layers=1"]) == 0
+    assert main(["retrieval_frames", str(root / "test.jsonl"), "--out", str(below),
+                 "--set", f"model={whisper_tiny_en_path}", "--set", "trainable_layers=1"]) == 0
     with pytest.raises(InputError, match="below the top 1 encoder block"):
         encoder_states(below, whisper_tiny_en_path, ["cmn_eng-0044"])
 
@@ -417,7 +420,8 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
     out = root / "eval"
     assert main(["eval_contextual", "--manifest", str(root / "test.jsonl"), "--models", f"sft={sft / 'model'}",
                  f"grpo={grpo / 'model'}", "--rankings", str(root / "rankings.jsonl"), "--frames", str(root / "frames"),
-                 "--out", str(out), *common, "--set", "conditions=[NA, GT, top1, top2]", "--set", "joint_conditions=[top2]",
+                 "--out", str(out), *common, "--set", "conditions=[NA, GT, top1, top2]",
+                 "--set", "joint_conditions=[top2]",
                  "--set", "decoding.max_new_tokens=6", "--set", "joint_decoding.max_new_tokens=6",
                  "--set", "joint_decoding.beam_size=2", "--set", "joint_decoding.joint_n_best=2"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -434,6 +438,12 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
     assert "| GT | greedy | 100.00 |" in (out / "table.md").read_text()
 
 
+def _one_epoch_sft(root: Path, whisper: Path, out: Path, settings: list[str]) -> list[str]:
+    return ["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
+            "--frames", str(root / "frames"), "--out", str(out), *settings, "--set", f"model={whisper}",
+            "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]
+
+
 def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_dir, tmp_path, monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
 
@@ -443,11 +453,10 @@ def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_
     sft = tmp_path / "sft"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = ["--set", f"lm={lm_dir}", "--set", f"tracking.uri={uri}"]
-    assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
-                 "--frames", str(root / "frames"), "--out", str(sft), *settings, "--set", f"model={whisper_tiny_en_path}",
-                 "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]) == 0
+    assert main(_one_epoch_sft(root, whisper_tiny_en_path, sft, settings)) == 0
     grpo = ["grpo_speechllm", "--sft", str(sft / "model"), "--manifest", str(root / "train.jsonl"),
-            "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"), "--out", str(tmp_path / "g"), *settings]
+            "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"), "--out", str(tmp_path / "g"),
+            *settings]
     # a bad config is refused before any run starts: one line, exit 2
     assert main([*grpo, "--set", "reward_weights=[1.0]"]) == 2
     assert "one reward weight per reward" in capsys.readouterr().err
@@ -468,16 +477,15 @@ def test_grpo_resumes_after_kill(staged, whisper_tiny_en_path, lm_dir, tmp_path)
     root = staged
     sft = tmp_path / "sft"
     settings = ["--set", f"lm={lm_dir}", "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}"]
-    assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
-                 "--frames", str(root / "frames"), "--out", str(sft), *settings, "--set", f"model={whisper_tiny_en_path}",
-                 "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]) == 0
+    assert main(_one_epoch_sft(root, whisper_tiny_en_path, sft, settings)) == 0
     out = tmp_path / "grpo"
     command = [sys.executable, "-m", "workbench", "grpo_speechllm", "--sft", str(sft / "model"), "--manifest",
                str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"), "--frames", str(root / "frames"),
                "--out", str(out), *settings, "--set", "num_generations=2", "--set", "prompts_per_step=1",
                "--set", "max_steps=16", "--set", "save_steps=2", "--set", "max_completion_length=6"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and not list(resume_root(out).glob("*/checkpoints/checkpoint-*/trainer_state.json")):
         assert process.poll() is None, "GRPO ended before its first checkpoint"
@@ -514,10 +522,12 @@ def test_sft_data_parallel_with_accelerate_launch(staged, whisper_tiny_en_path, 
     root = staged
     out = tmp_path / "sft"
     runs = tmp_path / "runs"
-    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "workbench", "sft_speechllm",
                "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
-               "--frames", str(root / "frames"), "--out", str(out), "--set", f"lm={lm_dir}", "--set", f"model={whisper_tiny_en_path}",
+               "--frames", str(root / "frames"), "--out", str(out), "--set", f"lm={lm_dir}",
+               "--set", f"model={whisper_tiny_en_path}",
                "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=2",
                "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1", "--set", "loop.learning_rate=0.01",
                "--set", "tracking.backend=disk", "--set", f"tracking.uri={runs}"]

@@ -22,14 +22,14 @@ resumed from its checkpoint continues exactly as the uninterrupted run.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler, pad
 
-from workbench.speechllm.model import SpeechLLM
 from workbench.errors import CheckpointError
+from workbench.speechllm.model import SpeechLLM
 
 
 class EpochRepeatSampler(RepeatSampler):
@@ -62,7 +62,8 @@ class SpeechGRPOTrainer(GRPOTrainer):
     def _get_train_sampler(self, dataset=None):
         sampler = super()._get_train_sampler(dataset)
         if type(sampler) is not RepeatSampler:
-            raise RuntimeError(f"trl's train sampler is a {type(sampler).__name__}, expected RepeatSampler (trl changed)")
+            raise RuntimeError(f"trl's train sampler is a {type(sampler).__name__}, "
+                               "expected RepeatSampler (trl changed)")
         return EpochRepeatSampler(sampler.data_source, sampler.mini_repeat_count, sampler.batch_size,
                                   sampler.repeat_count, sampler.shuffle, sampler.seed)
 

@@ -40,9 +40,11 @@ class GRPOSpeechLLMConfig:
         if not self.rewards:
             raise ValueError("rewards: at least one")
         if len(self.reward_weights) != len(self.rewards):
-            raise ValueError(f"one reward weight per reward: {len(self.reward_weights)} weights for rewards {list(self.rewards)}")
+            raise ValueError(f"one reward weight per reward: {len(self.reward_weights)} weights "
+                             f"for rewards {list(self.rewards)}")
         if self.num_generations < 2:
-            raise ValueError(f"num_generations must be >= 2 (GRPO normalizes rewards within a group), got {self.num_generations}")
+            raise ValueError("num_generations must be >= 2 (GRPO normalizes rewards within a group), "
+                             f"got {self.num_generations}")
         for name in ("prompts_per_step", "max_steps", "max_completion_length", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

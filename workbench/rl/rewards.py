@@ -15,8 +15,8 @@ agrees with the KER and WER the evaluation reports.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 from workbench.metrics import Reference, Scorer
 from workbench.metrics.keywords import count_occurrences
@@ -39,7 +39,8 @@ def contains(scorer: Scorer, text_tokens: Sequence[str], word: str) -> bool:
     return bool(tokens) and count_occurrences(text_tokens, tokens) > 0
 
 
-def match_reward(completions, reference: Sequence[str], biasing_words: Sequence[Sequence[str]], **_) -> list[float | None]:
+def match_reward(completions, reference: Sequence[str], biasing_words: Sequence[Sequence[str]],
+                 **_) -> list[float | None]:
     scorer = _scorer()
     rewards: list[float | None] = []
     for completion, ref, words in zip(completions, reference, biasing_words, strict=True):

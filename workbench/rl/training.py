@@ -8,9 +8,10 @@ the stage modules)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -19,7 +20,14 @@ from workbench.rl.options import GRPOSpeechLLMConfig
 from workbench.rl.rewards import REWARDS
 from workbench.speechllm.data import TrainingData
 from workbench.speechllm.model import SpeechLLM, load_speechllm
-from workbench.speechllm.prompts import PromptConfig, example_rng, prompt_text, render_chat, training_list, with_format_of
+from workbench.speechllm.prompts import (
+    PromptConfig,
+    example_rng,
+    prompt_text,
+    render_chat,
+    training_list,
+    with_format_of,
+)
 
 
 def grpo_arguments(config: GRPOSpeechLLMConfig, checkpoints: Path):

@@ -5,9 +5,9 @@ distractor vocabulary, and the frozen encoder states of an own-length feature st
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 
@@ -20,10 +20,12 @@ from workbench.text.hotwords import hotword_key, read_hotword_lists
 
 
 def evaluation_hotwords(manifests: Iterable[Path]) -> set[str]:
-    return {hotword_key(h) for path in manifests for u in read_manifest(path, check_files=False) for h in (u.hotwords or ())}
+    return {hotword_key(h) for path in manifests for u in read_manifest(path, check_files=False)
+            for h in (u.hotwords or ())}
 
 
-def training_examples(manifests: Sequence[Path], exclude: set[str], limit: int | None = None) -> tuple[list[SFTExample], dict]:
+def training_examples(manifests: Sequence[Path], exclude: set[str],
+                      limit: int | None = None) -> tuple[list[SFTExample], dict]:
     """Utterances of the manifests (first ``limit`` of the first manifest, then the others whole)."""
     found, counts = load_examples(manifests, exclude)
     examples = [SFTExample(e.id, e.text, tuple(e.hotwords)) for e in found]

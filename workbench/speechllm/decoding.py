@@ -11,8 +11,8 @@ list also finds it plausible. With an empty list it is exactly context-free deco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -41,7 +41,8 @@ class DecodeOptions:
 
 
 def _encode_prompts(model: SpeechLLM, texts: Sequence[str]):
-    return model.tokenizer(list(texts), return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    return model.tokenizer(list(texts), return_tensors="pt", padding=True, padding_side="left",
+                           add_special_tokens=False)
 
 
 @torch.no_grad()
@@ -52,7 +53,8 @@ def generate(model: SpeechLLM, states: Sequence[torch.Tensor], prompts: Sequence
         raise ValueError(f"{len(states)} clips but {len(prompts)} prompts")
     tokenizer = model.tokenizer
     enc = _encode_prompts(model, prompts)
-    inputs = model.inputs(model.audio_embeddings(states), enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device))
+    inputs = model.inputs(model.audio_embeddings(states), enc["input_ids"].to(model.device),
+                          enc["attention_mask"].to(model.device))
     beams = max(beam_size, n_best)
     out = model.lm.generate(
         **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=beams, num_return_sequences=n_best,
@@ -90,16 +92,19 @@ def transcribe(model: SpeechLLM, states: Sequence[torch.Tensor], lists: Sequence
                     generate(model, [s], [free], options.beam_size, options.max_new_tokens)[0][0]
                     for s, p, words in zip(states[chunk], rendered[chunk], lists[chunk])]
         else:
-            out += [n[0] for n in generate(model, states[chunk], rendered[chunk], options.beam_size, options.max_new_tokens)]
+            out += [n[0] for n in generate(model, states[chunk], rendered[chunk], options.beam_size,
+                                           options.max_new_tokens)]
         if progress is not None:
             progress(len(states[chunk]))
     return out
 
 
-def joint_decode(model: SpeechLLM, clip: torch.Tensor, context_prompt: str, free_prompt: str, options: DecodeOptions) -> str:
+def joint_decode(model: SpeechLLM, clip: torch.Tensor, context_prompt: str, free_prompt: str,
+                 options: DecodeOptions) -> str:
     """Joint beam search for one clip (see the module docstring)."""
     beams = max(options.beam_size, options.joint_n_best)
-    pooled = generate(model, [clip, clip], [context_prompt, free_prompt], beams, options.max_new_tokens, options.joint_n_best)
+    pooled = generate(model, [clip, clip], [context_prompt, free_prompt], beams, options.max_new_tokens,
+                      options.joint_n_best)
     candidates = list(dict.fromkeys(c for group in pooled for c in group))
     if len(candidates) == 1:
         return candidates[0]

@@ -11,9 +11,9 @@ U-WER/U-CER, KER, SACC). Beside each list condition: the share of gold hotwords 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
 
 from workbench.data.jsonl import read_jsonl
 from workbench.data.manifest import Utterance
@@ -45,7 +45,8 @@ def parse_models(items: Sequence[str]) -> dict[str, Path]:
     return out
 
 
-def read_rankings(path: Path | None, config: EvalContextualConfig, utterances: Sequence[Utterance]) -> dict[str, list[str]]:
+def read_rankings(path: Path | None, config: EvalContextualConfig,
+                  utterances: Sequence[Utterance]) -> dict[str, list[str]]:
     """The ranked hotwords by utterance id the top-k conditions need (none without such a condition);
     every utterance with hotwords must have a ranking."""
     if not config.needs_rankings:
@@ -81,7 +82,8 @@ class ConditionResult:
     hypotheses: list[dict]
 
     def tracked_metrics(self) -> dict[str, float]:
-        return {f"{self.model}/{self.decoding}/{self.condition}/{k}": v for k, v in self.scores.items() if v is not None}
+        prefix = f"{self.model}/{self.decoding}/{self.condition}"
+        return {f"{prefix}/{k}": v for k, v in self.scores.items() if v is not None}
 
 
 @dataclass

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import safetensors.torch
 import torch
@@ -57,7 +57,8 @@ class FrameAdapter(nn.Module):
         super().__init__()
         self.downsample = config.downsample
         self.net = nn.Sequential(
-            nn.Linear(audio_dim * config.downsample, config.adapter_hidden), nn.ReLU(), nn.Linear(config.adapter_hidden, lm_dim),
+            nn.Linear(audio_dim * config.downsample, config.adapter_hidden), nn.ReLU(),
+            nn.Linear(config.adapter_hidden, lm_dim),
         )
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
@@ -104,7 +105,8 @@ class SpeechLLM(nn.Module):
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions}
 
-    def token_logprobs(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def token_logprobs(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       targets: torch.Tensor) -> torch.Tensor:
         """Log-probabilities [B, L] of ``targets`` (the next token at each text position; -100 = ignore)."""
         inputs = self.inputs(audio, input_ids, attention_mask)
         logits = self.lm(**inputs).logits[:, audio[0].shape[1]:].float()
@@ -119,11 +121,12 @@ class SpeechLLM(nn.Module):
 
     def save(self, directory: Path, extra: dict | None = None) -> None:
         with atomic_directory(Path(directory)) as tmp:
-            safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in self.adapter.state_dict().items()},
-                                        str(tmp / PROJECTOR_WEIGHTS))
+            adapter = {k: v.detach().cpu().contiguous() for k, v in self.adapter.state_dict().items()}
+            safetensors.torch.save_file(adapter, str(tmp / PROJECTOR_WEIGHTS))
             # only our adapter: trl's GRPO adds a frozen copy ("ref") as its KL reference
             self.lm.save_pretrained(str(tmp / LORA_DIR), selected_adapters=["default"])
-            meta = {"format": _FORMAT, "config": dataclasses.asdict(self.config), "audio_dim": self.audio_dim, **(extra or {})}
+            meta = {"format": _FORMAT, "config": dataclasses.asdict(self.config), "audio_dim": self.audio_dim,
+                    **(extra or {})}
             (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
@@ -152,7 +155,8 @@ def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32):
 
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise InputError(f"no causal LM at {path} (config.json missing); run `dvc repro assets` or pass a model directory")
+        raise InputError(f"no causal LM at {path} (config.json missing); run `dvc repro assets` "
+                         "or pass a model directory")
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -20,10 +20,12 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The training data of the speech-LLM stages (sft_speechllm, grpo_speechllm)."""
     parser.add_argument("--manifest", type=Path, nargs="+", required=True,
                         help="training manifests (jsonl); max_train_utterances limits the first one")
-    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True, help="hotword lists the distractors come from")
+    parser.add_argument("--vocabulary", type=Path, nargs="+", required=True,
+                        help="hotword lists the distractors come from")
     parser.add_argument("--exclude", type=Path, nargs="*", default=[],
                         help="manifests whose hotwords must not occur in training (the evaluation sets)")
-    parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding every training manifest")
+    parser.add_argument("--frames", type=Path, required=True,
+                        help="retrieval_frames store holding every training manifest")
 
 
 def check_utterance_limit(limit: int | None) -> None:

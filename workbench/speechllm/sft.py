@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from accelerate import PartialState
@@ -70,8 +70,8 @@ def fine_tune(config: SFTSpeechLLMConfig, data: TrainingData, checkpoint_dir: Pa
     # every rank must hold the same weights after data-parallel training: gather their digests
     digests = gather_object([weights_digest(model)])
     meta = {"lm": config.lm, "whisper": config.model, "stage": "sft", "prompts": config_to_dict(config.prompts)}
-    summary = {"utterances": len(data.examples), "counts": data.counts, "distractors": len(data.vocabulary), "steps": steps,
-               "excluded_hotwords": data.excluded_hotwords, "trainable_parameters": trainable,
+    summary = {"utterances": len(data.examples), "counts": data.counts, "distractors": len(data.vocabulary),
+               "steps": steps, "excluded_hotwords": data.excluded_hotwords, "trainable_parameters": trainable,
                "train_seconds": round(seconds, 1), "processes": training_process().num_processes,
                "rank_weight_digests": digests, "resumed_from_step": resumed_from[0]}
     return SFTResult(model, meta, summary, seconds)

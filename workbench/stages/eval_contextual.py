@@ -25,11 +25,13 @@ from workbench.speechllm.options import EvalContextualConfig
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="test manifest (jsonl) with annotated hotwords")
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR",
-                        help="speech LLMs to evaluate, e.g. sft=results/speechllm/sft/model grpo=results/speechllm/grpo/model")
+                        help="speech LLMs to evaluate, e.g. sft=results/speechllm/sft/model "
+                        "grpo=results/speechllm/grpo/model")
     parser.add_argument("--rankings", type=Path, default=None,
                         help="eval_retrieval rankings.jsonl (needed for top-k conditions)")
     parser.add_argument("--frames", type=Path, required=True, help="retrieval_frames store holding the test manifest")
-    parser.add_argument("--out", type=Path, required=True, help="output directory: metrics.json, table.md, hypotheses.jsonl")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output directory: metrics.json, table.md, hypotheses.jsonl")
 
 
 def run(context: StageContext) -> None:
@@ -37,8 +39,10 @@ def run(context: StageContext) -> None:
     models = parse_models(args.models)
     utterances = read_manifest(args.manifest)
     ranked = read_rankings(args.rankings, config, utterances)
-    evaluation = ContextualEvaluation(len(utterances), config.ranking_method, str(args.rankings) if args.rankings else None)
-    with context.tracked("eval-contextual", {"study": "speechllm"}, {"models": {k: str(v) for k, v in models.items()}}) as run:
+    rankings = str(args.rankings) if args.rankings else None
+    evaluation = ContextualEvaluation(len(utterances), config.ranking_method, rankings)
+    models_param = {"models": {name: str(directory) for name, directory in models.items()}}
+    with context.tracked("eval-contextual", {"study": "speechllm"}, models_param) as run:
         with context.progress(len(models) * len(config.runs) * len(utterances), "eval_contextual") as bar:
             for result in evaluate_contextual(models, utterances, args.frames, ranked, config, bar.update):
                 evaluation.results.append(result)
@@ -54,5 +58,6 @@ def run(context: StageContext) -> None:
     print(evaluation.markdown())
 
 
-STAGE = Stage("eval_contextual", "evaluate speech LLMs under NA / GT / retrieved top-k biasing lists (CER, B-WER, U-CER, "
-              "KER, SACC), +joint beam search", add_arguments, run, config=EvalContextualConfig, description=__doc__)
+STAGE = Stage("eval_contextual", "evaluate speech LLMs under NA / GT / retrieved top-k biasing lists (CER, B-WER, "
+              "U-CER, KER, SACC), +joint beam search", add_arguments, run, config=EvalContextualConfig,
+              description=__doc__)

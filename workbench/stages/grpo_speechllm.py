@@ -37,15 +37,17 @@ def run(context: StageContext) -> None:
     data = load_training_data(args.manifest, args.vocabulary, args.exclude, args.frames, sft["whisper"],
                               config.max_train_utterances)
     policy = grpo_policy(args.sft, sft, data, config)
-    context.log.info("GRPO on %d prompts (%s), %d steps of %d prompts x %d generations", len(data.examples), data.counts,
-                     config.max_steps, config.prompts_per_step, config.num_generations)
+    context.log.info("GRPO on %d prompts (%s), %d steps of %d prompts x %d generations", len(data.examples),
+                     data.counts, config.max_steps, config.prompts_per_step, config.num_generations)
     with context.tracked("grpo", {"study": "speechllm"}, {"sft": sft}) as run:
-        state = context.resume(args.out, [args.sft, *args.manifest, *args.vocabulary, *args.exclude, args.frames, config.lm])
+        state = context.resume(args.out, [args.sft, *args.manifest, *args.vocabulary, *args.exclude, args.frames,
+                                          config.lm])
         with context.progress(config.max_steps, "grpo speechllm", "step") as bar:
             result = train_grpo(
                 policy, config, sft, state.directory / "checkpoints", run.log_metrics,
                 progress=lambda done, total: bar.update(done - bar.n),
-                on_resume=lambda step, path: context.log.info("resuming from step %d of %d (%s)", step, config.max_steps, path))
+                on_resume=lambda step, path: context.log.info("resuming from step %d of %d (%s)", step,
+                                                              config.max_steps, path))
         policy.model.save(args.out / "model", result.meta)
         context.write_json(args.out / "train.json", result.summary)
         if result.main_process:
@@ -53,5 +55,5 @@ def run(context: StageContext) -> None:
         print(json.dumps(result.summary, default=str))
 
 
-STAGE = Stage("grpo_speechllm", "GRPO (trl) of the SFT speech LLM with match and 1-WER rewards; resumable; logs rewards "
-              "to MLflow", add_arguments, run, config=GRPOSpeechLLMConfig, description=__doc__)
+STAGE = Stage("grpo_speechllm", "GRPO (trl) of the SFT speech LLM with match and 1-WER rewards; resumable; logs "
+              "rewards to MLflow", add_arguments, run, config=GRPOSpeechLLMConfig, description=__doc__)

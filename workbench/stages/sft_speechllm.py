@@ -60,5 +60,5 @@ def run(context: StageContext) -> None:
         print(json.dumps(result.summary))
 
 
-STAGE = Stage("sft_speechllm", "SFT of the speech LLM (Whisper states -> adapter -> causal LM + LoRA) with biasing-word "
-              "prompts; resumable", add_arguments, run, config=SFTSpeechLLMConfig, description=__doc__)
+STAGE = Stage("sft_speechllm", "SFT of the speech LLM (Whisper states -> adapter -> causal LM + LoRA) with "
+              "biasing-word prompts; resumable", add_arguments, run, config=SFTSpeechLLMConfig, description=__doc__)
