@@ -44,8 +44,10 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from workbench.errors import VocabularyError
 from workbench.retrieval.ranking import top_k
-from workbench.retrieval.vocabulary import VocabularyError, check_unique, hotword_key
+from workbench.retrieval.vocabulary import check_unique
+from workbench.text.hotwords import hotword_key
 from workbench.text.phonetics import to_phonemes
 
 __all__ = ["PhoneticRetriever", "pronunciation"]

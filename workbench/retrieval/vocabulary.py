@@ -30,10 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.errors import VocabularyError
-from workbench.text.hotwords import hotword_key, read_hotword_list
-
-# TRANSITION: speechllm/data.py still imports this name; its owner switches to read_hotword_list
-read_hotwords = read_hotword_list
+from workbench.text.hotwords import hotword_key
 
 __all__ = [
     "DISTRACTOR_SOURCES",
