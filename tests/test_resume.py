@@ -25,11 +25,13 @@ def test_fingerprint_covers_config_and_input_identity_only(tmp_path):
     manifest, cache = _inputs(tmp_path)
     config = {"train_asr": {"loop": {"epochs": 3}}, "experiment": "name: wce\n"}
     base, record = fingerprint("train_asr", config, [manifest, None, cache, manifest])
-    assert len(base) == 16 and sorted(record["inputs"]) == sorted([str(manifest), str(cache)])  # None skipped, duplicates once
+    # None skipped, duplicates once
+    assert len(base) == 16 and sorted(record["inputs"]) == sorted([str(manifest), str(cache)])
     assert record["inputs"][str(cache)]["files"] == 2 and record["inputs"][str(cache)]["bytes"] == 12
     assert fingerprint("train_asr", config, [manifest, cache])[0] == base  # nothing read changes by looking
 
-    assert fingerprint("train_asr", {**config, "experiment": "name: wce\npoi_weight: 3\n"}, [manifest, cache])[0] != base
+    assert fingerprint("train_asr", {**config, "experiment": "name: wce\npoi_weight: 3\n"},
+                       [manifest, cache])[0] != base
     assert fingerprint("train_asr", {**config, "train_asr": {"loop": {"epochs": 4}}}, [manifest, cache])[0] != base
     assert fingerprint("train_retriever", config, [manifest, cache])[0] != base
 
@@ -39,7 +41,8 @@ def test_fingerprint_covers_config_and_input_identity_only(tmp_path):
     assert touched != base
     (cache / "shards" / "1.safetensors").write_bytes(b"y")  # a file deep in a directory input
     assert fingerprint("train_asr", config, [manifest, cache])[0] != touched
-    assert fingerprint("train_asr", config, [manifest, cache, tmp_path / "absent"])[1]["inputs"][str(tmp_path / "absent")] == {"missing": True}
+    absent = tmp_path / "absent"
+    assert fingerprint("train_asr", config, [manifest, cache, absent])[1]["inputs"][str(absent)] == {"missing": True}
 
 
 def test_one_directory_per_configuration_removed_on_completion(tmp_path):

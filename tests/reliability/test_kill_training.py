@@ -19,8 +19,8 @@ pytestmark = pytest.mark.reliability
 @pytest.mark.parametrize("name", ["train_asr", "train_retriever", "sft_speechllm", "grpo_speechllm"])
 def test_killed_training_resumes_under_dvc_repro(name, stages, interrupted, uninterrupted, fault, tmp_path):
     stage, killed = stages[name], interrupted(name)
-    fault.inject("kill -9 (training)", f"{name} at {stage.unit} {killed.reached} of {stage.total} (seeded {killed.target}), "
-                                       "output deleted")
+    fault.inject("kill -9 (training)", f"{name} at {stage.unit} {killed.reached} of {stage.total} "
+                                       f"(seeded {killed.target}), output deleted")
     # what the kill left: no final output, a resumable checkpoint beside the output directory
     fault.lost([killed.out / final for final in stage.finals if (killed.out / final).exists()])
     out = tmp_path / "out"
