@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.errors import ConfigError, InputError
 from workbench.retrieval.cif import CifPredictor, cif, quantity_loss
 from workbench.retrieval.frames import EncoderTop
 from workbench.retrieval.text_encoders import MiniLMEncoder, TokenBatch, masked_mean
@@ -210,7 +211,7 @@ class CLSR(Retriever):
 
     def __init__(self, whisper_model, text_encoder, config: ArchitectureConfig):
         if not isinstance(text_encoder, MiniLMEncoder):
-            raise ValueError("CLSR maps speech into the text encoder's embedding table: use text_encoder: minilm")
+            raise ConfigError("CLSR maps speech into the text encoder's embedding table: use text_encoder: minilm")
         super().__init__(whisper_model, text_encoder, config)
         for parameter in self.text.parameters():
             parameter.requires_grad_(False)  # seed 002 freezes BGE during joint training
@@ -304,7 +305,7 @@ class CLSR(Retriever):
         padded = self.audio_top(padded, mask)
         aligned = cif(padded, self.cif(padded, mask), mask, self.config.cif_threshold)
         if aligned.tokens.shape[1] == 0:
-            raise ValueError("audio shorter than one CIF token: CLSR has nothing to transcribe")
+            raise InputError("audio shorter than one CIF token: CLSR has nothing to transcribe")
         token_mask = aligned.token_mask
         logits = self._decode(self.token_in(aligned.tokens), token_mask, padded, mask)
         return F.normalize(self._text_like(logits, token_mask), dim=-1)
@@ -332,7 +333,7 @@ def text_encoder_of(config: ArchitectureConfig, minilm_path) -> nn.Module:
 def build_retriever(method: str, whisper_model, text_encoder: nn.Module, config: ArchitectureConfig) -> Retriever:
     classes = {"glclap": GLCLAP, "clar": CLAR, "clsr": CLSR}
     if method not in classes:
-        raise ValueError(f"retriever method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise ConfigError(f"retriever method must be one of {', '.join(METHODS)}, got {method!r}")
     return classes[method](whisper_model, text_encoder, config)
 
 

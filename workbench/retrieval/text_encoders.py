@@ -20,6 +20,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from workbench.errors import ConfigError, MissingInputError
+
 
 @dataclass(frozen=True)
 class TokenBatch:
@@ -57,14 +59,14 @@ class MiniLMEncoder(nn.Module):
 
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"text encoder {path} not found; run `dvc repro assets` first")
+            raise MissingInputError(path / "config.json", "text encoder (run `dvc repro assets` first)")
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModel.from_pretrained(str(path))
         self.dim = self.model.config.hidden_size
         self.max_length = max_length
         layers = self.model.encoder.layer
         if not 0 <= trainable_layers <= len(layers):
-            raise ValueError(f"text trainable_layers must be in 0..{len(layers)}, got {trainable_layers}")
+            raise ConfigError(f"text_trainable_layers must be in 0..{len(layers)}, got {trainable_layers}")
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         for layer in list(layers)[len(layers) - trainable_layers :]:
