@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from workbench.errors import CheckpointError  # noqa: F401  TRANSITION: rl/grpo.py imports it from here
 from workbench.training.checkpoint import CHECKPOINT
 from workbench.training.data import TrainingItem, epoch_batches
 from workbench.training.loop import Callbacks, LoopSettings, TrainingTask, run_training
