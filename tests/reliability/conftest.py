@@ -340,7 +340,7 @@ class TrainingStage:
     name: str
     argv: Callable[[Path], list[str]]
     progress: Callable[[Path], Callable[[], int | None]]
-    total: int  # steps (epochs for the retriever, which checkpoints once an epoch)
+    total: int  # optimizer steps (the retriever checkpoints once an epoch: every 4 steps here)
     unit: str
     kill: tuple[int, int]  # the seeded kill step is drawn from this range: past the first epoch,
     # so the resume must also restore the per-epoch order and RNG, not only the weights
@@ -375,10 +375,10 @@ def training_stages(w: Workspace) -> dict[str, TrainingStage]:
             ("adapter", "train.json"),
             lambda out: {**tree(out / "adapter"), "train.json": summary_without(out / "train.json", "resumed_from_step")}),
         "train_retriever": TrainingStage(
-            "train_retriever", retriever, lambda out: checkpoint_progress(out, "epoch"), 6, "epoch",
-            (2, 4), ("retriever.safetensors", "retriever.json", "train.json"),
+            "train_retriever", retriever, lambda out: checkpoint_progress(out, "step"), 24, "step",
+            (5, 16), ("retriever.safetensors", "retriever.json", "train.json"),
             lambda out: {**tree(out, lambda p: p.name == "train.json"),
-                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_epoch")}),
+                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_step")}),
         "sft_speechllm": TrainingStage(
             "sft_speechllm", lambda out: sft_argv(w, out), lambda out: checkpoint_progress(out, "step"),
             12, "step", (5, 10), ("model", "train.json"),
