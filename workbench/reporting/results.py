@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from workbench.data.atomic import write_text_atomic
 from workbench.errors import InputError
 from workbench.reporting.studies import CS_PAIRS, baseline_table, cs_nmg_rows, cs_nmg_tables, retrieval_rows, retrieval_tables
 from workbench.reporting.table import Table, read_json_or_none
@@ -91,3 +92,11 @@ def retrieval_from_files(results: Path, experiments: Path, vocabulary: str = "li
 def tables_markdown(tables: Sequence[Table]) -> str:
     """Tables one after another, as the table stages write them."""
     return "\n".join(table.to_markdown() for table in tables)
+
+
+def write_tables(tables: Sequence[Table], out: Path | None) -> str:
+    """The tables as Markdown (returned), also written atomically to ``out`` when one is given."""
+    text = tables_markdown(tables)
+    if out is not None:
+        write_text_atomic(out, text)
+    return text

@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.data.atomic import write_text_atomic
-from workbench.reporting.results import cs_nmg_from_files, tables_markdown
+from workbench.reporting.results import cs_nmg_from_files, write_tables
 from workbench.runner import Stage, StageContext
 
 
@@ -26,10 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(context: StageContext) -> None:
     args = context.args
-    text = tables_markdown(cs_nmg_from_files(args.results, args.experiments, args.nearmiss))
-    print(text, end="")
-    if args.out:
-        write_text_atomic(args.out, text)
+    print(write_tables(cs_nmg_from_files(args.results, args.experiments, args.nearmiss), args.out), end="")
 
 
 STAGE = Stage("report_cs_nmg", "render seed 003 Tables 2-3 (WER/PIER per pair and variant, NM/utt) from eval_asr metrics",

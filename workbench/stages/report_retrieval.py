@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.data.atomic import write_text_atomic
-from workbench.reporting.results import retrieval_from_files, tables_markdown
+from workbench.reporting.results import retrieval_from_files, write_tables
 from workbench.runner import Stage, StageContext
 
 
@@ -26,10 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(context: StageContext) -> None:
     args = context.args
-    text = tables_markdown(retrieval_from_files(args.results, args.experiments, args.vocabulary))
-    print(text, end="")
-    if args.out:
-        write_text_atomic(args.out, text)
+    print(write_tables(retrieval_from_files(args.results, args.experiments, args.vocabulary), args.out), end="")
 
 
 STAGE = Stage("report_retrieval", "render the retrieval tables (seed 000 Table 1, seed 001 Tables 1-2, scale sweep, "

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.data.atomic import write_text_atomic
-from workbench.reporting.results import baseline_from_files
+from workbench.reporting.results import baseline_from_files, write_tables
 from workbench.runner import Stage, StageContext
 
 
@@ -20,10 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(context: StageContext) -> None:
-    text = baseline_from_files(context.args.metrics).to_markdown()
-    print(text, end="")
-    if context.args.out:
-        write_text_atomic(context.args.out, text)
+    print(write_tables([baseline_from_files(context.args.metrics)], context.args.out), end="")
 
 
 STAGE = Stage("table", "render evaluate metrics.json files as a Markdown table (rows: test sets)", add_arguments, run,
