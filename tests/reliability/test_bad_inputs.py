@@ -120,6 +120,54 @@ def test_truncated_pool_is_named(workspace, stages, fault, tmp_path):
     fault.recovered()
 
 
+# --- the small stages' inputs: results files, baselines, corpora, configs (no models needed) ---
+
+def _small_stage_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """stage family -> (argv, what the one-line error must say); each writes nothing."""
+    (tmp / "ref.jsonl").write_text('{"id": "a", "text": "hello"}\n')
+    (tmp / "hyp.jsonl").write_text('{"id": "a"}\n')
+    (tmp / "metrics.json").write_text('{"wer": 0.1')  # cut short
+    (tmp / "baseline.json").write_text(json.dumps({"metrics": [{"file": "none.json", "key": "wer", "value": 0.1,
+                                                                "better": "lower"}]}))
+    (tmp / "kaldi").mkdir()
+    out = str(tmp / "out")
+    return {
+        "score": (["score", "--ref", str(tmp / "ref.jsonl"), "--hyp", str(tmp / "hyp.jsonl"), "--out", out],
+                  "hyp.jsonl:1: field 'hypothesis' (or 'text') is missing"),
+        "regress": (["regress", "--baseline", str(tmp / "baseline.json"), "--root", str(tmp), "--out", out],
+                    "none.json: metrics file missing"),
+        "table": (["table", str(tmp / "metrics.json"), "--out", out], "metrics.json: cannot read metrics"),
+        "convert": (["convert", "kaldi", "--source", str(tmp / "kaldi"), "--out", out, "--language", "en"],
+                    "a Kaldi data directory needs wav.scp and text"),
+        "corpus": (["corpus", "--out", out, "--set", "pairs=[cmn_eng, yue_eng]"], "unknown corpus pair(s) ['yue_eng']"),
+        "s1s2_replay": (["s1s2_replay", "--manifest", str(tmp / "ref.jsonl"), "--out", out, "--set", "systems=[s3]"],
+                        "unknown ['s3']"),
+        "assets": (["assets", "--out", out, "--set", "models=[whisper-huge]"], "unknown asset(s) ['whisper-huge']"),
+    }
+
+
+@pytest.mark.parametrize("family", ["score", "regress", "table", "convert", "corpus", "s1s2_replay", "assets"])
+def test_small_stage_bad_input_is_one_line(family, fault, tmp_path):
+    argv, expected = _small_stage_inputs(tmp_path)[family]
+    fault.inject("bad input", f"{family}: {expected}")
+    if family in ("regress", "table", "convert"):  # no params section: the CLI as a user calls it
+        import contextlib
+        import io
+
+        from workbench.cli import main
+
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = main(argv)
+        err = stderr.getvalue()
+    else:
+        code, err = in_process(argv)
+    _refused(code, err, f"workbench {argv[0]}: ", expected)
+    assert len(err.strip().splitlines()) == 1, err
+    fault.lost([tmp_path / "out"] if (tmp_path / "out").exists() else [])
+    fault.recovered()
+
+
 # --- checkpoints that cannot be resumed from ---
 
 def test_truncated_asr_checkpoint_is_named(stages, interrupted, uninterrupted, fault, tmp_path):
