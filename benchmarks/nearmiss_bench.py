@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
-
 from timing import median_ratio, timed_rounds
+
 from workbench.asr import load_whisper
 from workbench.asr.nbest import teacher_forced_scores
 from workbench.asr.transcribe import log_mel_batch
@@ -25,11 +24,11 @@ from workbench.asr.whisper_model import encode
 from workbench.data import load_audio, read_manifest, write_json_atomic
 from workbench.nearmiss.candidates import CandidateBuilder
 from workbench.nearmiss.gate import GateConfig
-from workbench.text.phonetics import phoneme_distance, phonetic_neighbours
 from workbench.nearmiss.pipeline import load_nbest, pool_input
 from workbench.nearmiss.pool import NBestSource, PoolBuilder
 from workbench.nearmiss.sources import PhoneticSource
 from workbench.text import build_normalizer
+from workbench.text.phonetics import phoneme_distance, phonetic_neighbours
 
 
 def main() -> None:
@@ -46,8 +45,10 @@ def main() -> None:
     hypotheses = load_nbest(args.nbest, {u.id for u in utterances})
     model = load_whisper(args.model)
     builder = CandidateBuilder(build_normalizer())
-    pools = PoolBuilder(builder, [NBestSource(), PhoneticSource(phonetic_neighbours, 3)], GateConfig(), phoneme_distance)
-    items = [pool_input(utt, hypotheses[utt.id], builder, poi_neighbourhood=1, embedded_language="en") for utt in utterances]
+    sources = [NBestSource(), PhoneticSource(phonetic_neighbours, 3)]
+    pools = PoolBuilder(builder, sources, GateConfig(), phoneme_distance)
+    items = [pool_input(utt, hypotheses[utt.id], builder, poi_neighbourhood=1, embedded_language="en")
+             for utt in utterances]
     features = encode(model, log_mel_batch(model, [load_audio(u.audio_path(args.manifest.parent)) for u in utterances]))
 
     def gate_all(batched: bool) -> int:
@@ -63,7 +64,8 @@ def main() -> None:
 
     with torch.no_grad():
         gate_all(True)  # warm the phonetic indexes and caches outside the timing
-        times, counts = timed_rounds({"batched": lambda: gate_all(True), "one_by_one": lambda: gate_all(False)}, args.repeats)
+        rounds = {"batched": lambda: gate_all(True), "one_by_one": lambda: gate_all(False)}
+        times, counts = timed_rounds(rounds, args.repeats)
     candidates = counts["batched"]
     result = {
         "benchmark": "nearmiss_gate", "utterances": len(items), "candidates": candidates,

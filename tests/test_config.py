@@ -1,10 +1,9 @@
 import pytest
 
+from conftest import REPO
 from workbench.asr.options import EvaluateConfig
 from workbench.config import ConfigError, load_config, parse_overrides
 from workbench.corpus.options import CorpusConfig
-
-from conftest import REPO
 
 
 def test_repo_params_load_into_every_stage_config():
@@ -16,7 +15,8 @@ def test_overrides_and_nested_sections(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("evaluate:\n  batch_size: 4\n  tracking: {experiment: x}\n")
     config = load_config(EvaluateConfig, params, "evaluate", parse_overrides(["beam_size=5", "tracking.backend=disk"]))
-    assert (config.batch_size, config.beam_size, config.tracking.experiment, config.tracking.backend) == (4, 5, "x", "disk")
+    settings = (config.batch_size, config.beam_size, config.tracking.experiment, config.tracking.backend)
+    assert settings == (4, 5, "x", "disk")
 
 
 def test_unknown_key_names_file_and_key(tmp_path):

@@ -5,9 +5,8 @@ import shutil
 
 from mlflow.tracking import MlflowClient
 
-from workbench.cli import main
-
 from conftest import FIXTURES
+from workbench.cli import main
 
 
 def test_evaluate_stage_writes_outputs_and_mlflow_run(tmp_path, monkeypatch, whisper_base_path):

@@ -4,12 +4,11 @@ import pytest
 import torch
 import whisper
 
+from conftest import FIXTURES
 from workbench.asr.nbest import NBestOptions, decode_nbest, teacher_forced_scores
 from workbench.asr.transcribe import log_mel_batch
 from workbench.data import load_audio
 from workbench.testing.dummies import tiny_whisper
-
-from conftest import FIXTURES
 
 LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav"
 

@@ -75,7 +75,8 @@ PARSE_CASES = [
     ('"meating", \'meeding\', “米听”', ["meating", "meeding", "米听"]),
     ("Alternatives: meating, meeding", ["meating", "meeding"]),
     ('["Meeting", "meeting", "meating", "MEATING", "meeding"]', ["meating", "meeding"]),  # POI and dups
-    ('["meating", "meeding", "mitting", "米听", "meetin", "meting"]', ["meating", "meeding", "mitting", "米听", "meetin"]),
+    ('["meating", "meeding", "mitting", "米听", "meetin", "meting"]',
+     ["meating", "meeding", "mitting", "米听", "meetin"]),
     ('["x" , "a\\nb", "' + "z" * 40 + '", "..."]', ["x"]),  # newline, too long (> 3*7+10), no letters
     ('["meating", "meed', ["meating", "meed"]),  # cut by the token limit
     ('["[[meeting]] 讨论", "我\ufffd", "meating"]', ["meating"]),  # echoed mark, broken character
@@ -113,9 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
         mode = self.path.strip("/").split("/")[0]
         if mode == "ok":
             content = '["meating", "米听", "meeting"]'
-            self._send(200, json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
+            message = {"role": "assistant", "content": content}
+            self._send(200, json.dumps({"choices": [{"index": 0, "message": message}]}))
         elif mode == "prose":
-            self._send(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": "I cannot do that."}}]}))
+            message = {"role": "assistant", "content": "I cannot do that."}
+            self._send(200, json.dumps({"choices": [{"message": message}]}))
         elif mode == "garbage":
             self._send(200, "<html>not json</html>", "text/html")
         elif mode == "nochoices":

@@ -4,9 +4,9 @@ import pytest
 
 from workbench.nearmiss.candidates import CandidateBuilder, edit_type, replace_span
 from workbench.nearmiss.gate import GateConfig, Measurements, cross_script_distance, decide
-from workbench.text.phonetics import phoneme_distance
 from workbench.nearmiss.pool import NBestSource, PoolBuilder, PoolInput, pool_statistics, select
 from workbench.text import build_normalizer
+from workbench.text.phonetics import phoneme_distance
 from workbench.text.poi import poi_spans
 
 BUILDER = CandidateBuilder(build_normalizer())
@@ -141,7 +141,8 @@ def test_utterance_without_poi_is_kept_and_counted():
 
 def test_selection_spreads_over_categories_and_edit_types():
     reference, pois = poi_spans("我们开meeting讨论", "zh", neighbourhood=1)
-    pools = PoolBuilder(BUILDER, [], GateConfig(acoustic=False, phoneme=False, text=False), phoneme_distance, negatives=2)
+    gate = GateConfig(acoustic=False, phoneme=False, text=False)
+    pools = PoolBuilder(BUILDER, [], gate, phoneme_distance, negatives=2)
     from workbench.nearmiss.pool import ScoredNegative
 
     negatives = []

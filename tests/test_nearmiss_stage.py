@@ -10,12 +10,11 @@ import pytest
 import torch
 
 import workbench.stages.nearmiss as nearmiss_stage
+from conftest import FIXTURES
 from workbench.cli import main
 from workbench.data.resume import resume_root
 from workbench.runner import PARTIAL_RECORDS
 from workbench.testing.dummies import tiny_whisper
-
-from conftest import FIXTURES
 
 
 def killed_after_first_batch(monkeypatch) -> list[str]:
@@ -74,7 +73,8 @@ def test_nearmiss_stage_pool_stats_cache_and_resume(tmp_path, monkeypatch, whisp
     shutil.copytree(FIXTURES, tmp_path / "fixtures")
     nbest = tmp_path / "nbest.jsonl"
     hyps = {
-        "cmn_eng-0044": ["这个问题你先 Google 一下就知道了", "这个问题你先古狗一下就知道了", "这个问题你先够够一下就知道了"],
+        "cmn_eng-0044": ["这个问题你先 Google 一下就知道了", "这个问题你先古狗一下就知道了",
+                         "这个问题你先够够一下就知道了"],
         "en_entities-0101": ["My daughter watches ponio every single weekend."],
     }
     nbest.write_text("".join(json.dumps({"id": i, "hyps": [{"text": t} for t in h]}) + "\n" for i, h in hyps.items()))
@@ -131,11 +131,13 @@ def test_nearmiss_stage_bad_inputs_are_located(tmp_path, monkeypatch, capsys):
     shutil.copytree(FIXTURES, tmp_path / "fixtures")
     nbest = tmp_path / "nbest.jsonl"
     nbest.write_text(json.dumps({"id": "cmn_eng-0044", "hyps": [{"text": "x"}]}) + "\n")
-    base = ["nearmiss", "--manifest", "fixtures/tiny.jsonl", "--nbest", str(nbest), "--out", "p.jsonl", "--stats", "s.json",
+    base = ["nearmiss", "--manifest", "fixtures/tiny.jsonl", "--nbest", str(nbest), "--out", "p.jsonl",
+            "--stats", "s.json",
             "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
     assert main(base + ["--set", "llm.backend=none", "--set", "sources=[nbest]"]) == 2
     assert "en_entities-0101" in capsys.readouterr().err
-    nbest.write_text(json.dumps({"id": "cmn_eng-0044", "hyps": [{"text": "x"}]}) + "\n" + json.dumps({"id": "en_entities-0101"}) + "\n")
+    nbest.write_text(json.dumps({"id": "cmn_eng-0044", "hyps": [{"text": "x"}]}) + "\n"
+                     + json.dumps({"id": "en_entities-0101"}) + "\n")
     assert main(base + ["--set", "llm.backend=none", "--set", "sources=[nbest]"]) == 2
     assert "nbest.jsonl:2: field 'hyps'" in capsys.readouterr().err
     assert main(base + ["--set", "sources=[nbest, oracle]"]) == 2
@@ -155,13 +157,15 @@ def test_nearmiss_rerun_with_other_settings_after_a_kill_starts_fresh(tmp_path, 
     model = tiny_whisper()
     torch.save({"dims": model.dims.__dict__, "model_state_dict": model.state_dict()}, tmp_path / "tiny.pt")
     nbest = tmp_path / "nbest.jsonl"
-    hyps = {"cmn_eng-0044": ["这个问题你先古狗一下就知道了", "这个问题你先够够一下就知道了"], "en_entities-0101": ["My daughter."]}
+    hyps = {"cmn_eng-0044": ["这个问题你先古狗一下就知道了", "这个问题你先够够一下就知道了"],
+            "en_entities-0101": ["My daughter."]}
     nbest.write_text("".join(json.dumps({"id": i, "hyps": [{"text": t} for t in h]}) + "\n" for i, h in hyps.items()))
 
     def args(out, margin):
         return ["nearmiss", "--manifest", "fixtures/tiny.jsonl", "--nbest", str(nbest), "--out", f"{out}/pool.jsonl",
                 "--stats", f"{out}/stats.json", "--set", "model=tiny.pt", "--set", "sources=[nbest, phonetic]",
-                "--set", "llm.backend=none", "--set", "clips_per_batch=1", "--set", f"gate.max_acoustic_margin={margin}",
+                "--set", "llm.backend=none", "--set", "clips_per_batch=1",
+                "--set", f"gate.max_acoustic_margin={margin}",
                 "--set", "tracking.backend=disk", "--set", "tracking.uri=runs"]
 
     main(args("fresh", 2.0))

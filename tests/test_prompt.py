@@ -30,7 +30,8 @@ def test_seed_defaults():
 
 def test_layout_is_lowest_priority_first_with_plain_separators():
     prompt = PromptBuilder().build(
-        keywords=["iPhone", "KPI"], recent_lines=["今天讨论新品"], system_vocabulary=["GPU"], recent_keywords=["季度目标"]
+        keywords=["iPhone", "KPI"], recent_lines=["今天讨论新品"], system_vocabulary=["GPU"],
+        recent_keywords=["季度目标"],
     )
     assert prompt == "GPU 今天讨论新品 季度目标, iPhone, KPI"
 
@@ -44,7 +45,8 @@ def test_max_chars_skips_what_does_not_fit_and_keeps_filling():
 
 
 def test_max_keywords_counts_all_sources_in_priority_order():
-    result = builder(max_keywords=3).build_result(keywords=["a", "b"], recent_keywords=["c", "d"], system_vocabulary=["e"])
+    result = builder(max_keywords=3).build_result(keywords=["a", "b"], recent_keywords=["c", "d"],
+                                                  system_vocabulary=["e"])
     assert result.keywords == ("a", "b", "c")
     assert result.dropped_keywords == ("d", "e")
     assert result.prompt == "c, a, b"
@@ -69,7 +71,8 @@ def test_line_cut_does_not_leave_half_a_latin_word():
 
 def test_line_is_cut_to_the_remaining_budget_or_dropped_as_a_fragment():
     line = "我们下周讨论新产品的发布计划"  # 14 chars
-    assert builder(max_chars=16).build(keywords=["iPhone"], recent_lines=[line]) == "论新产品的发布计划 iPhone"  # 9 + 1 + 6
+    # 9 + 1 + 6 characters
+    assert builder(max_chars=16).build(keywords=["iPhone"], recent_lines=[line]) == "论新产品的发布计划 iPhone"
     result = builder(max_chars=14).build_result(keywords=["iPhone"], recent_lines=[line])  # 7 chars left < 8
     assert result.prompt == "iPhone"
     assert result.recent_lines == () and result.recent_truncated
@@ -84,7 +87,8 @@ def test_priority_under_truncation():
     assert builder(max_chars=4).build(**sources) == "AAAA"
     assert builder(max_keywords=1).build(**sources) == "AAAA"
     assert builder(max_chars=8).build(recent_keywords=["BBBBBBBB"], recent_lines=["今天讨论新品发布"]) == "BBBBBBBB"
-    assert builder(max_chars=10).build(recent_lines=["今天讨论新品发布"], system_vocabulary=["CCCC"]) == "今天讨论新品发布"
+    prompt = builder(max_chars=10).build(recent_lines=["今天讨论新品发布"], system_vocabulary=["CCCC"])
+    assert prompt == "今天讨论新品发布"
 
 
 def test_dedup_is_case_and_width_insensitive_and_keeps_the_first_spelling():

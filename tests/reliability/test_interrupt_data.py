@@ -106,13 +106,15 @@ def _copy(killed: Path, tmp_path: Path) -> Path:
     return tmp_path / "run" / killed.name
 
 
-def test_killed_nbest_resumes_from_its_partial_records(workspace, nbest_killed, nbest_reference, fault, tmp_path, caplog):
+def test_killed_nbest_resumes_from_its_partial_records(workspace, nbest_killed, nbest_reference, fault, tmp_path,
+                                                       caplog):
     killed, target, reached = nbest_killed
     fault.inject("kill -9 (data stage)", f"nbest after {reached} of 8 utterances (seeded {target})")
     out = _copy(killed, tmp_path)
     partial = partial_records(out)
     records = partial.read_bytes().split(b"\n")
-    assert all(json.loads(line)["hyps"] for line in records[:-1]) and len(records) - 1 == reached  # complete records only
+    # complete records only
+    assert all(json.loads(line)["hyps"] for line in records[:-1]) and len(records) - 1 == reached
     fault.lost([out] if out.exists() else [])
 
     caplog.set_level(logging.INFO, logger="workbench")
@@ -130,7 +132,8 @@ def test_record_torn_by_a_kill_mid_append_is_redone(workspace, nbest_killed, nbe
     out = _copy(killed, tmp_path)
     partial = partial_records(out)
     done = {json.loads(line)["id"] for line in partial.read_text().splitlines()}
-    torn = next(u for u in (json.loads(line)["id"] for line in workspace.train.read_text().splitlines()) if u not in done)
+    ids = (json.loads(line)["id"] for line in workspace.train.read_text().splitlines())
+    torn = next(u for u in ids if u not in done)
     with open(partial, "ab") as handle:
         handle.write(json.dumps({"id": torn, "language": "zh", "hyps": [{"text": "cut"}]}).encode()[:25])
     fault.inject("torn write", f"nbest records cut inside record {reached + 1} (kill mid-append)")

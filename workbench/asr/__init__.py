@@ -8,7 +8,7 @@ from workbench.asr.transcribe import TranscribeOptions, Transcription, transcrib
 from workbench.asr.whisper_model import load_whisper
 
 __all__ = [
-    "ContextBiasFilter", "ContextGraph", "ForcedScore", "Hypothesis", "NBestOptions", "NBestResult", "PromptBuildResult",
-    "PromptBuilder", "PromptLimits", "TranscribeOptions", "Transcription", "check_prompt_tokens", "decode_nbest",
-    "install_context_bias", "load_whisper", "teacher_forced_scores", "transcribe_batch",
+    "ContextBiasFilter", "ContextGraph", "ForcedScore", "Hypothesis", "NBestOptions", "NBestResult",
+    "PromptBuildResult", "PromptBuilder", "PromptLimits", "TranscribeOptions", "Transcription", "check_prompt_tokens",
+    "decode_nbest", "install_context_bias", "load_whisper", "teacher_forced_scores", "transcribe_batch",
 ]

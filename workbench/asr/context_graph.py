@@ -9,7 +9,7 @@ are plain node ids so a decoder can keep one per hypothesis.
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from whisper.decoding import DecodingTask, LogitFilter

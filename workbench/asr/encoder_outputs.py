@@ -3,8 +3,8 @@ store, an in-memory store filled on first use, or the encoder run every time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import whisper

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import whisper
@@ -28,7 +28,8 @@ class ScoredTranscript:
         record = {"id": self.utterance.id, "reference": self.utterance.text, "hypothesis": self.transcription.text}
         if decoder_details:
             result = self.transcription
-            record.update(language=result.language, avg_logprob=result.avg_logprob, no_speech_prob=result.no_speech_prob)
+            record.update(language=result.language, avg_logprob=result.avg_logprob,
+                          no_speech_prob=result.no_speech_prob)
         return record
 
 

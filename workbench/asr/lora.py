@@ -196,7 +196,8 @@ def load_adapter(base_model: whisper.Whisper, path: Path | str) -> whisper.Whisp
     path = Path(path)
     for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
         if not (path / name).is_file():
-            raise MissingInputError(path / name, f"adapter file (an adapter directory holds {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})")
+            raise MissingInputError(path / name, f"adapter file (an adapter directory holds {ADAPTER_CONFIG} and "
+                                                 f"{ADAPTER_WEIGHTS})")
     payload = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     if payload.get("format") != _FORMAT:
         raise CheckpointError(f"{path / ADAPTER_CONFIG}: unsupported adapter format {payload.get('format')!r}")

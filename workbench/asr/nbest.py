@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import types
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -115,7 +115,8 @@ def _grouped_cross_attention_forward(self, x, xa=None, mask=None, kv_cache=None)
         k, v = kv_cache[self.key], kv_cache[self.value]
     n_audio, n_ctx, n_state = k.shape[0], q.shape[1], q.shape[2]
     group = q.shape[0] // n_audio
-    queries = q.reshape(n_audio, group * n_ctx, n_state).view(n_audio, group * n_ctx, self.n_head, -1).permute(0, 2, 1, 3)
+    queries = q.reshape(n_audio, group * n_ctx, n_state).view(n_audio, group * n_ctx, self.n_head, -1)
+    queries = queries.permute(0, 2, 1, 3)
     attended = F.scaled_dot_product_attention(queries, k, v)  # [n_audio, head, group * n_ctx, state / head]
     wv = attended.permute(0, 2, 1, 3).reshape(n_audio * group, n_ctx, n_state)
     return self.out(wv), None
@@ -411,5 +412,5 @@ def nbest_lists(model: whisper.Whisper, utterances: Sequence, root, config) -> I
             language=language if by_language else config.language, fp16=config.device != "cpu",
         )
         results = decode_nbest(model, log_mel_batch(model, clips), options)
-        yield [{"id": u.id, "language": r.language, "no_speech_prob": r.no_speech_prob, "hyps": [h.to_json() for h in r.hyps]}
-               for u, r in zip(batch, results)]
+        yield [{"id": u.id, "language": r.language, "no_speech_prob": r.no_speech_prob,
+                "hyps": [h.to_json() for h in r.hyps]} for u, r in zip(batch, results)]

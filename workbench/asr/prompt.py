@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Iterable, Protocol
+from typing import Protocol
 
 WHISPER_MAX_PROMPT_TOKENS = 223  # n_text_ctx (448) // 2 - 1 for every released Whisper model
 

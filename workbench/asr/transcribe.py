@@ -7,8 +7,8 @@ several times faster on CPU and gives the same greedy/beam result per clip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -91,16 +91,16 @@ def _decode(
 
 
 def _needs_fallback(result: whisper.DecodingResult, options: TranscribeOptions) -> bool:
-    too_repetitive = (
-        options.compression_ratio_threshold is not None and result.compression_ratio > options.compression_ratio_threshold
-    )
+    threshold = options.compression_ratio_threshold
+    too_repetitive = threshold is not None and result.compression_ratio > threshold
     too_unlikely = options.logprob_threshold is not None and result.avg_logprob < options.logprob_threshold
     return too_repetitive or too_unlikely
 
 
 @torch.inference_mode()
 def transcribe_batch(
-    model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions, features: torch.Tensor | None = None,
+    model: whisper.Whisper, clips: Sequence[np.ndarray], options: TranscribeOptions,
+    features: torch.Tensor | None = None,
 ) -> list[Transcription]:
     """Decode a batch; clips whose result fails whisper's quality checks are re-decoded hotter.
 

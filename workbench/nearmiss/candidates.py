@@ -17,8 +17,8 @@ substitution.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from workbench.metrics.alignment import DELETE, INSERT, align
 from workbench.text.poi import PoiSpan, word_tokens
@@ -78,7 +78,8 @@ class CandidateBuilder:
         """Per POI: the hypothesis's surface text aligned to it ("" where the hypothesis drops it)."""
         ref_words = word_tokens(reference)
         hyp_words = word_tokens(hypothesis)
-        alignment = align([self.normalize(w) for w, _s, _e in ref_words], [self.normalize(w) for w, _s, _e in hyp_words])
+        alignment = align([self.normalize(w) for w, _s, _e in ref_words],
+                          [self.normalize(w) for w, _s, _e in hyp_words])
         segments = []
         for poi in pois:
             first, last = poi.tokens

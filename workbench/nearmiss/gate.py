@@ -42,8 +42,9 @@ class GateConfig:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"gate.{name} must be in [0, 1], got {value}")
 
-    def with_levels(self, acoustic: bool, phoneme: bool, text: bool) -> "GateConfig":
-        return GateConfig(acoustic, phoneme, text, self.max_acoustic_margin, self.min_text_distance, self.max_phoneme_distance)
+    def with_levels(self, acoustic: bool, phoneme: bool, text: bool) -> GateConfig:
+        return GateConfig(acoustic, phoneme, text, self.max_acoustic_margin, self.min_text_distance,
+                          self.max_phoneme_distance)
 
 
 # seed 003 Table 3, lower block: the gating strategies compared

@@ -15,8 +15,6 @@ sources and a later rerun retries.
 
 from __future__ import annotations
 
-from workbench.errors import ConfigError, LLMError
-
 import hashlib
 import http.client
 import json
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from workbench.data.atomic import write_json_atomic
+from workbench.errors import ConfigError, LLMError
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -350,7 +349,8 @@ class LocalCausalLM:
             inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         finally:
             tokenizer.padding_side = side
-        return self._generate(inputs, pad, temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens)
+        return self._generate(inputs, pad, temperature=temperature, top_p=top_p, seed=seed,
+                              max_new_tokens=max_new_tokens)
 
 
 class OpenAICompatible:
@@ -574,7 +574,8 @@ class LLMConfig:
             raise ValueError("LLMConfig.model_path is required when backend='local'")
         if self.backend == "openai":
             if not self.base_url or not self.base_url.startswith(("http://", "https://")):
-                raise ValueError(f"LLMConfig.base_url must be an http(s) URL when backend='openai', got {self.base_url!r}")
+                raise ValueError(
+                    f"LLMConfig.base_url must be an http(s) URL when backend='openai', got {self.base_url!r}")
             if not self.model:
                 raise ValueError("LLMConfig.model is required when backend='openai'")
         _check_generation(self, "LLMConfig")
@@ -601,7 +602,7 @@ def make_backend(config: LLMConfig) -> LLMBackend | None:
 
 
 __all__ = [
-    "BACKENDS", "EXAMPLE_ANSWER", "CachedLLM", "GenerationSettings", "LLMBackend", "LLMConfig", "LLMError", "LLMProposal",
-    "LLMRequest", "LocalCausalLM", "OpenAICompatible", "build_prompt", "language_name", "make_backend",
+    "BACKENDS", "EXAMPLE_ANSWER", "CachedLLM", "GenerationSettings", "LLMBackend", "LLMConfig", "LLMError",
+    "LLMProposal", "LLMRequest", "LocalCausalLM", "OpenAICompatible", "build_prompt", "language_name", "make_backend",
     "parse_replacements", "propose_replacements",
 ]

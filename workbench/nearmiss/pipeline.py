@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import torch
 import whisper
@@ -66,7 +66,8 @@ def load_nbest(path: Path, ids: set[str]) -> dict[str, list[str]]:
         hypotheses[record["id"]] = [h["text"] for h in record["hyps"]]
     missing = sorted(ids - set(hypotheses))
     if missing:
-        raise ManifestError(path, None, None, f"no N-best list for {len(missing)} manifest utterance(s), e.g. {missing[:3]}")
+        raise ManifestError(path, None, None,
+                            f"no N-best list for {len(missing)} manifest utterance(s), e.g. {missing[:3]}")
     return hypotheses
 
 
@@ -150,11 +151,13 @@ def statistics_metrics(stats: dict) -> dict[str, float]:
     """The pool's statistics as flat tracking metrics (NaN left out)."""
     metrics = {
         "utterances": stats["utterances"], "utterances_without_poi": stats["utterances_without_poi"],
-        "pois": stats["pois"], "candidates_total": stats["candidates_total"], "selected_per_utt": stats["selected_per_utt"],
+        "pois": stats["pois"], "candidates_total": stats["candidates_total"],
+        "selected_per_utt": stats["selected_per_utt"],
     }
     metrics.update({f"candidates_{k}": v for k, v in stats["candidates"].items()})
     for gate, row in stats["gates"].items():
         key = gate.replace("+", "_")
         metrics[f"nm_per_utt_{key}"] = row["nm_per_utt"]
         metrics[f"kept_{key}"] = row["kept"]
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}

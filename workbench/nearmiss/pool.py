@@ -13,8 +13,9 @@ Rejected candidates stay in the pool with their reason: the gate's statistics ar
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from workbench.nearmiss.candidates import Candidate, CandidateBuilder, comparison_key
 from workbench.nearmiss.gate import TABLE3_GATES, GateConfig, Measurements, cross_script_distance, decide
@@ -82,8 +83,9 @@ class UtterancePool:
                     "text": n.candidate.text, "poi": pois[n.candidate.poi].text, "poi_index": n.candidate.poi,
                     "category": pois[n.candidate.poi].category, "replacement": n.candidate.replacement,
                     "source": n.candidate.source, "edit": n.candidate.edit,
-                    "acoustic_margin": round(n.measured.acoustic_margin, 5), "phone_dist": round(n.measured.phone_dist, 5),
-                    "text_dist": round(n.measured.text_dist, 5), "kept": n.kept, "reason": n.reason, "selected": n.selected,
+                    "acoustic_margin": round(n.measured.acoustic_margin, 5),
+                    "phone_dist": round(n.measured.phone_dist, 5), "text_dist": round(n.measured.text_dist, 5),
+                    "kept": n.kept, "reason": n.reason, "selected": n.selected,
                 }
                 for n in self.negatives
             ],
@@ -226,7 +228,8 @@ def pool_statistics(records: Sequence[dict], gate: GateConfig, negatives: int) -
     return stats
 
 
-def negatives_from_record(record: dict, gate: GateConfig, levels: tuple[bool, bool, bool], sources: Sequence[str], count: int) -> list[str]:
+def negatives_from_record(record: dict, gate: GateConfig, levels: tuple[bool, bool, bool], sources: Sequence[str],
+                          count: int) -> list[str]:
     """Re-select a pool record's negatives for an experiment: only ``sources``, kept under the
     gate ``levels`` (thresholds from ``gate``), then the same fixed policy. One pool serves every
     row of seed 003 Tables 2–3."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from workbench.nearmiss.llm import CachedLLM, GenerationSettings, LLMRequest, build_prompt, propose_replacements
 from workbench.nearmiss.pool import PoolInput
@@ -33,7 +33,8 @@ class LLMSource:
             if poi.category in self.categories:
                 nbest = tuple(dict.fromkeys(s[index] for s in item.nbest_segments if s[index]))
                 requests.append((index, LLMRequest(
-                    item.reference, poi.start, poi.end, item.language, item.embedded_language, nbest, self.max_replacements,
+                    item.reference, poi.start, poi.end, item.language, item.embedded_language, nbest,
+                    self.max_replacements,
                 )))
         return requests
 

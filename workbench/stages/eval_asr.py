@@ -28,7 +28,8 @@ from workbench.training.experiment import load_experiment
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", type=Path, required=True, help="experiment YAML the adapter was trained with")
     parser.add_argument("--manifest", type=Path, required=True, help="test manifest (jsonl)")
-    parser.add_argument("--adapter", required=True, help="adapter directory from train_asr, or 'none' for the seed model")
+    parser.add_argument("--adapter", required=True,
+                        help="adapter directory from train_asr, or 'none' for the seed model")
     parser.add_argument("--encoder-cache", type=Path, default=None, help="encode stage output (default: encode here)")
     parser.add_argument("--out", type=Path, required=True, help="directory for hypotheses.jsonl and metrics.json")
 
@@ -39,7 +40,8 @@ def run(context: StageContext) -> None:
     utterances = read_manifest(args.manifest)
     pair = args.manifest.parent.name
     scorer = Scorer(config.score.normalization, config.score.poi_neighbourhood, config.score.embedded_language)
-    tags = {"study": "cs_nmg", "variant": experiment.name, "pair": pair, "table": str(experiment.table), "label": experiment.label}
+    tags = {"study": "cs_nmg", "variant": experiment.name, "pair": pair, "table": str(experiment.table),
+            "label": experiment.label}
     params = {"experiment": experiment.as_params(), "adapter": args.adapter, "manifest": str(args.manifest)}
     with context.tracked(f"eval-{experiment.name}-{pair}", tags, params) as logger:
         model = load_whisper(config.model, config.device)
@@ -66,8 +68,9 @@ def run(context: StageContext) -> None:
         context.write_json(args.out / "metrics.json", metrics, publish=False)
         logger.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v})
         context.publish(args.out / "metrics.json")
-        context.log.info("%s %s: WER %.3f MER %.3f PIER %.3f", experiment.name, pair, corpus.wer, corpus.mer, corpus.pier.pier)
+        context.log.info("%s %s: WER %.3f MER %.3f PIER %.3f", experiment.name, pair, corpus.wer, corpus.mer,
+                         corpus.pier.pier)
 
 
-STAGE = Stage("eval_asr", "decode a test manifest with a trained LoRA adapter (or none: the baseline) and report WER/MER/PIER",
-              add_arguments, run, config=EvalASRConfig, description=__doc__)
+STAGE = Stage("eval_asr", "decode a test manifest with a trained LoRA adapter (or none: the baseline) and report "
+              "WER/MER/PIER", add_arguments, run, config=EvalASRConfig, description=__doc__)

@@ -17,7 +17,8 @@ from workbench.runner import Stage, StageContext
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="utterance manifest (jsonl) to transcribe")
-    parser.add_argument("--out", type=Path, required=True, help="directory for hypotheses.jsonl, errors.jsonl, metrics.json")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory for hypotheses.jsonl, errors.jsonl, metrics.json")
     parser.add_argument("--name", default=None, help="run name (default: the manifest's parent directory name)")
 
 
@@ -40,7 +41,8 @@ def run(context: StageContext) -> None:
             scores = transcribe_and_score(model, utterances, args.manifest.parent, scorer, options, config.batch_size,
                                           by_language, progress=bar.update)
         corpus = scores.corpus
-        metrics = {**{k: v for k, v in corpus.as_metrics().items() if v == v}, "decode_seconds": round(scores.seconds, 3),
+        metrics = {**{k: v for k, v in corpus.as_metrics().items() if v == v},
+                   "decode_seconds": round(scores.seconds, 3),
                    "seconds_per_utterance": round(scores.seconds / len(utterances), 4)}
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "hypotheses.jsonl", scores.hypotheses())
@@ -52,5 +54,5 @@ def run(context: StageContext) -> None:
                          corpus.cer, corpus.mer, corpus.pier.pier)
 
 
-STAGE = Stage("evaluate", "transcribe a manifest with Whisper and score it (WER/CER/MER); log to DVC metrics and MLflow",
-              add_arguments, run, config=EvaluateConfig, description=__doc__)
+STAGE = Stage("evaluate", "transcribe a manifest with Whisper and score it (WER/CER/MER); log to DVC metrics and "
+              "MLflow", add_arguments, run, config=EvaluateConfig, description=__doc__)

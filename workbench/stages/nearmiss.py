@@ -21,7 +21,13 @@ from workbench.asr.encoder_outputs import EncoderOutputs
 from workbench.data import read_manifest
 from workbench.data.atomic import write_text_atomic
 from workbench.nearmiss.options import NearMissConfig
-from workbench.nearmiss.pipeline import NearMissPools, build_sources, load_nbest, statistics_markdown, statistics_metrics
+from workbench.nearmiss.pipeline import (
+    NearMissPools,
+    build_sources,
+    load_nbest,
+    statistics_markdown,
+    statistics_metrics,
+)
 from workbench.runner import Stage, StageContext
 
 
@@ -29,8 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="utterance manifest (jsonl)")
     parser.add_argument("--nbest", type=Path, required=True, help="N-best jsonl of the manifest (the nbest stage)")
     parser.add_argument("--out", type=Path, required=True, help="near-miss pool jsonl to write")
-    parser.add_argument("--stats", type=Path, required=True, help="gate statistics: JSON here, Markdown beside it (.md)")
-    parser.add_argument("--cache", type=Path, default=None, help="LLM response cache directory (needed by the llm source)")
+    parser.add_argument("--stats", type=Path, required=True,
+                        help="gate statistics: JSON here, Markdown beside it (.md)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="LLM response cache directory (needed by the llm source)")
     parser.add_argument("--encoder-cache", type=Path, default=None,
                         help="encode stage output to read encoder outputs from (default: encode here)")
     parser.add_argument("--name", default=None, help="run name (default: the manifest's parent directory name)")
@@ -68,5 +76,5 @@ def run(context: StageContext) -> None:
                          {g: round(r["nm_per_utt"], 2) for g, r in stats["gates"].items()})
 
 
-STAGE = Stage("nearmiss", "near-miss negatives (CS-NMG): POIs, N-best/LLM/phonetic candidates, tri-level gate, selection; "
-              "resumable", add_arguments, run, config=NearMissConfig, description=__doc__)
+STAGE = Stage("nearmiss", "near-miss negatives (CS-NMG): POIs, N-best/LLM/phonetic candidates, tri-level gate, "
+              "selection; resumable", add_arguments, run, config=NearMissConfig, description=__doc__)

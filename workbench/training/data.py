@@ -9,9 +9,9 @@ file: silently training on fewer utterances would make rows of a table incompara
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from workbench.data import ManifestError, Utterance
 from workbench.data.jsonl import read_jsonl

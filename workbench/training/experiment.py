@@ -19,9 +19,10 @@ the shared training hyperparameters (LoRA, optimizer, epochs, profile) live in p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Iterator, Mapping
+from typing import ClassVar
 
 from workbench.config.loading import load_experiment_file
 from workbench.nearmiss.gate import TABLE3_GATES

@@ -10,8 +10,8 @@ loss weights and logs each one (icefall's ``compute_loss``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import whisper
@@ -67,7 +67,8 @@ class Objective:
     def tokenizer(self, language: str) -> Tokenizer:
         if language not in self._tokenizers:
             self._tokenizers[language] = get_tokenizer(
-                self.model.is_multilingual, num_languages=self.model.num_languages, language=language, task="transcribe",
+                self.model.is_multilingual, num_languages=self.model.num_languages, language=language,
+                task="transcribe",
             )
         return self._tokenizers[language]
 
@@ -79,7 +80,8 @@ class Objective:
             tokenizer = self.tokenizer(item.language)
             prefix = list(tokenizer.sot_sequence_including_notimestamps)
 
-            def add(text: str, kind: str, weights: list[float] | None = None) -> None:
+            def add(text: str, kind: str, weights: list[float] | None = None,
+                    tokenizer: Tokenizer = tokenizer, prefix: list[int] = prefix, index: int = index) -> None:
                 tokens = text_tokens(tokenizer, text)[: max_text - len(prefix) - 1]
                 target = tokens + [tokenizer.eot]
                 rows.append((prefix + tokens, [IGNORE] * (len(prefix) - 1) + target,
@@ -104,7 +106,8 @@ class Objective:
             inputs[i, : len(row_inputs)] = torch.tensor(row_inputs)
             targets[i, : len(row_targets)] = torch.tensor(row_targets)
             weights[i, : len(row_weights)] = torch.tensor(row_weights)
-        return _Rows(inputs, targets, torch.tensor([r[3] for r in rows]), [r[4] for r in rows], [r[3] for r in rows], weights)
+        items_of_rows = [r[3] for r in rows]
+        return _Rows(inputs, targets, torch.tensor(items_of_rows), [r[4] for r in rows], items_of_rows, weights)
 
     def __call__(self, features: torch.Tensor, items: Sequence[TrainingItem]) -> LossParts:
         """Loss parts for a batch; ``features`` are the items' encoder outputs [B, 1500, d]."""

@@ -13,7 +13,8 @@ from workbench.training.trainer import LoopConfig
 
 @dataclass(frozen=True)
 class TrainASRConfig:
-    profile: str = "default"  # "default" (this 2-core CPU, minutes) or "full" (seed 003's scale on GPUs); params.yaml's profiles
+    # "default" (this 2-core CPU, minutes) or "full" (seed 003's scale on GPUs): params.yaml's profiles
+    profile: str = "default"
     model: str = "models/whisper-base.pt"  # the seed ASR LoRA adapts
     lora: LoRAConfig = LoRAConfig()
     loop: LoopConfig = LoopConfig()
