@@ -17,26 +17,17 @@ from workbench.runner import PARTIAL_RECORDS
 from workbench.testing.dummies import tiny_whisper
 
 
-def killed_after_first_batch(monkeypatch) -> list[str]:
-    """Make the next run die (like kill -9) once its first batch of pools is stored; the ids it computed."""
-    computed, real = [], nearmiss_stage.NearMissPools.__call__
-
-    def dying(self, model, utterances, hypotheses, features):
-        for batch in real(self, model, utterances, hypotheses, features):
-            computed.extend(pool.item.id for pool in batch)
-            yield batch
-            raise KeyboardInterrupt
-    monkeypatch.setattr(nearmiss_stage.NearMissPools, "__call__", dying)
-    return computed
-
-
-def counting(monkeypatch) -> list[str]:
+def counting(monkeypatch, killed_after_first_batch: bool = False) -> list[str]:
+    """The ids the next run computes pools for; ``killed_after_first_batch``: the run dies (like
+    kill -9) once its first batch of pools is stored."""
     computed, real = [], nearmiss_stage.NearMissPools.__call__
 
     def wrapped(self, model, utterances, hypotheses, features):
         for batch in real(self, model, utterances, hypotheses, features):
             computed.extend(pool.item.id for pool in batch)
             yield batch
+            if killed_after_first_batch:
+                raise KeyboardInterrupt
     monkeypatch.setattr(nearmiss_stage.NearMissPools, "__call__", wrapped)
     return computed
 
@@ -113,7 +104,7 @@ def test_nearmiss_stage_pool_stats_cache_and_resume(tmp_path, monkeypatch, whisp
     # resume: utterances already in the resume state's records are not recomputed
     resumable = [*args, "--set", "clips_per_batch=1"]
     with monkeypatch.context() as patch:
-        killed_after_first_batch(patch)
+        counting(patch, killed_after_first_batch=True)
         with pytest.raises(KeyboardInterrupt):
             main(resumable)
     (partial,) = resume_root(tmp_path / "pool/pool.jsonl").glob(f"*/{PARTIAL_RECORDS}")
@@ -170,7 +161,7 @@ def test_nearmiss_rerun_with_other_settings_after_a_kill_starts_fresh(tmp_path, 
 
     main(args("fresh", 2.0))
     with monkeypatch.context() as patch:
-        killed = killed_after_first_batch(patch)
+        killed = counting(patch, killed_after_first_batch=True)
         with pytest.raises(KeyboardInterrupt):
             main(args("pool", 0.0))
     assert killed == ["cmn_eng-0044"] and not (tmp_path / "pool/pool.jsonl").exists()
