@@ -18,6 +18,7 @@ from whisper.decoding import DecodingTask
 
 from workbench.asr.context_graph import ContextGraph, install_context_bias
 from workbench.asr.whisper_model import encode
+from workbench.errors import AudioError
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def log_mel_batch(model: whisper.Whisper, clips: Sequence[np.ndarray]) -> torch.
     mels = []
     for clip in clips:
         if len(clip) > N_SAMPLES:
-            raise ValueError(f"clip of {len(clip) / 16000:.1f} s is longer than Whisper's 30 s window")
+            raise AudioError(f"clip of {len(clip) / 16000:.1f} s is longer than Whisper's 30 s window")
         audio = whisper.pad_or_trim(torch.from_numpy(np.asarray(clip, dtype=np.float32)))
         mels.append(whisper.log_mel_spectrogram(audio, n_mels=model.dims.n_mels))
     return torch.stack(mels).to(device)
