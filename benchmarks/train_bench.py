@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from workbench.asr import load_whisper
-from workbench.asr.encoder_cache import EncoderCache
+from workbench.features import FeatureStore
 from workbench.asr.lora import LoRAConfig, apply_lora
 from workbench.asr.transcribe import log_mel_batch
 from workbench.asr.whisper_model import encode
@@ -64,7 +64,7 @@ def main() -> None:
         return time.perf_counter() - start, losses
 
     model = load_whisper(args.model)
-    cache = EncoderCache()
+    cache = FeatureStore()
     cache.get_or_compute([i.id for i in items], lambda positions: mel([items[p].id for p in positions]), model)  # the encode stage's work
     with_cache_s, with_losses = run(lambda m, ids: cache.get_or_compute(ids, lambda p: mel([ids[i] for i in p]), m))
     without_s, without_losses = run(lambda m, ids: encode(m, mel(ids)))

@@ -1,4 +1,4 @@
-"""retrieval_frames -> train_retriever -> eval_retrieval end to end on the real fixture clips
+"""encode --layout own -> train_retriever -> eval_retrieval end to end on the real fixture clips
 (Whisper tiny.en's encoder, a from-scratch character text tower), plus the stages' input errors."""
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def _common(tmp_path) -> list[str]:
 
 def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
     frames = tmp_path / "frames"
-    assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
+    assert main(["encode", "--layout", "own", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
     # a second run finds every utterance stored: resumable
-    assert main(["retrieval_frames", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
+    assert main(["encode", "--layout", "own", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
 
     experiment = tmp_path / "tiny_glclap.yaml"
     experiment.write_text("name: tiny_glclap\nmethod: glclap\nlosses: {global: 1.0, local: 1.0}\n")

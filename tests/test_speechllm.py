@@ -365,7 +365,7 @@ def staged(tmp_path_factory, whisper_tiny_en_path, lm_dir):
     (root / "train.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in rows))
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     frames = root / "frames"
-    assert main(["retrieval_frames", str(root / "train.jsonl"), str(root / "test.jsonl"), "--out", str(frames),
+    assert main(["encode", "--layout", "own", str(root / "train.jsonl"), str(root / "test.jsonl"), "--out", str(frames),
                  "--set", f"model={whisper_tiny_en_path}"]) == 0
     (root / "words.txt").write_text("Totoro\nSpiriva\nWegovy\nXarelto\nOzempic\n")
     (root / "rankings.jsonl").write_text(
@@ -386,8 +386,8 @@ def test_encoder_states_refuse_a_store_they_cannot_use(staged, whisper_tiny_en_p
     with pytest.raises(MissingInputError, match="nowhere"):
         encoder_states(tmp_path / "nowhere", whisper_tiny_en_path, ["cmn_eng-0044"])
     below = tmp_path / "below"
-    assert main(["retrieval_frames", str(root / "test.jsonl"), "--out", str(below),
-                 "--set", f"model={whisper_tiny_en_path}", "--set", "trainable_layers=1"]) == 0
+    assert main(["encode", "--layout", "own", "--trainable-layers", "1", str(root / "test.jsonl"), "--out", str(below),
+                 "--set", f"model={whisper_tiny_en_path}"]) == 0
     with pytest.raises(InputError, match="below the top 1 encoder block"):
         encoder_states(below, whisper_tiny_en_path, ["cmn_eng-0044"])
 

@@ -8,7 +8,7 @@ import sys
 
 STAGES = (
     "assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "report_cs_nmg",
-    "rada", "retrieval_frames", "train_retriever", "eval_retrieval", "report_retrieval", "score", "table",
+    "rada", "train_retriever", "eval_retrieval", "report_retrieval", "score", "table",
     "sft_speechllm", "grpo_speechllm", "eval_contextual", "s1s2_replay", "regress", "convert", "report",
 )
 
@@ -17,24 +17,10 @@ def params_epilog(stage) -> str | None:
     """The stage's params.yaml keys with their defaults, for --help."""
     from workbench.runner import stage_fields
 
-    config, section = getattr(stage, "_legacy_config", (stage.config, stage.params_section))
-    if config is None:
+    if stage.config is None:
         return None
-    header = f"params.yaml section '{section}' (defaults shown; override with --set KEY=VALUE):"
-    return "\n".join([header, *stage_fields(config)])
-
-
-def _declared_stage(module):
-    """TRANSITION (issue 18): a stage module not yet converted to a ``Stage`` declaration."""
-    from workbench.runner import Stage
-
-    if hasattr(module, "STAGE"):
-        return module.STAGE
-    config, section = getattr(module, "CONFIG", (None, None))
-    legacy = Stage(module.NAME, module.HELP, module.add_arguments, lambda context: module.run(context.args),
-                   description=module.__doc__)
-    object.__setattr__(legacy, "_legacy_config", (config, section))
-    return legacy
+    header = f"params.yaml section '{stage.params_section}' (defaults shown; override with --set KEY=VALUE):"
+    return "\n".join([header, *stage_fields(stage.config)])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
     for name in STAGES:
-        stage = _declared_stage(importlib.import_module(f"workbench.stages.{name}"))
+        stage = importlib.import_module(f"workbench.stages.{name}").STAGE
         sub = commands.add_parser(name, help=stage.help, description=stage.description, epilog=params_epilog(stage),
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         stage.build_parser(sub)
@@ -60,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        args._run(args)
+        result = args._run(args)
     except WorkbenchError as error:
         # bad input: say what and where, without a traceback (MLflow runs already ended FAILED)
         print(f"workbench {args.command}: {error}", file=sys.stderr)
@@ -71,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         # a full disk or file-size limit: the output is not half written (atomic writes), say which
         print(f"workbench {args.command}: cannot write {error.filename or 'an output'}: {error.strerror}", file=sys.stderr)
         return 1
-    return 0
+    return result if isinstance(result, int) else 0  # a stage may report an outcome (regress: 1 = worse)
 
 
 if __name__ == "__main__":

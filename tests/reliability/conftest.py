@@ -282,7 +282,7 @@ class Workspace:
     whisper: Path  # random tiny Whisper (openai-whisper checkpoint)
     lm: Path  # random 2-layer Llama + BPE tokenizer
     words: Path  # hotword list (distractors)
-    frames: Path  # retrieval_frames store of train and dev (tiny Whisper encoder)
+    frames: Path  # own-length feature store (encode --layout own) of train and dev (tiny Whisper encoder)
     sft: Path  # an SFT speech LLM, GRPO's starting point
     experiments: Path
     tracking: list[str]
@@ -316,7 +316,7 @@ def workspace(tmp_path_factory) -> Workspace:
     (experiments / "wce.yaml").write_text("name: wce\nlosses: {wce: 1.0}\npoi_weight: 2.0\n")
     (experiments / "glclap.yaml").write_text("name: glclap\nmethod: glclap\nlosses: {global: 1.0, local: 1.0}\n")
     tracking = ["--set", "tracking.backend=disk", "--set", f"tracking.uri={root / 'runs'}"]
-    code, err = in_process(["retrieval_frames", str(corpus / "train.jsonl"), str(corpus / "dev.jsonl"),
+    code, err = in_process(["encode", "--layout", "own", str(corpus / "train.jsonl"), str(corpus / "dev.jsonl"),
                             "--out", str(root / "frames"), "--set", f"model={root / 'tiny-whisper.pt'}"])
     assert code == 0, err
     space = Workspace(root, corpus / "train.jsonl", corpus / "dev.jsonl", root / "pool.jsonl", root / "tiny-whisper.pt",

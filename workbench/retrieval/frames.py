@@ -6,16 +6,11 @@ The states below it come from the feature store (``workbench.features``, own-len
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 from whisper.model import Whisper
 
-from workbench.errors import MissingInputError
-from workbench.features.encoder import encoder_states  # noqa: F401  TRANSITION: moved to workbench.features
-from workbench.features.store import META, OWN, FeatureStore, Layout, feature_fingerprint
 
 
 class EncoderTop(torch.nn.Module):
@@ -57,41 +52,6 @@ def _masked_block(block, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tenso
     out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     x = x + attn.out(out.transpose(1, 2).reshape(b, t, d))
     return x + block.mlp(block.mlp_ln(x))
-
-
-def store_fingerprint(checkpoint: Path | str, layers: int) -> str:
-    """TRANSITION (issue 18): the feature fingerprint of a checkpoint's states after ``layers`` blocks."""
-    from workbench.asr.whisper_model import load_whisper
-
-    model = load_whisper(checkpoint)
-    return feature_fingerprint(model, Layout(OWN, model.dims.n_audio_layer - layers))
-
-
-class FrameStore:
-    """TRANSITION (issue 18): a read-only view of an own-length ``FeatureStore`` with the old API."""
-
-    META = META
-
-    def __init__(self, directory: Path | str):
-        self.directory = Path(directory)
-        meta = self.directory / META
-        self.meta = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
-        below = self.meta.get("below_top_layers", 0) if self.meta else 0
-        self._store = FeatureStore(self.directory, Layout(OWN, below))
-
-    def __contains__(self, utt_id: str) -> bool:
-        return utt_id in self._store
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def check(self, fingerprint: str) -> None:
-        if self.meta is None:
-            raise MissingInputError(self.directory, "feature store (run `workbench encode --layout own` first)")
-        self._store.check(fingerprint)
-
-    def load(self, ids: Iterable[str]) -> dict[str, torch.Tensor]:
-        return self._store.load(ids)
 
 
 def pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -56,7 +56,7 @@ class RadaConfig:
 class TrainRetrieverConfig:
     """Shared by every experiment of experiments/retrieval/ (each row picks method and losses)."""
 
-    model: str = "models/whisper-base.pt"  # audio encoder (its frames come from retrieval_frames)
+    model: str = "models/whisper-base.pt"  # audio encoder (its frames come from `encode --layout own`)
     text_model: str = "models/all-MiniLM-L6-v2"  # the pretrained text encoder (text_encoder: minilm)
     architecture: ArchitectureConfig = ArchitectureConfig()
     loop: RetrieverLoopConfig = RetrieverLoopConfig()

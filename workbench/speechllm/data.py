@@ -1,7 +1,7 @@
 """What the speech-LLM stages read: training utterances (minus any mentioning an evaluation
 hotword, so neither SFT nor GRPO ever sees a test hotword, as a target or as a distractor), the
 distractor vocabulary, and the frozen encoder states of an own-length feature store
-(``workbench.features``, written by ``encode --layout own`` / ``retrieval_frames``)."""
+(``workbench.features``, written by ``encode --layout own``)."""
 
 from __future__ import annotations
 

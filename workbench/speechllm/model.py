@@ -2,7 +2,7 @@
 
 Seed 001 §3.2: the encoder output is downsampled 2x by concatenating neighbouring frames and
 passed through a two-layer linear adapter into the LLM; the LLM is adapted with LoRA. The encoder
-states come from the ``retrieval_frames`` store (Whisper base run at each clip's own length, so
+states come from the ``encode --layout own`` store (Whisper base run at each clip's own length, so
 the states are already trimmed to the audio's real length) and stay frozen.
 
 Layout of one sequence: ``[audio embeddings][prompt tokens][completion tokens]``. Batches are

@@ -25,7 +25,7 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", type=Path, nargs="*", default=[],
                         help="manifests whose hotwords must not occur in training (the evaluation sets)")
     parser.add_argument("--frames", type=Path, required=True,
-                        help="retrieval_frames store holding every training manifest")
+                        help="feature store (encode --layout own) holding every training manifest")
 
 
 def check_utterance_limit(limit: int | None) -> None:
@@ -36,7 +36,7 @@ def check_utterance_limit(limit: int | None) -> None:
 @dataclass(frozen=True)
 class SFTSpeechLLMConfig:
     lm: str = "models/SmolLM2-135M-Instruct"  # any HF causal LM directory
-    model: str = "models/whisper-base.pt"  # the audio encoder whose states retrieval_frames stored
+    model: str = "models/whisper-base.pt"  # the audio encoder whose states `encode --layout own` stored
     architecture: SpeechLLMConfig = SpeechLLMConfig()
     prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
     loop: SFTLoopConfig = SFTLoopConfig()

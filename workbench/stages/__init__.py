@@ -1,5 +1,6 @@
-"""One thin entry point per DVC stage: parse argv and params, call the library, write outputs.
+"""One thin declaration per DVC stage: ``STAGE = workbench.runner.Stage(...)``.
 
-This is the only layer that reads params.yaml and paths, builds loggers and writes files.
-Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
+A stage module declares its arguments, calls one library function and writes its outputs; the
+runner (``workbench.runner``) does params, threads, tracking, resume, progress and errors. Only
+``workbench.cli`` (and tests that drive it) import this package.
 """

@@ -1,6 +1,6 @@
 """Stage ``sft_speechllm``: supervised fine-tuning of the speech LLM (seed 001 §3.1.1, §3.2).
 
-Whisper base encoder states (from ``retrieval_frames``, frozen) -> 2x frame concatenation ->
+Whisper base encoder states (from ``encode --layout own``, frozen) -> 2x frame concatenation ->
 two-layer adapter -> SmolLM2-135M-Instruct with LoRA. Prompts: "Transcribe the audio into text.
 These biasing words you may use: ..." with lists mixing true hotwords and distractors (8:1
 without/with a list, positive/negative lists 1:1, redrawn every epoch). Utterances mentioning a
