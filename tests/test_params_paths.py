@@ -3,6 +3,7 @@ dvc.yaml's dependencies refer to it with ``${models.<name>}``, so changing it mo
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -43,7 +44,7 @@ def test_changing_a_model_path_moves_the_stage_config_and_dvc_dependency(tmp_pat
     assert load_config(EvaluateConfig, tmp_path / "params.yaml", "evaluate").model == "models/whisper-small.pt"
     monkeypatch.chdir(tmp_path)
     subprocess.run(["git", "init", "-q"], check=True)
-    subprocess.run(["dvc", "init", "-q"], check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], check=True)
     from dvc.repo import Repo
 
     deps = {str(dep) for stage in Repo(str(tmp_path)).index.stages if stage.name.startswith("evaluate") for dep in stage.deps}

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         # a full disk or file-size limit: the output is not half written (atomic writes), say which
         print(f"workbench {args.command}: cannot write {error.filename or 'an output'}: {error.strerror}", file=sys.stderr)
         return 1
-    return result if isinstance(result, int) else 0  # a stage may report an outcome (regress: 1 = worse)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0  # a stage may report an outcome (regress: 1 = worse)
 
 
 if __name__ == "__main__":
