@@ -14,14 +14,12 @@ from pathlib import Path
 
 import torch
 import whisper
+from timing import median_ratio, timed, timed_rounds
 
 from workbench.asr import load_whisper
 from workbench.asr.nbest import NBestOptions, decode_nbest, teacher_forced_scores
 from workbench.asr.transcribe import log_mel_batch
-from timing import median_ratio, timed, timed_rounds
 from workbench.data import load_audio, read_manifest, write_json_atomic
-
-
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import statistics
 from pathlib import Path
 
 import jiwer
-
 from timing import median_ratio, timed_rounds
+
 from workbench.data import write_json_atomic
 from workbench.metrics.alignment import align, corpus_rate
 from workbench.metrics.scorer import Reference, Scorer

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 from workbench.asr import load_whisper
-from workbench.features import FeatureStore
 from workbench.asr.lora import LoRAConfig, apply_lora
 from workbench.asr.transcribe import log_mel_batch
 from workbench.asr.whisper_model import encode
 from workbench.data import load_audio, read_manifest, write_json_atomic
+from workbench.features import FeatureStore
 from workbench.nearmiss.gate import GateConfig
 from workbench.training.data import build_items, epoch_batches
 from workbench.training.experiment import load_experiment

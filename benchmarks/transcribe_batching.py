@@ -12,12 +12,10 @@ import platform
 from pathlib import Path
 
 import torch
+from timing import timed
 
 from workbench.asr import TranscribeOptions, load_whisper, transcribe_batch
-from timing import timed
 from workbench.data import load_audio, read_manifest, write_json_atomic
-
-
 
 
 def main() -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 import workbench
-from workbench.errors import WorkbenchError
-
 from conftest import REPO
+from workbench.errors import WorkbenchError
 
 PACKAGE = REPO / "workbench"
 STAGE_FILES = sorted(p for p in (PACKAGE / "stages").glob("*.py") if p.name != "__init__.py")

@@ -5,14 +5,13 @@ import json
 import pytest
 import torch
 
+from conftest import FIXTURES
 from workbench.asr import TranscribeOptions, load_whisper, transcribe_batch
 from workbench.assets.ctranslate2_format import CTranslate2FormatError, read_ctranslate2_model
 from workbench.assets.materialize import ASSETS, checksums, package_dir, sha256_file
 from workbench.assets.whisper_checkpoint import ctranslate2_to_whisper_checkpoint, whisper_dims
 from workbench.data import load_audio
 from workbench.metrics import Reference, Scorer
-
-from conftest import FIXTURES
 
 LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox"  # Debian pocketsphinx-testdata (make install)
 

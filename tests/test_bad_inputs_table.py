@@ -8,9 +8,8 @@ import shutil
 
 import pytest
 
-from workbench.cli import main
-
 from conftest import FIXTURES
+from workbench.cli import main
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ import sys
 import pytest
 import yaml
 
-from workbench.cli import STAGES, build_parser
-
 from conftest import REPO, NetworkUsed
+from workbench.cli import STAGES, build_parser
 
 
 def test_help_for_every_stage():

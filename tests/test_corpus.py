@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import REPO
 from workbench.config import ConfigError, load_config
 from workbench.corpus.default_corpus import PairSpec, SplitSizes, assign_splits, build_pair, plan_segments
 from workbench.corpus.librivox import read_transcription
@@ -10,8 +11,6 @@ from workbench.corpus.marked_text import MarkedTextError, parse_marked, read_mar
 from workbench.corpus.options import CorpusConfig
 from workbench.data import SAMPLE_RATE, read_manifest, write_manifest
 from workbench.tts import TTSError, make_engine
-
-from conftest import REPO
 
 TEXT_DIR = REPO / "data_manifests" / "default"
 

@@ -8,10 +8,9 @@ import sys
 import pytest
 import yaml
 
+from conftest import REPO
 from workbench.config import ConfigError, load_config
 from workbench.config.loading import resolve_references
-
-from conftest import REPO
 
 
 def test_model_paths_are_written_once_in_params_and_never_in_dvc_yaml():

@@ -12,7 +12,6 @@ import pytest
 
 from workbench.text.phonetics import phoneme_distance, phonetic_neighbours, text_distance, to_phonemes
 
-
 # --- phoneme units ------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from conftest import FIXTURES
 from workbench.config import ConfigError, load_config
 from workbench.data import Utterance, read_manifest
 from workbench.metrics.rescoring import CommitOutcome
@@ -23,8 +24,6 @@ from workbench.rescoring.replay import (
     room_keywords,
     system_metrics,
 )
-
-from conftest import FIXTURES
 
 
 def _utt(i: int, hotwords=()) -> Utterance:

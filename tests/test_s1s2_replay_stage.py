@@ -6,10 +6,9 @@ import shutil
 import torch
 from mlflow.tracking import MlflowClient
 
+from conftest import FIXTURES
 from workbench.cli import main
 from workbench.testing.dummies import tiny_whisper
-
-from conftest import FIXTURES
 
 SYSTEMS = ["no_bias", "s1", "s1_s2a", "s1_s2b", "s1_s2a_uncapped", "s1_s2b_uncapped"]
 

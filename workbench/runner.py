@@ -24,9 +24,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from workbench.config import config_to_dict, load_config, parse_overrides
 from workbench.data.atomic import write_json_atomic
@@ -44,7 +45,7 @@ class Stage:
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[["StageContext"], Any]
+    run: Callable[[StageContext], Any]
     config: type | None = None  # frozen dataclass read from params.yaml section ``section``
     section: str | None = None  # default: the stage's name
     description: str | None = None  # --help text above the arguments (the stage module's docstring)

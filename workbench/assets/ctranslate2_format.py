@@ -13,14 +13,14 @@ into an openai-whisper checkpoint without installing ctranslate2 or touching a m
 
 from __future__ import annotations
 
-from workbench.errors import AssetError
-
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
+
+from workbench.errors import AssetError
 
 # CTranslate2's DataType enum (include/ctranslate2/types.h).
 _DTYPES = {

@@ -7,21 +7,20 @@ changed checksum (and DVC re-runs whatever depends on it).
 
 from __future__ import annotations
 
-from workbench.errors import AssetError
-
 import hashlib
 import importlib.util
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from workbench.assets.ctranslate2_format import read_ctranslate2_model
 from workbench.assets.whisper_checkpoint import ctranslate2_to_whisper_checkpoint
 from workbench.data.atomic import atomic_directory, atomic_path
+from workbench.errors import AssetError
 
 
 def package_dir(package: str) -> Path:

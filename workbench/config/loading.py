@@ -6,16 +6,17 @@ silently falls back to a default.
 
 from __future__ import annotations
 
-from workbench.errors import ConfigError, MissingInputError
-
 import dataclasses
 import re
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
+
+from workbench.errors import ConfigError, MissingInputError
 
 T = TypeVar("T")
 

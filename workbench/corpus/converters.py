@@ -43,8 +43,8 @@ import ast
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import soundfile
 

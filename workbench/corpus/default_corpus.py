@@ -9,9 +9,9 @@ indices: no sentence is in two splits and the corpus is identical on every run.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from workbench.errors import InputError
-
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.errors import InputError
 from workbench.text.poi import strip_marks
 
 _MARK = re.compile(r"\{([^{}]+)\}")

@@ -3,7 +3,14 @@
 from workbench.data.atomic import atomic_directory, atomic_path, write_json_atomic, write_text_atomic
 from workbench.data.audio import AudioError, load_audio, resample, write_wav
 from workbench.data.manifest import (
-    SAMPLE_RATE, ManifestError, Span, Utterance, batches_by_language, iter_manifest, read_manifest, write_manifest,
+    SAMPLE_RATE,
+    ManifestError,
+    Span,
+    Utterance,
+    batches_by_language,
+    iter_manifest,
+    read_manifest,
+    write_manifest,
 )
 
 __all__ = [

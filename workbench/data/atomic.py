@@ -24,8 +24,8 @@ import resource
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # errnos of "the output does not fit"
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from workbench.errors import AudioError
-
 from math import gcd
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from scipy.signal import resample_poly
 
 from workbench.data.atomic import atomic_path
 from workbench.data.manifest import SAMPLE_RATE
+from workbench.errors import AudioError
 
 
 def load_audio(path: Path | str) -> np.ndarray:

@@ -6,18 +6,17 @@ file, the line and the field, so a bad corpus fails at the door rather than mid-
 
 from __future__ import annotations
 
-from workbench.errors import ManifestError
-
 import gzip
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import soundfile
 
 from workbench.data.atomic import atomic_path
+from workbench.errors import ManifestError
 
 SAMPLE_RATE = 16_000
 SPLITS = ("train", "dev", "test")

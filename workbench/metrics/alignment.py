@@ -18,8 +18,8 @@ hyp_start, hyp_end)``, ``kind`` one of ``EQUAL``, ``SUBSTITUTE``, ``DELETE``, ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rapidfuzz.distance import Levenshtein
 

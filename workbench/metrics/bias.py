@@ -17,8 +17,8 @@ With character tokens the same function gives B-CER / U-CER.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import Alignment, position_mask
 from workbench.metrics.result import MetricResult, shared_record
@@ -132,7 +132,7 @@ class PhraseIndex:
         return bool(self.by_first)
 
 
-def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Sequence[str]]") -> list[tuple[int, int]]:
+def find_occurrences(tokens: Sequence[str], phrases: PhraseIndex | Iterable[Sequence[str]]) -> list[tuple[int, int]]:
     """Leftmost-longest, non-overlapping [start, end) occurrences of any phrase in ``tokens``."""
     index = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
     if not index.by_first:
@@ -158,7 +158,7 @@ def find_occurrences(tokens: Sequence[str], phrases: "PhraseIndex | Iterable[Seq
     return found
 
 
-def bias_counts(alignment: Alignment, phrases: "PhraseIndex | Iterable[Sequence[str]]") -> BiasCounts:
+def bias_counts(alignment: Alignment, phrases: PhraseIndex | Iterable[Sequence[str]]) -> BiasCounts:
     index = phrases if isinstance(phrases, PhraseIndex) else PhraseIndex(phrases)
     n_ref = len(alignment.reference)
     if not index.by_first:  # no bias list: every error is a U error

@@ -9,8 +9,8 @@ line (:class:`ScoreInputError`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from workbench.errors import InputError
 from workbench.metrics.scorer import Reference

@@ -12,8 +12,8 @@ tokens (insertions have no reference digit to blame and are not counted).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import Alignment, position_mask
 from workbench.metrics.bias import delimited

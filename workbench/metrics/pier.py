@@ -18,8 +18,8 @@ Corpus PIER sums POI errors and POI tokens over the included utterances.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from workbench.metrics.alignment import Alignment, align, position_mask
 from workbench.metrics.result import MetricResult, shared_record

@@ -9,8 +9,8 @@ Percentiles use linear interpolation over the triggered commits' added latency.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

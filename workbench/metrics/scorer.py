@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple, Sequence, overload
+from typing import NamedTuple, overload
 
 from workbench.metrics.alignment import Alignment, align, corpus_rate
 from workbench.metrics.bias import BiasCounts, BiasResult, PhraseIndex, bias_counts, corpus_bias
@@ -57,7 +58,7 @@ class Reference:
     spans: tuple[tuple[int, int], ...] = ()
 
     @classmethod
-    def from_utterance(cls, utt) -> "Reference":
+    def from_utterance(cls, utt) -> Reference:
         return cls(utt.id, utt.text, utt.language, tuple(utt.hotwords), tuple((s.start, s.end) for s in utt.spans))
 
 
@@ -122,7 +123,7 @@ class CorpusScore:
     counts: CountTable | None = field(repr=False, compare=False, default=None)
 
     @classmethod
-    def from_counts(cls, counts: CountTable, per_utterance: Sequence[UtteranceScore]) -> "CorpusScore":
+    def from_counts(cls, counts: CountTable, per_utterance: Sequence[UtteranceScore]) -> CorpusScore:
         """The corpus result from a ``CountTable``'s totals (the same formulas as ``aggregate``'s
         corpus functions: sums of errors over sums of tokens, NaN where nothing is counted)."""
         t = counts.totals()
@@ -204,7 +205,7 @@ class Scorer:
             hit = self._phrases[phrase] = (tuple(analysis.mixed), tuple("".join(analysis.words)))
         return hit
 
-    def _hotwords(self, hotwords: tuple[str, ...]) -> "Hotwords":
+    def _hotwords(self, hotwords: tuple[str, ...]) -> Hotwords:
         """Phrase indexes and keyword counts of a hotword list, built once per distinct list."""
         hit = self._hotword_lists.get(hotwords) if hotwords else _NO_HOTWORDS
         if hit is None:
@@ -340,7 +341,7 @@ class Hotwords(NamedTuple):
     compiled_keywords: Phrases
 
     @classmethod
-    def compile(cls, words: PhraseIndex, characters: PhraseIndex, keywords: KeywordList) -> "Hotwords":
+    def compile(cls, words: PhraseIndex, characters: PhraseIndex, keywords: KeywordList) -> Hotwords:
         def grouped(index: PhraseIndex) -> list[tuple[str, ...]]:  # by first token, longest first
             return [phrase for group in index.by_first.values() for phrase in group]
 

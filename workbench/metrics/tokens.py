@@ -15,8 +15,8 @@ token that normalizes to no token and another that normalizes to several ("・e-
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from itertools import chain
-from typing import Callable
 
 from workbench.text.poi import _RAW_TOKEN, TextAnalyzer
 from workbench.text.tokenize import _CJK_CHAR

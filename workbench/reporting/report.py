@@ -9,9 +9,9 @@ cells per study.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from workbench.reporting.runs import RunStore
 from workbench.reporting.studies import STUDIES, PlotData, StudyReport

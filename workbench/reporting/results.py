@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from workbench.data.atomic import write_text_atomic
 from workbench.errors import InputError
-from workbench.reporting.studies import CS_PAIRS, baseline_table, cs_nmg_rows, cs_nmg_tables, retrieval_rows, retrieval_tables
+from workbench.reporting.studies import (
+    CS_PAIRS,
+    baseline_table,
+    cs_nmg_rows,
+    cs_nmg_tables,
+    retrieval_rows,
+    retrieval_tables,
+)
 from workbench.reporting.table import Table, read_json_or_none
 
 

@@ -8,14 +8,13 @@ finished run of each key wins, as a comparison table needs one row per key.
 
 from __future__ import annotations
 
-from workbench.errors import TrackingStoreError
-
 import json
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
+from workbench.errors import TrackingStoreError
 from workbench.tracking.loggers import mlflow_metric_name
 
 

@@ -12,9 +12,10 @@ Tables 3-4 (``eval_contextual``); seed 004's S1/S2 replay (``s1s2_replay``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from workbench.reporting.runs import RunRecord, RunStore
 from workbench.reporting.table import Column, Table

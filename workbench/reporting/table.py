@@ -12,9 +12,9 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 GAP = "–"
 KINDS = ("percent", "number", "count", "text")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from workbench.asr.prompt import PromptBuilder, PromptBuildResult
 from workbench.rescoring.audio_cache import AudioRef

@@ -29,9 +29,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from workbench.asr.nbest import NBestOptions, NBestResult, decode_nbest
 from workbench.asr.transcribe import log_mel_batch, token_budget

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from workbench.rescoring.candidates import Candidate
 from workbench.rescoring.features import TextFeatures, analyse, expected_scripts, keyword_hits, phrase_tokens

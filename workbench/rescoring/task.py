@@ -9,15 +9,15 @@ text, so the next prompt sees what was actually committed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from workbench.rescoring.candidates import (
     SOURCES,
     Candidate,
+    HypothesisLike,
     SecondPass,
     SecondPassResult,
-    HypothesisLike,
     merge_candidates,
     nbest_candidates,
 )

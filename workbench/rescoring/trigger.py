@@ -25,8 +25,8 @@ from __future__ import annotations
 import collections
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from workbench.metrics.keywords import count_occurrences
 from workbench.rescoring.audio_cache import AudioRef

@@ -12,7 +12,6 @@ import torch
 from whisper.model import Whisper
 
 
-
 class EncoderTop(torch.nn.Module):
     """The encoder blocks after the stored layer (plus ln_post): the trainable part of a partly
     trained audio encoder. With ``trainable_layers == 0`` it is the identity."""

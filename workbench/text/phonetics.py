@@ -66,10 +66,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from workbench.text.lid import (
-    viet74k_path,
     has_vietnamese_marks,
     strip_tones,
     token_language,
+    viet74k_path,
     vietnamese_syllables,
 )
 from workbench.text.normalize import Normalizer

@@ -17,8 +17,8 @@ may drop a token (punctuation) or split it ("x-ray" -> "x", "ray": both stay POI
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from workbench.text.lid import CJK_MATRIX, VIETNAMESE, token_language
 from workbench.text.tokenize import mixed_tokens

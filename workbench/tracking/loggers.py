@@ -13,8 +13,9 @@ import re
 import shutil
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 

@@ -10,20 +10,20 @@ Each engine is deterministic: the same text gives the same samples on every run.
 
 from __future__ import annotations
 
-from workbench.errors import TTSError
-
 import io
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import soundfile
 
 from workbench.data.audio import resample
+from workbench.errors import TTSError
 
 
 class TTSEngine(Protocol):
