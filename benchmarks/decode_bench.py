@@ -75,7 +75,8 @@ def main() -> None:
         "batched_nbest_utt_per_s": len(utts) / batched_s,
         "speedup": median_ratio(times["whisper"], times["batched"]), "rounds": args.repeats,
         "identical_1best": single == batched_texts, "encoder_only_s": encoder_s,
-        "batched_share_in_encoder": encoder_s / batched_s, "speedup_bound_with_30s_encoder": single_s / encoder_s, "teacher_forcing_candidates": len(candidates),
+        "batched_share_in_encoder": encoder_s / batched_s, "speedup_bound_with_30s_encoder": single_s / encoder_s,
+        "teacher_forcing_candidates": len(candidates),
         "teacher_forcing_one_pass_s": one_pass_s, "teacher_forcing_separate_s": separate_s,
         "teacher_forcing_speedup": separate_s / one_pass_s,
     }

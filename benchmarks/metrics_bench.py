@@ -42,7 +42,8 @@ def make_pairs(n: int, seed: int = 0) -> list[tuple[Reference, str]]:
             hyp[j] = rng.choice(vocab) if rng.random() < 0.7 else ""
         join = "" if chinese else " "
         hotwords = tuple(w for w in ref if w in ("xarelto", "ozempic", "meeting", "budget"))[:2]
-        pairs.append((Reference(str(i), join.join(ref), "zh" if chinese else "en", hotwords), " ".join(join.join(hyp).split())))
+        pairs.append((Reference(str(i), join.join(ref), "zh" if chinese else "en", hotwords),
+                      " ".join(join.join(hyp).split())))
     return pairs
 
 

@@ -166,7 +166,8 @@ def main() -> None:
 
     median_ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
     result = {
-        "benchmark": "retrieval_localized", "seed": args.seed, "threads": torch.get_num_threads(), "rounds": args.rounds,
+        "benchmark": "retrieval_localized", "seed": args.seed, "threads": torch.get_num_threads(),
+        "rounds": args.rounds,
         "load_average_1min": os.getloadavg()[0],  # a shared 2-core VM: other jobs' load shapes these figures
         "frames": len(frames), "dim": args.dim, "cif_tokens": len(spans), "vocabulary": args.vocabulary,
         "length_histogram": {str(length): int(n) for length, n in zip(buckets.lengths, counts)},
@@ -204,7 +205,8 @@ def main() -> None:
     }
     write_json_atomic(args.out, result)  # creates the directory
     print(json.dumps(result, indent=1))
-    print(f"\nV={args.vocabulary:,} hotwords, T={len(frames)}, N={len(spans)}, D={args.dim}, {result['threads']} threads:")
+    print(f"\nV={args.vocabulary:,} hotwords, T={len(frames)}, N={len(spans)}, D={args.dim}, "
+          f"{result['threads']} threads:")
     print(f"  naive {result['naive_ms_scaled_to_vocabulary']:.0f} ms (scaled from {subset}), frame-level vectorized "
           f"{median_ms['frame_level']:.1f} ms, ours {median_ms['ours']:.1f} ms "
           f"({median_ms['ours_with_bucketing']:.1f} ms building the buckets too), bound {median_ms['bound']:.1f} ms")

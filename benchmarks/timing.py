@@ -21,7 +21,9 @@ def timed(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
     return statistics.median(times), out
 
 
-def timed_rounds(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, list[float]], dict[str, object]]:
+def timed_rounds(
+    fns: dict[str, Callable[[], object]], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, object]]:
     """Wall times of several functions run in interleaved rounds (a, b, c, a, b, c, ...).
 
     On a shared 2-core VM the speed drifts by tens of percent over seconds; interleaving puts every

@@ -65,7 +65,8 @@ def main() -> None:
 
     model = load_whisper(args.model)
     cache = FeatureStore()
-    cache.get_or_compute([i.id for i in items], lambda positions: mel([items[p].id for p in positions]), model)  # the encode stage's work
+    # the encode stage's work
+    cache.get_or_compute([i.id for i in items], lambda positions: mel([items[p].id for p in positions]), model)
     with_cache_s, with_losses = run(lambda m, ids: cache.get_or_compute(ids, lambda p: mel([ids[i] for i in p]), m))
     without_s, without_losses = run(lambda m, ids: encode(m, mel(ids)))
     result = {

@@ -46,7 +46,8 @@ def main() -> None:
         "speedup": single_s / batched_s, "identical_1best": single == batched,
     }
     write_json_atomic(args.out, result)
-    print(json.dumps({k: result[k] for k in ("single_clips_per_s", "batched_clips_per_s", "speedup", "identical_1best")}))
+    print(json.dumps({k: result[k]
+                      for k in ("single_clips_per_s", "batched_clips_per_s", "speedup", "identical_1best")}))
 
 
 if __name__ == "__main__":

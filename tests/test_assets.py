@@ -69,7 +69,8 @@ def test_transcribes_real_librivox_clip(whisper_base):
 
 
 def test_batched_equals_single(whisper_base):
-    clips = [load_audio(FIXTURES / "audio" / "en_entities-0101.wav"), load_audio(f"{LIBRIVOX}/sense_and_sensibility_01_austen_64kb-0880.wav")]
+    clips = [load_audio(FIXTURES / "audio" / "en_entities-0101.wav"),
+             load_audio(f"{LIBRIVOX}/sense_and_sensibility_01_austen_64kb-0880.wav")]
     options = TranscribeOptions(language="en")
     batched = [r.text for r in transcribe_batch(whisper_base, clips, options)]
     single = [transcribe_batch(whisper_base, [c], options)[0].text for c in clips]

@@ -13,7 +13,8 @@ from workbench.cli import STAGES, build_parser
 
 
 def test_help_for_every_stage():
-    out = subprocess.run([sys.executable, "-m", "workbench", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "workbench", "--help"], capture_output=True, text=True,
+                         check=True).stdout
     for stage in STAGES:
         assert stage in out
         help_text = subprocess.run(
@@ -53,7 +54,8 @@ def test_network_is_off():
 
 def test_bad_manifest_is_a_clear_error_without_traceback(tmp_path):
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text('{"id": "a", "audio": "missing.wav", "duration": 1.0, "text": "hi", "language": "en", "split": "test"}\n')
+    manifest.write_text('{"id": "a", "audio": "missing.wav", "duration": 1.0, "text": "hi", "language": "en", '
+                        '"split": "test"}\n')
     result = subprocess.run(
         [sys.executable, "-m", "workbench", "evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "o")],
         capture_output=True, text=True, cwd=tmp_path,

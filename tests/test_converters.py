@@ -30,7 +30,8 @@ def test_kaldi_dir_converts_and_resamples(tmp_path):
     converted = out.parent / utterances["utt-b"].audio
     info = soundfile.info(str(converted))
     assert (info.samplerate, info.channels) == (16000, 1) and converted.parent.name == "audio"
-    assert utterances["utt-a"].audio_path(out.parent).resolve() == (data / "wav" / "a.wav").resolve()  # already 16 kHz mono
+    # already 16 kHz mono
+    assert utterances["utt-a"].audio_path(out.parent).resolve() == (data / "wav" / "a.wav").resolve()
 
 
 def test_kaldi_errors_name_file_and_line(tmp_path, capsys):
@@ -42,10 +43,12 @@ def test_kaldi_errors_name_file_and_line(tmp_path, capsys):
         list(__import__("workbench.corpus.converters", fromlist=["kaldi"]).kaldi(data, tmp_path, "en", "test"))
     (data / "wav.scp").write_text("utt-a a.wav\n")
     (data / "text").write_text("utt-a hello\nutt-z missing audio\n")
-    assert main(["convert", "kaldi", "--source", str(data), "--out", str(tmp_path / "m.jsonl"), "--language", "en"]) == 2
+    assert main(["convert", "kaldi", "--source", str(data), "--out", str(tmp_path / "m.jsonl"),
+                 "--language", "en"]) == 2
     assert re.search(r"text:2: field 'utt-z' no audio", capsys.readouterr().err)
     (data / "text").write_text("utt-a hello\nutt-a again\n")
-    assert main(["convert", "kaldi", "--source", str(data), "--out", str(tmp_path / "m.jsonl"), "--language", "en"]) == 2
+    assert main(["convert", "kaldi", "--source", str(data), "--out", str(tmp_path / "m.jsonl"),
+                 "--language", "en"]) == 2
     assert re.search(r"text:2: .* duplicate utterance id \(first on line 1\)", capsys.readouterr().err)
     assert not (tmp_path / "m.jsonl").exists()  # nothing half-written
 
@@ -73,7 +76,8 @@ def test_cs_fleurs_subsets_convert_separately(tmp_path, capsys):
 def test_aishell_ne_joins_text_hotwords_and_audio(tmp_path):
     split = tmp_path / "seaco" / "data" / "test"
     split.mkdir(parents=True)
-    (split / "text").write_text("BAC009S0764W0121 甚 至 出 现 交 易 几 乎 停 滞 的 情 况\nBAC009S0764W0122 阿 里 巴 巴 和 阿 里 云 发 布\n")
+    (split / "text").write_text("BAC009S0764W0121 甚 至 出 现 交 易 几 乎 停 滞 的 情 况\n"
+                                "BAC009S0764W0122 阿 里 巴 巴 和 阿 里 云 发 布\n")
     (split / "hotword.txt").write_text("阿里巴巴\n阿里\n停滞\n")
     (split / "r1-hotword.txt").write_text("阿里巴巴\n")
     audio = tmp_path / "data_aishell" / "wav" / "test"
@@ -82,10 +86,12 @@ def test_aishell_ne_joins_text_hotwords_and_audio(tmp_path):
     out = tmp_path / "m" / "test.jsonl"
     assert main(["convert", "aishell_ne", "--source", str(split), "--audio", str(audio), "--out", str(out)]) == 0
     utts = {u.id: u for u in read_manifest(out)}
-    assert utts["BAC009S0764W0121"].text == "甚至出现交易几乎停滞的情况" and utts["BAC009S0764W0121"].hotwords == ("停滞",)
+    assert (utts["BAC009S0764W0121"].text == "甚至出现交易几乎停滞的情况"
+            and utts["BAC009S0764W0121"].hotwords == ("停滞",))
     # longest match first: 阿里巴巴 is one hotword, the later 阿里 (of 阿里云) another
     assert utts["BAC009S0764W0122"].hotwords == ("阿里巴巴", "阿里")
-    assert utts["BAC009S0764W0122"].custom["r1_hotwords"] == ["阿里巴巴"] and utts["BAC009S0764W0122"].speaker == "S0764"
+    assert (utts["BAC009S0764W0122"].custom["r1_hotwords"] == ["阿里巴巴"]
+            and utts["BAC009S0764W0122"].speaker == "S0764")
 
 
 def test_hf_audiofolder_csv_and_jsonl(tmp_path, capsys):
@@ -132,7 +138,8 @@ def test_vimedcss_hf_parquet_splits_convert_separately(tmp_path, capsys):
     _vimedcss_shard(root / "data" / "validation-00000-of-00001.parquet", [
         _vimedcss_row("dv-1", {"bytes": a, "path": "dv-1.wav"}, "Cho bệnh nhân thở oxygen", "['oxygen']")])
     _vimedcss_shard(root / "data" / "test-00000-of-00001.parquet", [
-        _vimedcss_row("te-1", {"bytes": b, "path": "te-1.wav"}, "Chụp CT scan và MRI cho bệnh nhân", '["CT scan", "MRI"]')])
+        _vimedcss_row("te-1", {"bytes": b, "path": "te-1.wav"}, "Chụp CT scan và MRI cho bệnh nhân",
+                      '["CT scan", "MRI"]')])
     _vimedcss_shard(root / "data" / "hard-00000-of-00002.parquet", [
         _vimedcss_row("hd-1", {"bytes": a, "path": "hd-1.wav"}, "Dùng Xarelto rồi đo INR, xarelto liều thấp",
                       "Xarelto; INR", cs_terms_count=3)])
@@ -147,8 +154,10 @@ def test_vimedcss_hf_parquet_splits_convert_separately(tmp_path, capsys):
         assert all(u.language == "vi" and (out_dir / u.audio).parent.name == "audio" for u in utts)
     [test] = read_manifest(out_dir / "test.jsonl")
     assert test.hotwords == ("CT scan", "MRI") and test.duration == pytest.approx(0.8, abs=0.01)
-    assert [test.text[s.start:s.end] for s in test.spans] == ["CT scan", "MRI"] and {s.language for s in test.spans} == {"en"}
-    assert (soundfile.info(str(out_dir / test.audio)).samplerate, soundfile.info(str(out_dir / test.audio)).channels) == (16000, 1)
+    assert ([test.text[s.start:s.end] for s in test.spans] == ["CT scan", "MRI"]
+            and {s.language for s in test.spans} == {"en"})
+    assert (soundfile.info(str(out_dir / test.audio)).samplerate,
+            soundfile.info(str(out_dir / test.audio)).channels) == (16000, 1)
     hard = {u.id: u for u in read_manifest(out_dir / "hard.jsonl")}
     assert set(hard) == {"hd-1", "hd-2"}  # both shards
     assert hard["hd-1"].hotwords == ("Xarelto", "INR")
@@ -165,8 +174,10 @@ def test_vimedcss_exported_split_folders(tmp_path):
     write_tone(root / "validation" / "clips" / "d1.wav", seconds=0.4)
     write_tone(root / "validation" / "clips" / "d2.wav", seconds=0.3, rate=44100, channels=2)
     (root / "validation" / "metadata.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (
-        {"segment_id": "d1", "file_name": "clips/d1.wav", "segment_text": "uống paracetamol sau ăn", "cs_terms_list": ["paracetamol"]},
-        {"segment_id": "d2", "file_name": "clips/d2.wav", "segment_text": "siêu âm Doppler", "cs_terms_list": "Doppler"},
+        {"segment_id": "d1", "file_name": "clips/d1.wav", "segment_text": "uống paracetamol sau ăn",
+         "cs_terms_list": ["paracetamol"]},
+        {"segment_id": "d2", "file_name": "clips/d2.wav", "segment_text": "siêu âm Doppler",
+         "cs_terms_list": "Doppler"},
     )) + "\n")
     out = tmp_path / "m" / "dev.jsonl.gz"
     assert main(["convert", "vimedcss", "--source", str(root), "--subset", "dev", "--out", str(out),
@@ -196,14 +207,18 @@ def test_vimedcss_errors_name_file_and_line(tmp_path, capsys):
     folder = tmp_path / "export" / "hard"
     write_tone(folder / "h.wav")
     (folder / "metadata.jsonl").write_text(
-        json.dumps({"segment_id": "h1", "file_name": "h.wav", "segment_text": "x", "cs_terms_list": []}) + "\n{not json\n")
-    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "hard", "--out", str(out)]) == 2
+        json.dumps({"segment_id": "h1", "file_name": "h.wav", "segment_text": "x", "cs_terms_list": []})
+        + "\n{not json\n")
+    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "hard",
+                 "--out", str(out)]) == 2
     assert re.search(r"hard/metadata.jsonl:2: not JSON", capsys.readouterr().err)
     (folder / "metadata.csv").write_text("segment_id,file_name,segment_text,cs_terms_list\nh1,h.wav,,[]\n")
     (folder / "metadata.jsonl").unlink()
-    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "hard", "--out", str(out)]) == 2
+    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "hard",
+                 "--out", str(out)]) == 2
     assert "hard/metadata.csv:2: field 'segment_text' is empty" in capsys.readouterr().err
-    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "train", "--out", str(out)]) == 2
+    assert main(["convert", "vimedcss", "--source", str(tmp_path / "export"), "--subset", "train",
+                 "--out", str(out)]) == 2
     assert "no ViMedCSS train split" in capsys.readouterr().err
     assert main(["convert", "vimedcss", "--source", str(root), "--out", str(out)]) == 2
     assert "vimedcss: pass --subset" in capsys.readouterr().err
@@ -225,5 +240,6 @@ def test_hotword_list_is_what_the_hotword_reader_reads_back(tmp_path):
 def test_convert_needs_the_layouts_options(tmp_path, capsys):
     assert main(["convert", "kaldi", "--source", str(tmp_path), "--out", str(tmp_path / "m.jsonl")]) == 2
     assert "kaldi: pass --language" in capsys.readouterr().err
-    assert main(["convert", "kaldi", "--source", str(tmp_path), "--out", str(tmp_path / "m.jsonl"), "--language", "en"]) == 2
+    assert main(["convert", "kaldi", "--source", str(tmp_path), "--out", str(tmp_path / "m.jsonl"),
+                 "--language", "en"]) == 2
     assert "a Kaldi data directory needs wav.scp and text" in capsys.readouterr().err

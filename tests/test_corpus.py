@@ -50,7 +50,8 @@ def test_code_switched_sentence_is_spoken_span_by_span():
 def test_build_pair_with_real_tts_is_deterministic(tmp_path):
     pair = PairSpec("vie_eng", "vi", "en", "espeak:vi", "espeak:en-us", True, True)
     sentences = [parse_marked(line) for line in (
-        "Bệnh nhân cần tiêm {insulin} trước bữa sáng.", "Kết quả {CT scan} bình thường.", "Đo {blood pressure} mỗi sáng.",
+        "Bệnh nhân cần tiêm {insulin} trước bữa sáng.", "Kết quả {CT scan} bình thường.",
+        "Đo {blood pressure} mỗi sáng.",
     )]
     runs = []
     for attempt in ("a", "b"):

@@ -22,7 +22,8 @@ def read_error(path) -> ManifestError:
 
 def test_valid_manifest_round_trips(audio_dir):
     utts = [
-        Utterance("u1", "a.wav", 0.5, "我们开meeting", "zh", "train", hotwords=("meeting",), spans=(Span(3, 10, "en"),)),
+        Utterance("u1", "a.wav", 0.5, "我们开meeting", "zh", "train", hotwords=("meeting",),
+                  spans=(Span(3, 10, "en"),)),
         Utterance("u2", "b.wav", 0.5, "hello", "en", "test", speaker="s1", custom={"k": 1}),
     ]
     path = audio_dir / "m.jsonl"

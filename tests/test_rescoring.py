@@ -77,7 +77,8 @@ def test_number_risk(text, risk):
 
 
 @pytest.mark.parametrize("text, repetitions", [
-    ("我们我们明天开会", 1), ("谢谢你", 0), ("看看再说", 0), ("I went there and and stayed", 1), ("thank you thank you", 1),
+    ("我们我们明天开会", 1), ("谢谢你", 0), ("看看再说", 0), ("I went there and and stayed", 1),
+    ("thank you thank you", 1),
     ("a normal sentence", 0),
 ])
 def test_repetitions(text, repetitions):
@@ -108,7 +109,8 @@ LONG_CJK = MID_CJK + MID_CJK
     # each trigger
     (Commit("c", "see you at noon", 0.9), (), "offline", ("short_text",), True, None),
     (Commit("c", "今天天气不错", 0.9), (), "offline", ("short_text",), True, None),
-    (Commit("c", "we will talk about it again later today", 0.9), (), "offline", ("short_text",), True, None),  # 8 words
+    # 8 words
+    (Commit("c", "we will talk about it again later today", 0.9), (), "offline", ("short_text",), True, None),
     (Commit("c", MID_EN, 0.40), (), "offline", ("low_quality",), True, None),
     (Commit("c", MID_EN, 0.48), (), "room", ("low_quality",), True, None),
     (Commit("c", MID_EN + " at 3 pm", 0.9), (), "offline", ("number",), True, None),
@@ -194,7 +196,8 @@ def test_keyword_hit_replaces_the_primary():
     assert result.reasons == ("replaced", "keywords+2.00") and result.delta == 2.0
 
 
-@pytest.mark.parametrize("primary, fixed", [("我们我们明天开会", "我们明天开会"), ("I went there and and stayed", "I went there and stayed")])
+@pytest.mark.parametrize("primary, fixed", [("我们我们明天开会", "我们明天开会"),
+                                            ("I went there and and stayed", "I went there and stayed")])
 def test_repetition_penalty_replaces_the_stutter(primary, fixed):
     result = Rescorer().rescore(cands(primary, fixed), ScoringContext(language="zh" if "我" in primary else "en"))
     assert result.replaced and result.final.candidate.text == fixed
@@ -240,7 +243,8 @@ def test_hook_scores_only_the_primary_and_its_challenger():
 
 
 def test_merge_candidates_keeps_the_primary_first_and_drops_duplicates():
-    merged = merge_candidates(cands("a b", "a  b", "c"), [Candidate("c", "second_pass", 0), Candidate("d", "second_pass", 1)])
+    merged = merge_candidates(cands("a b", "a  b", "c"),
+                              [Candidate("c", "second_pass", 0), Candidate("d", "second_pass", 1)])
     assert [(c.text, c.source) for c in merged] == [("a b", "primary"), ("c", "nbest"), ("d", "second_pass")]
 
 
@@ -248,7 +252,8 @@ def test_merge_candidates_keeps_the_primary_first_and_drops_duplicates():
 
 
 def test_recent_keyword_extraction():
-    lines = ["My daughter watches Ponyo every weekend.", "这个问题你先Google一下。", "We use the GPU cluster on Monday. Then I left."]
+    lines = ["My daughter watches Ponyo every weekend.", "这个问题你先Google一下。",
+             "We use the GPU cluster on Monday. Then I left."]
     assert extract_recent_keywords(lines, 10) == ["GPU", "Monday", "Google", "Ponyo"]
     assert extract_recent_keywords(lines, 2) == ["GPU", "Monday"]
 

@@ -28,9 +28,11 @@ def _common(tmp_path) -> list[str]:
 
 def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
     frames = tmp_path / "frames"
-    assert main(["encode", "--layout", "own", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
+    assert main(["encode", "--layout", "own", str(corpus), "--out", str(frames),
+                 "--set", f"model={whisper_tiny_en_path}"]) == 0
     # a second run finds every utterance stored: resumable
-    assert main(["encode", "--layout", "own", str(corpus), "--out", str(frames), "--set", f"model={whisper_tiny_en_path}"]) == 0
+    assert main(["encode", "--layout", "own", str(corpus), "--out", str(frames),
+                 "--set", f"model={whisper_tiny_en_path}"]) == 0
 
     experiment = tmp_path / "tiny_glclap.yaml"
     experiment.write_text("name: tiny_glclap\nmethod: glclap\nlosses: {global: 1.0, local: 1.0}\n")
@@ -124,7 +126,8 @@ def test_report_shows_gaps_and_the_baseline_on_rada_filtered_lists(tmp_path):
 
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "a_base.yaml").write_text("name: a_base\nlabel: GLCLAP\ntable: glclap\nrow: 1\nmethod: glclap\nlosses: {global: 1.0}\n")
+    (experiments / "a_base.yaml").write_text("name: a_base\nlabel: GLCLAP\ntable: glclap\nrow: 1\nmethod: glclap\n"
+                                             "losses: {global: 1.0}\n")
     (experiments / "b_rada.yaml").write_text("name: b_rada\nlabel: +RADA\ntable: glclap\nrow: 2\nmethod: glclap\n"
                                              "losses: {global: 1.0}\nrada: true\n")
 

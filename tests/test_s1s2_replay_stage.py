@@ -26,7 +26,8 @@ def test_s1s2_replay_stage(tmp_path, monkeypatch):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     main([
         "s1s2_replay", "--manifest", "corpus/test.jsonl", "--out", "out",
-        "--set", "model=tiny.pt", "--set", f"tracking.uri={store}", "--set", "conversation_size=2", "--set", "threads=1",
+        "--set", "model=tiny.pt", "--set", f"tracking.uri={store}", "--set", "conversation_size=2",
+        "--set", "threads=1",
         "--set", f"systems={json.dumps(SYSTEMS)}", "--set", "max_tokens_per_second=1", "--set", "beam_size=3",
         "--set", "n_best=3", "--set", "rescoring.secondary_decode={beam_size: 3, patience: 1.0, n_best: 2}",
     ])

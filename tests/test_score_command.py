@@ -25,7 +25,8 @@ def refs(tmp_path, monkeypatch):
 
 def test_score_prints_table_and_writes_json(tmp_path, refs, capsys):
     hyps = write(tmp_path / "hyp.jsonl", [
-        {"id": "a", "hypothesis": "我们明天开米听讨论budget"}, {"id": "b", "hypothesis": "my doctor prescribed xarelto"},
+        {"id": "a", "hypothesis": "我们明天开米听讨论budget"},
+        {"id": "b", "hypothesis": "my doctor prescribed xarelto"},
     ])
     main(["score", "--ref", str(refs), "--hyp", str(hyps), "--out", str(tmp_path / "s.json"),
           "--per-utterance", str(tmp_path / "u.jsonl")])
@@ -55,7 +56,8 @@ def test_score_names_bad_line(tmp_path, refs, capsys):
 
 
 def test_score_hotwords_list_and_table(tmp_path, refs, capsys):
-    hyps = write(tmp_path / "hyp.jsonl", [{"id": "a", "hypothesis": "我们明天开meeting讨论budget"}, {"id": "b", "text": "x"}])
+    hyps = write(tmp_path / "hyp.jsonl", [{"id": "a", "hypothesis": "我们明天开meeting讨论budget"},
+                                          {"id": "b", "text": "x"}])
     (tmp_path / "bias.txt").write_text("Xarelto\n\nXarelto\n")  # the hotword reader's rule: repeats collapse
     assert main(["score", "--ref", str(refs), "--hyp", str(hyps), "--hotwords", str(tmp_path / "bias.txt"),
                  "--metrics", "ker", "pier_excluded_utterances", "--out", str(tmp_path / "s.json")]) == 0

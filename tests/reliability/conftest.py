@@ -300,7 +300,8 @@ def workspace(tmp_path_factory) -> Workspace:
     rows = [json.loads(line) for line in (FIXTURES / "tiny.jsonl").read_text().splitlines()]
     train = [{**r, "id": f"{r['id']}-{i}", "split": "train"} for i in range(4) for r in rows]
     (corpus / "train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in train))
-    (corpus / "dev.jsonl").write_text("".join(json.dumps({**r, "split": "dev"}, ensure_ascii=False) + "\n" for r in rows))
+    (corpus / "dev.jsonl").write_text(
+        "".join(json.dumps({**r, "split": "dev"}, ensure_ascii=False) + "\n" for r in rows))
     pool = []
     for r in train:
         start = r["text"].index(r["hotwords"][0])
@@ -320,7 +321,8 @@ def workspace(tmp_path_factory) -> Workspace:
                             "--out", str(root / "frames"), "--set", f"model={root / 'tiny-whisper.pt'}"])
     assert code == 0, err
     space = Workspace(root, corpus / "train.jsonl", corpus / "dev.jsonl", root / "pool.jsonl", root / "tiny-whisper.pt",
-                      root / "lm", root / "words.txt", root / "frames", root / "sft-base" / "model", experiments, tracking)
+                      root / "lm", root / "words.txt", root / "frames", root / "sft-base" / "model",
+                      experiments, tracking)
     code, err = in_process(sft_argv(space, root / "sft-base", epochs=1))
     assert code == 0, err
     return space
@@ -330,7 +332,8 @@ def workspace(tmp_path_factory) -> Workspace:
 
 def sft_argv(w: Workspace, out: Path, epochs: int = 3) -> list[str]:
     return ["sft_speechllm", "--manifest", str(w.train), "--vocabulary", str(w.words), "--frames", str(w.frames),
-            "--out", str(out), "--set", f"lm={w.lm}", "--set", f"model={w.whisper}", "--set", "architecture.adapter_hidden=32",
+            "--out", str(out), "--set", f"lm={w.lm}", "--set", f"model={w.whisper}",
+            "--set", "architecture.adapter_hidden=32",
             "--set", "architecture.lora_rank=4", "--set", f"loop.epochs={epochs}", "--set", "loop.batch_size=2",
             "--set", "loop.warmup_steps=1", "--set", "loop.checkpoint_every=1", *w.tracking]
 
@@ -350,15 +353,19 @@ class TrainingStage:
 
 def training_stages(w: Workspace) -> dict[str, TrainingStage]:
     def asr(out):
-        return ["train_asr", "--experiment", str(w.experiments / "wce.yaml"), "--manifest", str(w.train), "--dev", str(w.dev),
+        return ["train_asr", "--experiment", str(w.experiments / "wce.yaml"), "--manifest", str(w.train),
+                "--dev", str(w.dev),
                 "--pool", str(w.pool), "--out", str(out), "--set", f"model={w.whisper}", "--set", "lora.rank=4",
-                "--set", "lora.alpha=8", "--set", "lora.dropout=0.1", "--set", "loop.epochs=3", "--set", "loop.batch_size=2",
+                "--set", "lora.alpha=8", "--set", "lora.dropout=0.1", "--set", "loop.epochs=3",
+                "--set", "loop.batch_size=2",
                 "--set", "loop.checkpoint_every=1", "--set", "loop.warmup_steps=2", *w.tracking]
 
     def retriever(out):
         return ["train_retriever", "--experiment", str(w.experiments / "glclap.yaml"), "--manifest", str(w.train),
-                "--frames", str(w.frames), "--out", str(out), "--set", f"model={w.whisper}", "--set", "architecture.text_encoder=chars",
-                "--set", "architecture.symbol_dim=32", "--set", "architecture.symbol_layers=1", "--set", "loop.epochs=6",
+                "--frames", str(w.frames), "--out", str(out), "--set", f"model={w.whisper}",
+                "--set", "architecture.text_encoder=chars",
+                "--set", "architecture.symbol_dim=32", "--set", "architecture.symbol_layers=1",
+                "--set", "loop.epochs=6",
                 "--set", "loop.batch_size=2", "--set", "loop.learning_rate=0.0003", *w.tracking]
 
     def grpo(out):
@@ -373,7 +380,8 @@ def training_stages(w: Workspace) -> dict[str, TrainingStage]:
         "train_asr": TrainingStage(
             "train_asr", asr, lambda out: checkpoint_progress(out, "step"), 12, "step", (5, 10),
             ("adapter", "train.json"),
-            lambda out: {**tree(out / "adapter"), "train.json": summary_without(out / "train.json", "resumed_from_step")}),
+            lambda out: {**tree(out / "adapter"),
+                         "train.json": summary_without(out / "train.json", "resumed_from_step")}),
         "train_retriever": TrainingStage(
             "train_retriever", retriever, lambda out: checkpoint_progress(out, "step"), 24, "step",
             (5, 16), ("retriever.safetensors", "retriever.json", "train.json"),
@@ -387,7 +395,8 @@ def training_stages(w: Workspace) -> dict[str, TrainingStage]:
         "grpo_speechllm": TrainingStage(
             "grpo_speechllm", grpo, lambda out: trainer_progress(out), 12, "step", (9, 10), ("model", "train.json"),
             lambda out: {**tree(out / "model"),
-                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_step", "step_time")}),
+                         "train.json": summary_without(out / "train.json", "train_seconds", "resumed_from_step",
+                                                       "step_time")}),
     }
 
 

@@ -99,7 +99,8 @@ def test_wrong_rate_audio_is_refused(workspace, fault, tmp_path):
     fault.inject("bad input", "wrong-rate audio: an 8 kHz .wav (manifest line 2)")
     out = _previous_output(tmp_path)
     code, err = _nbest(workspace, manifest, out)
-    _refused(code, err, f"{manifest}:2: field 'audio' {manifest.parent / 'audio' / '8k.wav'} is 8000 Hz, expected 16000 Hz")
+    _refused(code, err,
+             f"{manifest}:2: field 'audio' {manifest.parent / 'audio' / '8k.wav'} is 8000 Hz, expected 16000 Hz")
     fault.lost(_kept(out))
     fault.recovered()
 
@@ -116,7 +117,8 @@ def test_truncated_pool_is_named(workspace, stages, fault, tmp_path):
     fault.inject("bad input", "truncated jsonl: near-miss pool cut mid-line (train_asr)")
     code, err = in_process(argv)
     _refused(code, err, f"{pool}:8: is not valid JSON")
-    fault.lost([p for p in out.iterdir() if p.name != "train.json"] + ([] if (out / "train.json").read_bytes() == PREVIOUS else [out]))
+    fault.lost([p for p in out.iterdir() if p.name != "train.json"]
+               + ([] if (out / "train.json").read_bytes() == PREVIOUS else [out]))
     fault.recovered()
 
 
@@ -223,7 +225,8 @@ def test_full_disk_while_checkpointing_is_named(stages, uninterrupted, fault, tm
     code, log = run(stage.argv(out), tmp_path / "full.log", preexec_fn=small_files)
     checkpoint = resume_dir(out) / "checkpoint.pt"
     _refused(code, log, f"workbench train_asr: cannot write {checkpoint}: File too large", "ulimit -f", exit_code=1)
-    fault.lost([p for p in (checkpoint, out / "adapter", out / "train.json", *temporaries(out), *temporaries(resume_root(out)))
+    fault.lost([p for p in (checkpoint, out / "adapter", out / "train.json", *temporaries(out),
+                            *temporaries(resume_root(out)))
                 if p.exists()])
     code, err = in_process(stage.argv(out))  # room again: the same command completes
     assert code == 0, err
