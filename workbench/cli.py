@@ -55,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         if error.errno not in NO_ROOM:
             raise
         # a full disk or file-size limit: the output is not half written (atomic writes), say which
-        print(f"workbench {args.command}: cannot write {error.filename or 'an output'}: {error.strerror}", file=sys.stderr)
+        print(f"workbench {args.command}: cannot write {error.filename or 'an output'}: {error.strerror}",
+              file=sys.stderr)
         return 1
-    return result if isinstance(result, int) and not isinstance(result, bool) else 0  # a stage may report an outcome (regress: 1 = worse)
+    # a stage may report an outcome (regress: 1 = worse)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":

@@ -172,7 +172,8 @@ class StageContext:
             if state.kept:
                 self.log.info("%s: resume states of other settings kept (delete them to free space): %s",
                               self.stage.name, ", ".join(map(str, state.kept)))
-            self.log.info("%s: resume state %s (%s)", self.stage.name, state.directory, "new" if state.fresh else "existing")
+            self.log.info("%s: resume state %s (%s)", self.stage.name, state.directory,
+                          "new" if state.fresh else "existing")
         return state
 
     def records(self, out: Path, inputs: Iterable[Path | str | None], extra: Mapping | None = None,
@@ -180,7 +181,8 @@ class StageContext:
         """The finished records of an interrupted run with the same settings and inputs (none if new)."""
         records = RecordLog(self.resume(out, inputs, extra), key)
         if records.done:
-            self.log.info("%s: resuming, %d records already done (%s)", self.stage.name, len(records.done), records.path)
+            self.log.info("%s: resuming, %d records already done (%s)", self.stage.name, len(records.done),
+                          records.path)
         return records
 
     def progress(self, total: int | None, desc: str, unit: str = "utt", initial: int = 0):
@@ -208,7 +210,8 @@ def stage_fields(config_class: type) -> list[str]:
     for field in dataclasses.fields(config_class):
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         if dataclasses.is_dataclass(default):
-            lines += [f"  {field.name}.{sub.name} = {getattr(default, sub.name)!r}" for sub in dataclasses.fields(default)]
+            lines += [f"  {field.name}.{sub.name} = {getattr(default, sub.name)!r}"
+                      for sub in dataclasses.fields(default)]
         else:
             lines.append(f"  {field.name} = {default!r}")
     return lines

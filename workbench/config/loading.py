@@ -95,7 +95,8 @@ def _set_dotted(target: dict, dotted: str, value: Any) -> None:
 def _deep_merge(base: dict, top: Mapping) -> dict:
     merged = dict(base)
     for key, value in top.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value
+        merged[key] = (_deep_merge(merged[key], value)
+                       if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value)
     return merged
 
 
@@ -183,5 +184,6 @@ def load_experiment_file(cls: type[T], path: Path | str, required: Sequence[str]
     if hasattr(experiment, "validate"):
         experiment.validate(str(path))
     if experiment.name != path.stem:
-        raise ConfigError(f"{path}: name {experiment.name!r} must equal the file name {path.stem!r} (DVC keys runs by it)")
+        raise ConfigError(f"{path}: name {experiment.name!r} must equal the file name {path.stem!r} "
+                          "(DVC keys runs by it)")
     return experiment

@@ -103,15 +103,17 @@ def kaldi(data_dir: Path, out_dir: Path, language: str, split: str) -> Iterator[
     speakers = _two_columns(data_dir / "utt2spk") if (data_dir / "utt2spk").is_file() else {}
     missing = sorted(set(texts) - set(wavs))
     if missing:
-        raise ManifestError(text, texts[missing[0]][0], missing[0], f"no audio in {wav_scp} for {len(missing)} utterance(s)")
+        raise ManifestError(text, texts[missing[0]][0], missing[0],
+                            f"no audio in {wav_scp} for {len(missing)} utterance(s)")
     for utt_id in sorted(texts):
         line, location = wavs[utt_id]
         if location.endswith("|"):
-            raise ManifestError(wav_scp, line, utt_id, "piped wav.scp entries are not supported: write the audio to files first")
+            raise ManifestError(wav_scp, line, utt_id,
+                                "piped wav.scp entries are not supported: write the audio to files first")
         source = Path(location) if Path(location).is_absolute() else data_dir / location
         audio, duration = _audio_for_manifest(source, out_dir, utt_id)
-        yield Utterance(id=utt_id, audio=audio, duration=duration, text=texts[utt_id][1], language=language, split=split,
-                        speaker=speakers.get(utt_id, (0, None))[1], custom={"source": "kaldi"})
+        yield Utterance(id=utt_id, audio=audio, duration=duration, text=texts[utt_id][1], language=language,
+                        split=split, speaker=speakers.get(utt_id, (0, None))[1], custom={"source": "kaldi"})
 
 
 def _jsonl_rows(source: Path) -> Iterator[tuple[int, dict]]:
@@ -156,8 +158,8 @@ def cs_fleurs(subset_dir: Path, out_dir: Path, split: str) -> Iterator[Utterance
         # CS-FLEURS names a pair "cmn-eng"-style; the matrix language is its first part
         language = str(row["language"]).replace("_", "-").split("-")[0]
         audio, duration = _audio_for_manifest(subset_dir / row["file_name"], out_dir, str(row["id"]))
-        yield Utterance(id=str(row["id"]), audio=audio, duration=duration, text=row["text"], language=language, split=split,
-                        speaker=str(row["speaker"]) if row.get("speaker") is not None else None,
+        yield Utterance(id=str(row["id"]), audio=audio, duration=duration, text=row["text"], language=language,
+                        split=split, speaker=str(row["speaker"]) if row.get("speaker") is not None else None,
                         custom={"source": "cs-fleurs", "pair": row["language"]})
 
 
@@ -203,7 +205,8 @@ def audiofolder(folder: Path, out_dir: Path, language: str, split: str) -> Itera
             raise ManifestError(source, number, "file_name", "missing")
         column = next((c for c in _TRANSCRIPT_COLUMNS if c in row), None)
         if column is None:
-            raise ManifestError(source, number, "text", f"no transcript column (one of {', '.join(_TRANSCRIPT_COLUMNS)})")
+            raise ManifestError(source, number, "text",
+                                f"no transcript column (one of {', '.join(_TRANSCRIPT_COLUMNS)})")
         utt_id = str(row.get("id") or Path(row["file_name"]).stem)
         audio, duration = _audio_for_manifest(folder / row["file_name"], out_dir, utt_id)
         yield Utterance(id=utt_id, audio=audio, duration=duration, text=row[column], language=language, split=split,
@@ -241,7 +244,8 @@ def _cs_terms(value: object, where: Path | str, line: int | None) -> tuple[str, 
                 try:
                     value = ast.literal_eval(text)
                 except (ValueError, SyntaxError):
-                    raise ManifestError(where, line, "cs_terms_list", f"cannot parse the term list {text[:60]!r}") from None
+                    raise ManifestError(where, line, "cs_terms_list",
+                                        f"cannot parse the term list {text[:60]!r}") from None
         else:
             delimiter = next((d for d in ";|," if d in text), None)
             value = text.split(delimiter) if delimiter else [text]
@@ -371,7 +375,8 @@ def convert(layout: str, source: Path, out_dir: Path, language: str | None = Non
         raise ConfigError("aishell_ne: pass --audio (AISHELL-1's wav/<split> directory)")
     if layout == "vimedcss":
         if subset is None:
-            raise ConfigError(f"vimedcss: pass --subset ({', '.join(VIMEDCSS_SPLITS)}); each split is converted separately")
+            raise ConfigError(f"vimedcss: pass --subset ({', '.join(VIMEDCSS_SPLITS)}); "
+                              "each split is converted separately")
         return vimedcss(source, out_dir, subset, split)
     if layout == "aishell_ne":
         return aishell_ne(source, audio, out_dir, split or "test")

@@ -14,7 +14,8 @@ from workbench.data.manifest import (
 )
 
 __all__ = [
-    "SAMPLE_RATE", "AudioError", "batches_by_language", "ManifestError", "Span", "Utterance", "atomic_directory", "atomic_path",
+    "SAMPLE_RATE", "AudioError", "batches_by_language", "ManifestError", "Span", "Utterance", "atomic_directory",
+    "atomic_path",
     "iter_manifest", "load_audio", "read_manifest", "resample", "write_json_atomic", "write_manifest",
     "write_text_atomic", "write_wav",
 ]

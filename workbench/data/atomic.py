@@ -96,7 +96,8 @@ def _no_room_error(error: BaseException, written: Path, target: Path) -> OSError
         code = _out_of_room(written) if written.exists() else None
     if code is None:
         return None
-    hint = "the disk is full" if code != errno.EFBIG else f"the file-size limit (ulimit -f) is {resource.getrlimit(resource.RLIMIT_FSIZE)[0]} bytes"
+    hint = ("the disk is full" if code != errno.EFBIG
+            else f"the file-size limit (ulimit -f) is {resource.getrlimit(resource.RLIMIT_FSIZE)[0]} bytes")
     return OSError(code, f"{os.strerror(code)} ({hint}); nothing was written", str(target))
 
 

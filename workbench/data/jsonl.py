@@ -20,7 +20,8 @@ def read_jsonl(path: Path | str) -> Iterator[dict]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise ManifestError(path, number, None, f"is not valid JSON: {error.msg} (column {error.colno})") from None
+                    raise ManifestError(path, number, None,
+                                        f"is not valid JSON: {error.msg} (column {error.colno})") from None
 
 
 def resume_jsonl(path: Path | str) -> list[dict]:
@@ -42,7 +43,7 @@ def resume_jsonl(path: Path | str) -> list[dict]:
 def write_jsonl(path: Path | str, records: Iterable[dict]) -> int:
     count = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        for count, record in enumerate(records, start=1):
+        for count, record in enumerate(records, start=1):  # noqa: B007 (count is returned after the loop)
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return count
 

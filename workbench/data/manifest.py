@@ -83,7 +83,8 @@ def parse_record(record: object, path: Path | str, line: int | None) -> Utteranc
     _check(record["audio"].strip() != "", path, line, "audio", "is empty")
     duration = record["duration"]
     _check(
-        isinstance(duration, (int, float)) and not isinstance(duration, bool) and math.isfinite(duration) and duration > 0,
+        isinstance(duration, (int, float)) and not isinstance(duration, bool) and math.isfinite(duration)
+        and duration > 0,
         path, line, "duration", f"must be a positive number of seconds, got {duration!r}",
     )
     _check(record["language"] in LANGUAGES, path, line, "language", f"unknown language {record['language']!r}")
@@ -99,7 +100,8 @@ def parse_record(record: object, path: Path | str, line: int | None) -> Utteranc
             isinstance(raw, dict) and set(raw) == {"start", "end", "language"},
             path, line, "spans", "each span needs exactly start, end, language",
         )
-        ok = isinstance(raw["start"], int) and isinstance(raw["end"], int) and 0 <= raw["start"] < raw["end"] <= len(record["text"])
+        ok = (isinstance(raw["start"], int) and isinstance(raw["end"], int)
+              and 0 <= raw["start"] < raw["end"] <= len(record["text"]))
         _check(ok, path, line, "spans", f"span {raw['start']}..{raw['end']} is outside the text")
         _check(raw["language"] in LANGUAGES, path, line, "spans", f"unknown language {raw['language']!r}")
         spans.append(Span(raw["start"], raw["end"], raw["language"]))
@@ -122,7 +124,8 @@ def check_audio(utt: Utterance, manifest_dir: Path, path: Path | str, line: int 
         info = soundfile.info(str(audio))
     except Exception as error:  # soundfile raises its own RuntimeError subclasses
         raise ManifestError(path, line, "audio", f"cannot read {audio}: {error}") from None
-    _check(info.samplerate == SAMPLE_RATE, path, line, "audio", f"{audio} is {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
+    _check(info.samplerate == SAMPLE_RATE, path, line, "audio",
+           f"{audio} is {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
     _check(info.channels == 1, path, line, "audio", f"{audio} has {info.channels} channels, expected mono")
 
 
@@ -141,13 +144,15 @@ def iter_manifest(path: Path | str, check_files: bool = True) -> Iterator[Uttera
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise ManifestError(path, number, None, f"is not valid UTF-8 ({error.reason} at byte {error.start})") from None
+                raise ManifestError(path, number, None,
+                                    f"is not valid UTF-8 ({error.reason} at byte {error.start})") from None
             if not text.strip():
                 continue
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as error:
-                raise ManifestError(path, number, None, f"is not valid JSON: {error.msg} (column {error.colno})") from None
+                raise ManifestError(path, number, None,
+                                    f"is not valid JSON: {error.msg} (column {error.colno})") from None
             utt = parse_record(record, path, number)
             if utt.id in seen:
                 raise ManifestError(path, number, "id", f"duplicate id {utt.id!r} (first on line {seen[utt.id]})")
@@ -181,7 +186,8 @@ def write_manifest(path: Path | str, utterances: Iterable[Utterance], check_file
     return count
 
 
-def batches_by_language(utterances: Iterable[Utterance], size: int, by_language: bool = True) -> Iterator[tuple[str | None, list[Utterance]]]:
+def batches_by_language(utterances: Iterable[Utterance], size: int,
+                        by_language: bool = True) -> Iterator[tuple[str | None, list[Utterance]]]:
     """Batches of at most ``size`` utterances, one matrix language per batch when ``by_language``
     (Whisper decodes a batch with one language token); the language is None otherwise."""
     if size < 1:

@@ -96,7 +96,8 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
         substitutions, deletions, wrong, inserted = summary
         errors = substitutions + deletions + len(inserted)
         hits = len(reference) - substitutions - deletions
-        return Alignment(reference, hypothesis, hits, substitutions, deletions, len(inserted), errors, wrong, inserted, None)
+        return Alignment(reference, hypothesis, hits, substitutions, deletions, len(inserted), errors, wrong,
+                         inserted, None)
     editops = Levenshtein.editops(reference, hypothesis)
     substitutions = deletions = wrong = 0
     inserted = []

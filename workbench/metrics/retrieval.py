@@ -70,7 +70,8 @@ def retrieval_at_k(
     return RetrievalResult(k, mode, recall, precision, f1, total_gold, recalled, retrieved, correct, len(gold))
 
 
-def ranking_recall_at_k(scores: np.ndarray, gold: Sequence[Iterable[int]], ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+def ranking_recall_at_k(scores: np.ndarray, gold: Sequence[Iterable[int]],
+                        ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
     """R@k for a query×candidate score matrix: share of queries with a gold candidate in the top k.
 
     Q→C: ``scores[q, c]`` with gold candidate indices per query. For C→Q pass ``scores.T`` and the

@@ -77,7 +77,8 @@ class UtteranceScore:
 
     def to_json(self) -> dict:
         def counts(a: Alignment) -> dict:
-            return {"ref_tokens": a.reference_length, "hits": a.hits, "sub": a.substitutions, "del": a.deletions, "ins": a.insertions}
+            return {"ref_tokens": a.reference_length, "hits": a.hits, "sub": a.substitutions, "del": a.deletions,
+                    "ins": a.insertions}
 
         return {
             "id": self.id, "reference_normalized": " ".join(self.word.reference),
@@ -149,7 +150,8 @@ class CorpusScore:
             mer=ratio(errors("mixed"), t["mixed_tokens"]),
             sacc=ratio(t["exact"], t["rows"]),
             pier=PIERResult(
-                pier=ratio(t["poi_errors"], t["poi_tokens"]), non_poi_rate=ratio(t["non_poi_errors"], t["non_poi_tokens"]),
+                pier=ratio(t["poi_errors"], t["poi_tokens"]),
+                non_poi_rate=ratio(t["non_poi_errors"], t["non_poi_tokens"]),
                 poi_tokens=t["poi_tokens"], poi_errors=t["poi_errors"],
                 other_tokens=t["non_poi_tokens"], other_errors=t["non_poi_errors"],
                 utterances=t["rows"], excluded_no_poi=t["without_poi"],
@@ -248,10 +250,12 @@ class Scorer:
         return ref_words, ref_mixed, hyp_words, hyp_mixed, poi, poi_source, hotwords, self._global_phrases or hotwords
 
     def score(self, reference: Reference, hypothesis: str) -> UtteranceScore:
-        ref_words, ref_mixed, hyp_words, hyp_mixed, poi, poi_source, hotwords, phrases = self._pair_tokens(reference, hypothesis)
+        ref_words, ref_mixed, hyp_words, hyp_mixed, poi, poi_source, hotwords, phrases = self._pair_tokens(
+            reference, hypothesis)
         mixed = align(ref_mixed, hyp_mixed)
         # no CJK: the words are the mixed tokens (most often the very same list)
-        same_words = (ref_words is ref_mixed or ref_words == ref_mixed) and (hyp_words is hyp_mixed or hyp_words == hyp_mixed)
+        same_words = ((ref_words is ref_mixed or ref_words == ref_mixed)
+                      and (hyp_words is hyp_mixed or hyp_words == hyp_mixed))
         word = mixed if same_words else align(ref_words, hyp_words)
         ref_chars = "".join(ref_words)
         char = align(ref_chars, "".join(hyp_words))
@@ -282,7 +286,8 @@ class Scorer:
 
     def _count(self, reference: Reference, hypothesis: str, table: CountTable) -> None:
         """One pair's counts as a row of ``table``: the kernel's, or ``score``'s where it declines."""
-        ref_words, ref_mixed, hyp_words, hyp_mixed, poi, _source, hotwords, phrases = self._pair_tokens(reference, hypothesis)
+        ref_words, ref_mixed, hyp_words, hyp_mixed, poi, _source, hotwords, phrases = self._pair_tokens(
+            reference, hypothesis)
         if not count_row(ref_words, ref_mixed, hyp_words, hyp_mixed, poi, phrases.compiled_words,
                          phrases.compiled_characters, hotwords.compiled_keywords, table):
             table.append(self.score(reference, hypothesis).count_row())  # a middle part over 64 tokens

@@ -52,7 +52,8 @@ def render_png(plot: PlotData, path: Path) -> None:
             width = 0.8 / max(1, len(series))
             for index, (name, points) in enumerate(series.items()):
                 values = dict(points)
-                xs = [i + (index - (len(series) - 1) / 2) * width for i, c in enumerate(categories) if values.get(c) is not None]
+                xs = [i + (index - (len(series) - 1) / 2) * width
+                      for i, c in enumerate(categories) if values.get(c) is not None]
                 ys = [values[c] for c in categories if values.get(c) is not None]
                 bars = axis.bar(xs, ys, width, label=name, color=f"C{index}")
                 axis.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)

@@ -96,7 +96,8 @@ def load_baseline(path: Path) -> list[dict]:
     for index, entry in enumerate(entries):
         missing = [f for f in ("file", "key", "value", "better") if f not in entry]
         if missing or entry.get("better") not in ("higher", "lower"):
-            raise BaselineError(f"{path}: metrics[{index}] needs file, key, value and better (higher|lower); got {entry}")
+            raise BaselineError(f"{path}: metrics[{index}] needs file, key, value and better (higher|lower); "
+                                f"got {entry}")
     return entries
 
 

@@ -65,7 +65,8 @@ def baseline_table(named: Sequence[tuple[str, Results]]) -> Table:
     """One row per (test set name, its evaluate results)."""
     columns = [Column("test set", TEXT), Column("utterances", "count")] + [Column(n) for n, _ in BASELINE_METRICS] \
         + [Column("s/utt", "number")]
-    rows = [[name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS), run.metric("seconds_per_utterance")]
+    rows = [[name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS),
+             run.metric("seconds_per_utterance")]
             for name, run in named]
     return Table("baseline", "Baseline: Whisper base, no biasing (per test set, %)", columns, rows,
                  "WER counts whitespace-separated words (meaningless for unspaced Mandarin); MER counts CJK characters "
@@ -143,7 +144,8 @@ def cs_nmg_tables(rows: Sequence[Row], pairs: Sequence[str], evals: Mapping[tupl
             members = [r for r in rows if r.name == "wce_cl_trilevel"] + members
         columns = [Column("method", TEXT)]
         for pair in pairs:
-            columns += [Column(f"{pair} MER"), Column(f"{pair} PIER")] + ([Column(f"{pair} NM/utt", "number")] if number == 3 else [])
+            columns += [Column(f"{pair} MER"), Column(f"{pair} PIER")] + (
+                [Column(f"{pair} NM/utt", "number")] if number == 3 else [])
         body = []
         for row in members:
             cells: list = [row.label]
@@ -165,7 +167,8 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
     rows = _rows_from_runs(list(runs.values()), cs_nmg_rows(experiments / "cs_nmg" if experiments else None),
                            lambda run: {"gate": run.params.get("experiment.negatives.gate")})
     rows.sort(key=lambda r: (int(r.table or 0), r.row, r.name))
-    nearmiss = {Path(manifest).parent.name: run for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
+    nearmiss = {Path(manifest).parent.name: run
+                for manifest, run in store.latest_by("manifest", stage="nearmiss").items()}
     pairs = list(CS_PAIRS) + sorted({pair for _, pair in runs} - set(CS_PAIRS))  # a converted corpus is a column too
 
     def nm_per_utt(pair: str, gate: str | None):
@@ -173,7 +176,8 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
         return None if run is None or not gate else run.metric(f"nm_per_utt_{gate.replace('+', '_')}")
 
     bars = PlotData("cs_nmg_mer_pier", "Seed 003: MER and PIER per variant", "bars", "variant", "%",
-                    {pair: {metric.upper(): [(r.name, _percent(runs[(r.name, pair)].metric(metric)) if (r.name, pair) in runs else None)
+                    {pair: {metric.upper(): [(r.name, _percent(runs[(r.name, pair)].metric(metric))
+                                              if (r.name, pair) in runs else None)
                                              for r in rows] for metric in ("mer", "pier")} for pair in pairs})
     return StudyReport("cs_nmg", "Seed 003: code-switching near-miss generation (Whisper + LoRA)",
                        cs_nmg_tables(rows, pairs, runs, nm_per_utt), [bars], len(runs) + len(nearmiss))
@@ -222,31 +226,41 @@ def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: M
         for r in members:
             run = evals.get(r.name)
             for scorer in ("learned", "fused"):
-                body.append([r.label, scorer, words(r.name), *(value(run, vocabulary, scorer, f"{mode}@{k}_recall") for k in ks),
+                body.append([r.label, scorer, words(r.name),
+                             *(value(run, vocabulary, scorer, f"{mode}@{k}_recall") for k in ks),
                              value(run, vocabulary, scorer, "exact@1_f1")])
         return Table(slug, title, columns, body)
 
     tables = [
-        ablation("seed000_table1", f"Seed 000 Table 1: CLAR loss ablation (exact R@k and F1@1 on the {vocabulary} vocabulary, %)",
+        ablation("seed000_table1",
+                 f"Seed 000 Table 1: CLAR loss ablation (exact R@k and F1@1 on the {vocabulary} vocabulary, %)",
                  "clar", "exact", (1, 5, 10)),
-        ablation("seed001_tables1_2", f"Seed 001 Tables 1-2: GLCLAP, +RADA, +Fuzzy Matching (substring recall@k on the {vocabulary} vocabulary, %)",
+        ablation("seed001_tables1_2",
+                 "Seed 001 Tables 1-2: GLCLAP, +RADA, +Fuzzy Matching "
+                 f"(substring recall@k on the {vocabulary} vocabulary, %)",
                  "glclap", "substring", (1, 2, 5, 10)),
-        ablation("seed002_clsr", f"Seed 002: CLSR (exact R@k on the {vocabulary} vocabulary, %)", "clsr", "exact", (1, 5, 10)),
+        ablation("seed002_clsr", f"Seed 002: CLSR (exact R@k on the {vocabulary} vocabulary, %)", "clsr", "exact",
+                 (1, 5, 10)),
     ]
     settings = list((sizes.get("phonetic") or next((s for s in sizes.values() if s), {})).items())
     if settings:
-        columns = [Column("method", TEXT), Column("scorer", TEXT)] + [Column(f"{name} ({count})") for name, count in settings]
-        body = [["phonetic baseline", "phonetic", *(value(phonetic, name, "phonetic", "exact@1_recall") for name, _ in settings)]]
+        columns = ([Column("method", TEXT), Column("scorer", TEXT)]
+                   + [Column(f"{name} ({count})") for name, count in settings])
+        body = [["phonetic baseline", "phonetic",
+                 *(value(phonetic, name, "phonetic", "exact@1_recall") for name, _ in settings)]]
         for r in rows:
             for scorer in ("learned", "fused"):
-                body.append([r.label, scorer, *(value(evals.get(r.name), name, scorer, "exact@1_recall") for name, _ in settings)])
+                body.append([r.label, scorer,
+                             *(value(evals.get(r.name), name, scorer, "exact@1_recall") for name, _ in settings)])
         tables.append(Table("retrieval_scale", "Retrieval at scale: exact R@1 by vocabulary (words), %", columns, body))
     long_rows = [r for r in rows if r.extra.get("method") in ("glclap", "clsr")]
     columns = [Column("method", TEXT)] + [Column(f"{d} R@{k}") for d in ("Q→C", "C→Q") for k in (1, 5, 10)]
     body = [[r.label, *((evals[r.name].metric(f"longform/{d}_r@{k}") if r.name in evals else None)
                         for d in ("q2c", "c2q") for k in (1, 5, 10))] for r in long_rows]
-    tables.append(Table("seed002_table2", "Seed 002 Table 2 style: long-form retrieval, Q→C and C→Q R@k (%)", columns, body,
-                        "Test clips joined into recordings and cut in fixed windows; Q = hotword text, C = speech window."))
+    tables.append(Table("seed002_table2", "Seed 002 Table 2 style: long-form retrieval, Q→C and C→Q R@k (%)",
+                        columns, body,
+                        "Test clips joined into recordings and cut in fixed windows; "
+                        "Q = hotword text, C = speech window."))
     return tables
 
 
@@ -258,17 +272,19 @@ def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary
                            lambda run: {"method": run.tags.get("method")})
     rows.sort(key=lambda r: (r.table, r.row, r.name))
     phonetic = evals.get("phonetic")
-    sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {}) for name, run in evals.items()}
+    sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {})
+             for name, run in evals.items()}
 
     ks = (1, 2, 5, 10)
-    curves = PlotData("retrieval_recall_at_k", f"Recall@k on the {vocabulary} vocabulary (substring match)", "lines", "k",
-                      "recall@k (%)")
+    curves = PlotData("retrieval_recall_at_k", f"Recall@k on the {vocabulary} vocabulary (substring match)", "lines",
+                      "k", "recall@k (%)")
     for scorer in ("learned", "fused"):
-        panel = {"phonetic baseline": [(k, _percent(_retrieval_metric(phonetic, vocabulary, "phonetic", f"substring@{k}_recall")))
-                                       for k in ks]}
+        panel = {"phonetic baseline": [
+            (k, _percent(_retrieval_metric(phonetic, vocabulary, "phonetic", f"substring@{k}_recall"))) for k in ks]}
         for r in rows:
-            panel[r.label] = [(k, _percent(_retrieval_metric(evals.get(r.name), vocabulary, scorer, f"substring@{k}_recall")))
-                              for k in ks]
+            panel[r.label] = [
+                (k, _percent(_retrieval_metric(evals.get(r.name), vocabulary, scorer, f"substring@{k}_recall")))
+                for k in ks]
         curves.panels[scorer] = panel
     return StudyReport("retrieval", "Hotword retrievers: CLAR (seed 000), GLCLAP (seed 001), CLSR (seed 002)",
                        retrieval_tables(rows, evals, sizes, vocabulary), [curves], len(evals) + len(trains))
@@ -288,17 +304,21 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
     body = [[model, condition, decoding, metric(model, decoding, condition, "list_recall"),
              *(metric(model, decoding, condition, k) for k in ("cer", "b_wer", "u_cer", "wer"))]
             for model in ("sft", "grpo") for decoding, condition in conditions]
-    seed000 = Table("seed000_table3", "Seed 000 Table 3: speech LLM with retrieved hotwords (NA = no list, GT = oracle list, topk = retrieved; %)",
+    seed000 = Table("seed000_table3",
+                    "Seed 000 Table 3: speech LLM with retrieved hotwords (NA = no list, GT = oracle list, "
+                    "topk = retrieved; %)",
                     columns, body)
     topk = [c for d, c in conditions if d == "greedy" and c.startswith("top")]
     columns = [Column("metric", TEXT), Column("base (NA)")] + [Column(c.replace("top", "top-")) for c in topk]
-    seed001_t3 = Table("seed001_table3", "Seed 001 Table 3: the SFT speech LLM with top-k retrieved hotwords (%)", columns, [
+    seed001_t3 = Table("seed001_table3", "Seed 001 Table 3: the SFT speech LLM with top-k retrieved hotwords (%)",
+                       columns, [
         ["recall", None, *(metric("sft", "greedy", c, "list_recall") for c in topk)],
         ["KER (↓)", metric("sft", "greedy", "NA", "ker"), *(metric("sft", "greedy", c, "ker") for c in topk)],
         ["SACC (↑)", metric("sft", "greedy", "NA", "sacc"), *(metric("sft", "greedy", c, "sacc") for c in topk)],
     ])
     label = grpo_condition.replace("top", "top-")
-    columns = [Column("metric", TEXT), Column("base (NA)"), Column(f"+retriever {label}"), Column(f"+retriever {label} +GRPO")]
+    columns = [Column("metric", TEXT), Column("base (NA)"), Column(f"+retriever {label}"),
+               Column(f"+retriever {label} +GRPO")]
     seed001_t4 = Table("seed001_table4", f"Seed 001 Table 4: GRPO on top of the {label} configuration (%)", columns, [
         [name, metric("sft", "greedy", "NA", key), metric("sft", "greedy", grpo_condition, key),
          metric("grpo", "greedy", grpo_condition, key)] for name, key in (("KER (↓)", "ker"), ("SACC (↑)", "sacc"))
@@ -307,8 +327,10 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
     plot = PlotData("speechllm_ker_vs_k", "KER vs number of retrieved hotwords k", "lines", "k", "KER (%)", {"": {
         model: [(k, _percent(metric(model, "greedy", f"top{k}", "ker"))) for k in ks] for model in ("sft", "grpo")}},
         {"": {f"{model} {condition}": _percent(metric(model, "greedy", condition, "ker"))
-              for model in ("sft", "grpo") for condition in ("NA", "GT") if metric(model, "greedy", condition, "ker") is not None}})
-    return StudyReport("speechllm", "Speech LLM with retrieved hotwords and GRPO (seed 000 Table 3, seed 001 Tables 3-4)",
+              for model in ("sft", "grpo") for condition in ("NA", "GT")
+              if metric(model, "greedy", condition, "ker") is not None}})
+    return StudyReport("speechllm",
+                       "Speech LLM with retrieved hotwords and GRPO (seed 000 Table 3, seed 001 Tables 3-4)",
                        [seed000, seed001_t3, seed001_t4], [plot], 1 if run else 0)
 
 
@@ -317,7 +339,8 @@ def _conditions(run: RunRecord | None) -> list[tuple[str, str]]:
     if run is None:
         return [("greedy", c) for c in ("NA", "GT", "top1", "top2", "top5", "top10")]
     found = {tuple(name.split("/")[1:3]) for name in run.metrics if name.count("/") == 3}
-    order = lambda dc: (dc[0] != "greedy", {"NA": -2, "GT": -1}.get(dc[1], int(dc[1][3:]) if dc[1][3:].isdigit() else 99))  # noqa: E731
+    order = lambda dc: (dc[0] != "greedy",  # noqa: E731
+                        {"NA": -2, "GT": -1}.get(dc[1], int(dc[1][3:]) if dc[1][3:].isdigit() else 99))
     return sorted(found, key=order)
 
 
@@ -333,7 +356,8 @@ def s1s2_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
         name = run.params.get("name") or Path(manifest).parent.name
         for system in SYSTEMS.values():
             body.append([name, system.label, *(run.metric(f"{system.name}.{key}") for key, _ in METRIC_COLUMNS)])
-    table = Table("seed004_s1s2", "Seed 004 S1/S2 replay: prompt biasing and conditional N-best rescoring (%)", columns, body,
+    table = Table("seed004_s1s2", "Seed 004 S1/S2 replay: prompt biasing and conditional N-best rescoring (%)",
+                  columns, body,
                   "Trigger over commits; win/loss over triggered commits; +ms: latency S2 adds to triggered commits. "
                   "A gap: not applicable (no trigger, no digits in the references).")
     return StudyReport("s1s2", "Seed 004: S1 prompt biasing and S2 rescoring, replayed", [table], [], len(runs))

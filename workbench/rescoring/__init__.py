@@ -44,7 +44,8 @@ __all__ = [
     "AudioCacheOptions", "AudioFetch", "AudioRef", "AudioRingBuffer", "Candidate", "CandidateScore", "CandidateScorer",
     "Commit", "CommitTrace", "ContextScore", "ConversationState", "ManualClock", "NeedRescore", "PromptChoice",
     "PromptOptions", "RescoreDecision", "RescoreOptions", "RescoreResult", "Rescorer", "RescoringConfig",
-    "RescoringTask", "Rule", "S1S2ReplayConfig", "ScoringContext", "SecondPass", "SecondPassOptions", "SecondPassResult",
+    "RescoringTask", "Rule", "S1S2ReplayConfig", "ScoringContext", "SecondPass", "SecondPassOptions",
+    "SecondPassResult",
     "TriggerRateCap", "default_rules", "extract_recent_keywords", "merge_candidates", "nbest_candidates",
     "quality_from_logprob", "whisper_second_pass",
 ]

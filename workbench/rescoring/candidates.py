@@ -38,7 +38,8 @@ class Candidate:
     text: str
     source: str  # "primary", "nbest" (S2-A) or "second_pass" (S2-B)
     rank: int  # position in its source's list, 0 = its best
-    avg_logprob: float | None = None  # the decoder's own score, for the trace (scores of different decodes do not compare)
+    # the decoder's own score, for the trace (scores of different decodes do not compare)
+    avg_logprob: float | None = None
 
     def to_json(self) -> dict:
         return {"text": self.text, "source": self.source, "rank": self.rank, "avg_logprob": self.avg_logprob}
@@ -77,7 +78,8 @@ class SecondPassResult:
 class SecondPass:
     """S2-B: decode a commit's cached audio again with the conservative configuration."""
 
-    def __init__(self, decoder: SecondPassDecoder, cache: AudioRingBuffer, options: SecondPassOptions = SecondPassOptions(),
+    def __init__(self, decoder: SecondPassDecoder, cache: AudioRingBuffer,
+                 options: SecondPassOptions = SecondPassOptions(),
                  clock: Clock | None = None, timer: Callable[[], float] = time.perf_counter):
         self.decoder = decoder
         self.cache = cache

@@ -86,7 +86,8 @@ class RescoreOptions:
     # §5.1 同音高歧义词: a small maintained list per deployment; empty by default because a generic
     # list either never fires or fires on everyday words
     homophone_risk: tuple[str, ...] = ()
-    near_miss_ratio: float = 75.0  # chosen: rapidfuzz ratio (0–100) of sound-alike spelling that marks a keyword near-miss
+    # chosen: rapidfuzz ratio (0–100) of sound-alike spelling that marks a keyword near-miss
+    near_miss_ratio: float = 75.0
     dedup_trim_ratio: float = 0.3  # chosen: dedup removed at least this share of the commit: abnormal (§5.1)
     max_trigger_rate: float = 0.05  # appendix: the cap, as the token bucket's refill per commit
     trigger_burst: float = 2.0  # chosen: bucket capacity; weak-only triggers wait until it is full
@@ -193,7 +194,8 @@ class S1S2ReplayConfig:
     n_best: int = 5  # §5.2 A: N = 3–5
     max_tokens_per_second: float | None = 15.0  # cap on tokens per clip second (+10), against loops
     language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
-    rescoring: RescoringConfig = RescoringConfig()  # seed 004's appendix: prompt, rescore, secondary_decode, audio_cache
+    # seed 004's appendix: prompt, rescore, secondary_decode, audio_cache
+    rescoring: RescoringConfig = RescoringConfig()
     score: ScoreConfig = ScoreConfig()
     device: str = "cpu"
     threads: int | None = None

@@ -249,9 +249,9 @@ class Replay:
             scored: dict[str, UtteranceScore] = {}
 
             def score(text: str) -> UtteranceScore:
-                if text not in scored:
-                    scored[text] = self.scorer.score(reference, text)
-                return scored[text]
+                if text not in scored:  # noqa: B023 (score is only called within this iteration)
+                    scored[text] = self.scorer.score(reference, text)  # noqa: B023 (as above)
+                return scored[text]  # noqa: B023 (as above)
 
             for system in self.systems:
                 choice = states[system.name].prompt(utt.duration) if system.prompt else None

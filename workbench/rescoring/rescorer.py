@@ -153,7 +153,8 @@ class CandidateScore:
 
     def to_json(self) -> dict:
         return {**self.candidate.to_json(), "rule": round(self.rule, 4), "context": round(self.context, 4),
-                "hook": self.hook, "total": round(self.total, 4), "parts": {k: round(v, 4) for k, v in self.parts.items() if v}}
+                "hook": self.hook, "total": round(self.total, 4),
+                "parts": {k: round(v, 4) for k, v in self.parts.items() if v}}
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class RescoreResult:
     best: CandidateScore  # highest total (the primary on ties)
     delta: float  # best.total − primary.total
     replaced: bool  # best is not the primary and delta ≥ delta_margin
-    reasons: tuple[str, ...]  # "replaced", "margin_not_met", "primary_best" or "no_alternative", then the parts that moved
+    # "replaced", "margin_not_met", "primary_best" or "no_alternative", then the parts that moved
+    reasons: tuple[str, ...]
 
     @property
     def primary(self) -> CandidateScore:

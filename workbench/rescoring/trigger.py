@@ -119,7 +119,8 @@ class NeedRescore:
             reasons.append("user_keyword")
         if keyword_near_misses(features, user_keywords, options.near_miss_ratio):
             reasons.append("keyword_near_miss")
-        if any(count_occurrences(features.tokens, phrase_tokens(w)) for w in options.homophone_risk if phrase_tokens(w)):
+        if any(count_occurrences(features.tokens, phrase_tokens(w))
+               for w in options.homophone_risk if phrase_tokens(w)):
             reasons.append("homophone_risk")
         kept = len(commit.text.strip())
         trimmed = commit.dedup_trimmed_chars

@@ -25,18 +25,20 @@ from workbench.runner import Stage, StageContext
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", choices=tuple(CONVERTERS), help="the corpus layout")
     parser.add_argument("--source", type=Path, required=True,
-                        help="Kaldi data dir, a CS-FLEURS subset dir, SeACo-Paraformer's data/<split>, an audio folder, "
-                        "or the ViMedCSS HF repository snapshot (holding data/<split>-*.parquet)")
+                        help="Kaldi data dir, a CS-FLEURS subset dir, SeACo-Paraformer's data/<split>, "
+                        "an audio folder, or the ViMedCSS HF repository snapshot (holding data/<split>-*.parquet)")
     parser.add_argument("--audio", type=Path, default=None, help="aishell_ne: AISHELL-1's wav/<split> directory")
     parser.add_argument("--subset", choices=tuple(VIMEDCSS_SPLITS), default=None,
                         help="vimedcss (required): the split to convert; dev is HF's 'validation', hard is the test "
                         "set of harder code-switched terms (written as split 'test', custom.subset 'hard')")
     parser.add_argument("--out", type=Path, required=True, help="manifest to write (jsonl)")
     parser.add_argument("--hotwords", type=Path, default=None,
-                        help="hotword list to write when the utterances carry hotwords (default: <out stem>_hotwords.txt)")
+                        help="hotword list to write when the utterances carry hotwords "
+                        "(default: <out stem>_hotwords.txt)")
     parser.add_argument("--language", default=None, help="matrix language (kaldi, audiofolder: required)")
     parser.add_argument("--split", default=None,
-                        help="split name recorded in the manifest (train/dev/test; default test, vimedcss: from --subset)")
+                        help="split name recorded in the manifest "
+                        "(train/dev/test; default test, vimedcss: from --subset)")
 
 
 def run(context: StageContext) -> None:
@@ -53,5 +55,5 @@ def run(context: StageContext) -> None:
         print(f"{hotwords}: {len(words)} hotwords")
 
 
-STAGE = Stage("convert", "convert a public corpus (Kaldi dir, CS-FLEURS subset, AISHELL-1-NE, HF audio folder, ViMedCSS "
-              "split) into a validated manifest and hotword list", add_arguments, run, description=__doc__)
+STAGE = Stage("convert", "convert a public corpus (Kaldi dir, CS-FLEURS subset, AISHELL-1-NE, HF audio folder, "
+              "ViMedCSS split) into a validated manifest and hotword list", add_arguments, run, description=__doc__)

@@ -20,7 +20,8 @@ from workbench.tts import make_engine
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--text-dir", type=Path, default=Path("data_manifests/default"), help="sentence lists ({pair}.txt)")
+    parser.add_argument("--text-dir", type=Path, default=Path("data_manifests/default"),
+                        help="sentence lists ({pair}.txt)")
     parser.add_argument("--out", type=Path, required=True, help="output directory (replaced as a whole)")
 
 
@@ -33,8 +34,9 @@ def run(context: StageContext) -> None:
         for name in config.pairs:
             spec = specs[name]
             with context.progress(None, f"tts {name}", "seg") as bar:
-                splits = build_pair(spec, load_sentences(args.text_dir, spec), config.sizes, config.seed, out / name / "wav",
-                                    out / name, engine, progress=lambda message, n: (context.log.info(message), bar.update(n)))
+                splits = build_pair(spec, load_sentences(args.text_dir, spec), config.sizes, config.seed,
+                                    out / name / "wav", out / name, engine,
+                                    progress=lambda message, n: (context.log.info(message), bar.update(n)))
             for split, utterances in splits.items():
                 count = write_manifest(out / name / f"{split}.jsonl", utterances)
                 summary.setdefault(name, {})[split] = {
@@ -44,5 +46,6 @@ def run(context: StageContext) -> None:
         write_json_atomic(out / "summary.json", {"config": {"seed": config.seed}, "pairs": summary})
 
 
-STAGE = Stage("corpus", "synthesize the default code-switching / rare-entity corpus (train/dev/test manifests + 16 kHz wav)",
+STAGE = Stage("corpus",
+              "synthesize the default code-switching / rare-entity corpus (train/dev/test manifests + 16 kHz wav)",
               add_arguments, run, config=CorpusConfig, description=__doc__)

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "grpo=results/speechllm/grpo/model")
     parser.add_argument("--rankings", type=Path, default=None,
                         help="eval_retrieval rankings.jsonl (needed for top-k conditions)")
-    parser.add_argument("--frames", type=Path, required=True, help="feature store (encode --layout own) holding the test manifest")
+    parser.add_argument("--frames", type=Path, required=True,
+                        help="feature store (encode --layout own) holding the test manifest")
     parser.add_argument("--out", type=Path, required=True,
                         help="output directory: metrics.json, table.md, hypotheses.jsonl")
 

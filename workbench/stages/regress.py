@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="baseline JSON (see above)")
     parser.add_argument("--tolerance", type=float, default=0.0, help="allowed worsening (absolute, default 0)")
     parser.add_argument("--relative", action="store_true", help="the tolerance is a fraction of each recorded value")
-    parser.add_argument("--root", type=Path, default=Path("."), help="directory the baseline's file paths are relative to")
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="directory the baseline's file paths are relative to")
     parser.add_argument("--record", action="store_true", help="write the current values into the baseline and exit 0")
     parser.add_argument("--out", type=Path, default=None, help="also write every comparison as JSON here")
 
@@ -49,5 +50,6 @@ def run(context: StageContext) -> int:
     return 0
 
 
-STAGE = Stage("regress", "compare current metrics to a recorded baseline (exit 1 naming each regression); --record updates it",
+STAGE = Stage("regress",
+              "compare current metrics to a recorded baseline (exit 1 naming each regression); --record updates it",
               add_arguments, run, description=__doc__)

@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MLflow tracking URI to read (default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db); "
                         "a server (http://host:5000) works the same")
     parser.add_argument("--experiments", type=Path, default=Path("experiments"),
-                        help="experiment YAMLs (cs_nmg/, retrieval/): the rows each table expects (default: experiments)")
-    parser.add_argument("--studies", nargs="+", choices=list(STUDIES), default=list(STUDIES), help="studies to render (default: all)")
+                        help="experiment YAMLs (cs_nmg/, retrieval/): the rows each table expects "
+                        "(default: experiments)")
+    parser.add_argument("--studies", nargs="+", choices=list(STUDIES), default=list(STUDIES),
+                        help="studies to render (default: all)")
     parser.add_argument("--out", type=Path, required=True, help="output directory (replaced atomically)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report as an MLflow run")
     parser.add_argument("--print", dest="print_tables", choices=("none", "main", "all"), default="main",

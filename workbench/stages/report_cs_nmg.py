@@ -17,9 +17,12 @@ from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=Path("results/cs_nmg"), help="<variant>/<pair>/eval/metrics.json live here")
-    parser.add_argument("--experiments", type=Path, default=Path("experiments/cs_nmg"), help="experiment YAMLs (rows, labels)")
-    parser.add_argument("--nearmiss", type=Path, default=Path("results/nearmiss"), help="<pair>/stats.json of the nearmiss stage")
+    parser.add_argument("--results", type=Path, default=Path("results/cs_nmg"),
+                        help="<variant>/<pair>/eval/metrics.json live here")
+    parser.add_argument("--experiments", type=Path, default=Path("experiments/cs_nmg"),
+                        help="experiment YAMLs (rows, labels)")
+    parser.add_argument("--nearmiss", type=Path, default=Path("results/nearmiss"),
+                        help="<pair>/stats.json of the nearmiss stage")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
 
 
@@ -28,5 +31,6 @@ def run(context: StageContext) -> None:
     print(write_tables(cs_nmg_from_files(args.results, args.experiments, args.nearmiss), args.out), end="")
 
 
-STAGE = Stage("report_cs_nmg", "render seed 003 Tables 2-3 (WER/PIER per pair and variant, NM/utt) from eval_asr metrics",
+STAGE = Stage("report_cs_nmg",
+              "render seed 003 Tables 2-3 (WER/PIER per pair and variant, NM/utt) from eval_asr metrics",
               add_arguments, run, description=__doc__)

@@ -17,8 +17,10 @@ from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=Path("results/retrieval"), help="<variant>/eval/metrics.json live here")
-    parser.add_argument("--experiments", type=Path, default=Path("experiments/retrieval"), help="experiment YAMLs (rows, labels)")
+    parser.add_argument("--results", type=Path, default=Path("results/retrieval"),
+                        help="<variant>/eval/metrics.json live here")
+    parser.add_argument("--experiments", type=Path, default=Path("experiments/retrieval"),
+                        help="experiment YAMLs (rows, labels)")
     parser.add_argument("--vocabulary", default="lists", help="the vocabulary setting the ablation tables report")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
 

@@ -39,7 +39,8 @@ def run(context: StageContext) -> None:
     if not utterances:
         raise InputError(f"{args.manifest}: the manifest has no utterances")
     keywords = read_hotword_list(args.keywords) if args.keywords else None
-    params = {"manifest": str(args.manifest), "name": name, "keywords_file": str(args.keywords) if args.keywords else None}
+    params = {"manifest": str(args.manifest), "name": name,
+              "keywords_file": str(args.keywords) if args.keywords else None}
     with context.tracked(f"s1s2_replay-{name}", tags={"manifest": str(args.manifest)}, params=params) as run:
         model = load_whisper(config.model, config.device)
         with context.progress(len(utterances), f"s1s2 replay {name}") as bar:
@@ -51,10 +52,12 @@ def run(context: StageContext) -> None:
         run.log_metrics(result.tracked_metrics())
         context.publish(args.out / "table.md", args.out / "traces.jsonl")
     for system, m in result.summary()["systems"].items():
-        context.log.info("%s %s: MER %.3f PN-hit %s trigger %s win %s loss %s", name, system, m.get("mer", float("nan")),
+        context.log.info("%s %s: MER %.3f PN-hit %s trigger %s win %s loss %s", name, system,
+                         m.get("mer", float("nan")),
                          m.get("proper_noun_hit_rate", "–"), m.get("trigger_rate", "–"), m.get("win_rate", "–"),
                          m.get("loss_rate", "–"))
 
 
-STAGE = Stage("s1s2_replay", "replay a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B (seed 004)",
+STAGE = Stage("s1s2_replay",
+              "replay a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B (seed 004)",
               add_arguments, run, config=S1S2ReplayConfig, description=__doc__)

@@ -30,7 +30,8 @@ METRICS = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref", type=Path, required=True, help="reference jsonl (manifest or id/text records)")
     parser.add_argument("--hyp", type=Path, required=True, help="hypothesis jsonl (id + hypothesis or text)")
-    parser.add_argument("--hotwords", type=Path, help="bias phrase list, one a line (default: each utterance's hotwords)")
+    parser.add_argument("--hotwords", type=Path,
+                        help="bias phrase list, one a line (default: each utterance's hotwords)")
     parser.add_argument("--metrics", nargs="+", choices=METRICS, default=list(METRICS), help="metrics to print")
     parser.add_argument("--out", type=Path, help="write the corpus metrics as JSON here")
     parser.add_argument("--per-utterance", type=Path, help="write per-utterance counts (jsonl) here")
@@ -39,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def metrics_table(metrics: dict[str, float], names) -> Table:
     """One row per metric: rates in %, utterance counts as counts."""
     rows = [[name, format_cell(metrics[name], "count" if name.endswith("utterances") else "percent")] for name in names]
-    return Table("score", "score", [Column("metric", "text"), Column("value (rates in %)", "text", align="right")], rows)
+    return Table("score", "score", [Column("metric", "text"), Column("value (rates in %)", "text", align="right")],
+                 rows)
 
 
 def run(context: StageContext) -> None:
@@ -51,7 +53,8 @@ def run(context: StageContext) -> None:
     metrics = corpus.as_metrics()
     print(metrics_table(metrics, args.metrics).grid(), end="")
     if args.out:
-        write_json_atomic(args.out, {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()})
+        write_json_atomic(args.out,
+                          {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()})
     if args.per_utterance:
         write_jsonl(args.per_utterance, (s.to_json() for s in corpus.per_utterance))
 

@@ -24,7 +24,8 @@ from workbench.text.lid import CJK_MATRIX, VIETNAMESE, token_language
 from workbench.text.tokenize import mixed_tokens
 
 _TAG = re.compile(r"<tag\s+([^<>]*?)\s*>")
-_RAW_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
+_RAW_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]"
+                        r"|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
 
 
 @dataclass(slots=True)

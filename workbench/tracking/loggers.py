@@ -122,7 +122,8 @@ class DiskLogger:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         with open(self.dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": step or 0, "time": time.time(), **{k: float(v) for k, v in metrics.items()}}) + "\n")
+            handle.write(json.dumps({"step": step or 0, "time": time.time(),
+                                     **{k: float(v) for k, v in metrics.items()}}) + "\n")
 
     def log_artifact(self, path: Path | str, folder: str | None = None) -> None:
         target = self.dir / "artifacts" / (folder or "")

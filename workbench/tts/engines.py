@@ -76,7 +76,8 @@ class EspeakEngine:
                 capture_output=True, check=False,
             )
             if result.returncode != 0 or not result.stdout:
-                raise TTSError(f"espeak-ng -v {self.voice} failed on {text!r}: {result.stderr.decode(errors='replace')}")
+                raise TTSError(f"espeak-ng -v {self.voice} failed on {text!r}: "
+                               f"{result.stderr.decode(errors='replace')}")
             samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="float32")
             out.append(resample(samples, rate))
         return out

@@ -34,7 +34,8 @@ def seeded_fastspeech2(asset_dir: str, seed: int) -> bytes:
     seed_attr, seed2_attr = b"\n\x04seed\x12\x02\x18\x00", b"\n\x05seed2\x12\x02\x18\x00"
     if model.count(seed_attr) != 2 or model.count(seed2_attr) != 2:
         raise RuntimeError("unexpected fastspeech2_quan.tflite: RandomUniform seed attributes not found")
-    return model.replace(seed_attr, seed_attr[:-1] + bytes([seed])).replace(seed2_attr, seed2_attr[:-1] + bytes([seed + 64]))
+    return model.replace(seed_attr, seed_attr[:-1] + bytes([seed])).replace(
+        seed2_attr, seed2_attr[:-1] + bytes([seed + 64]))
 
 
 def main() -> int:
