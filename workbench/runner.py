@@ -132,6 +132,23 @@ class RecordLog:
         return count
 
 
+class TrainingProgress:
+    """``progress(done, total)`` and ``resumed(step)`` for a training loop's callbacks."""
+
+    def __init__(self, bar, log: logging.Logger | None, where: Path):
+        self.bar, self.log, self.where = bar, log, where
+
+    def progress(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+
+    def resumed(self, step: int, where: Path | None = None) -> None:
+        if self.log is not None:
+            total = self.bar.total if self.bar is not None else None
+            self.log.info("resuming from step %d of %s (%s)", step, total, where or self.where)
+
+
 class StageContext:
     """What a stage's ``run`` gets: its arguments, its config, and the runner's services."""
 
@@ -190,6 +207,17 @@ class StageContext:
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, unit=unit, initial=initial, dynamic_ncols=True)
+
+    @contextlib.contextmanager
+    def training_progress(self, desc: str, where: Path, total: int | None = None,
+                          main_process: bool = True) -> Iterator[TrainingProgress]:
+        """The callbacks a training loop reports through: a bar in optimizer steps and the
+        "resuming from step N of M" line (processes other than the main one report nothing)."""
+        if not main_process:
+            yield TrainingProgress(None, None, where)
+            return
+        with self.progress(total, desc, "step") as bar:
+            yield TrainingProgress(bar, self.log, where)
 
     def write_json(self, path: Path, payload: object, publish: bool = True) -> None:
         """Write ``payload`` atomically and log it as an artifact of the tracked run."""

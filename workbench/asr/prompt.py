@@ -162,20 +162,10 @@ class PromptBuilder:
         if not self.section_separator:
             raise ValueError("section_separator must not be empty")
 
-    def build(
-        self,
-        keywords: Iterable[str] = (),
-        recent_lines: Iterable[str] = (),
-        system_vocabulary: Iterable[str] = (),
-        recent_keywords: Iterable[str] = (),
-        *,
-        strengthen: bool = False,
-        tokenizer: _Encoder | None = None,
-    ) -> str | None:
-        """The prompt for ``DecodingOptions.prompt``, or None when there is nothing to pass."""
-        return self.build_result(
-            keywords, recent_lines, system_vocabulary, recent_keywords, strengthen=strengthen, tokenizer=tokenizer
-        ).prompt
+    def build(self, *args, **kwargs) -> str | None:
+        """``build_result(...).prompt``: the prompt for ``DecodingOptions.prompt``, or None when
+        there is nothing to pass."""
+        return self.build_result(*args, **kwargs).prompt
 
     def build_result(
         self,

@@ -24,7 +24,7 @@ import resource
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # errnos of "the output does not fit"
@@ -102,16 +102,11 @@ def _no_room_error(error: BaseException, written: Path, target: Path) -> OSError
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary path in the target's directory; rename it onto the target on success."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+def _whole_or_nothing(tmp: Path, target: Path, remove: Callable[[Path], None]) -> Iterator[None]:
+    """Around writing ``tmp`` and renaming it onto ``target``: an error that means the output did
+    not fit names ``target``; ``tmp`` is removed whatever happened (once renamed it is gone)."""
     try:
-        yield tmp
-        os.replace(tmp, target)
+        yield
     except Exception as error:
         no_room = _no_room_error(error, tmp, target)
         if no_room is not None:
@@ -119,7 +114,20 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         raise
     finally:
         if tmp.exists():
-            tmp.unlink()
+            remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; rename it onto the target on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    with _whole_or_nothing(tmp, target, Path.unlink):
+        yield tmp
+        os.replace(tmp, target)
 
 
 @contextlib.contextmanager
@@ -128,7 +136,7 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
-    try:
+    with _whole_or_nothing(tmp, target, lambda path: shutil.rmtree(path, ignore_errors=True)):
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old")
@@ -138,14 +146,6 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
-    except Exception as error:
-        no_room = _no_room_error(error, tmp, target)
-        if no_room is not None:
-            raise no_room from error
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text_atomic(target: Path | str, text: str) -> None:

@@ -42,12 +42,9 @@ def run(context: StageContext) -> None:
     with context.tracked("grpo", {"study": "speechllm"}, {"sft": sft}) as run:
         state = context.resume(args.out, [args.sft, *args.manifest, *args.vocabulary, *args.exclude, args.frames,
                                           config.lm])
-        with context.progress(config.max_steps, "grpo speechllm", "step") as bar:
-            result = train_grpo(
-                policy, config, sft, state.directory / "checkpoints", run.log_metrics,
-                progress=lambda done, total: bar.update(done - bar.n),
-                on_resume=lambda step, path: context.log.info("resuming from step %d of %d (%s)", step,
-                                                              config.max_steps, path))
+        with context.training_progress("grpo speechllm", state.directory / "checkpoints", config.max_steps) as steps:
+            result = train_grpo(policy, config, sft, state.directory / "checkpoints", run.log_metrics,
+                                progress=steps.progress, on_resume=steps.resumed)
         policy.model.save(args.out / "model", result.meta)
         context.write_json(args.out / "train.json", result.summary)
         if result.main_process:

@@ -14,7 +14,6 @@ LM is not copied), train.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 from pathlib import Path
 
@@ -41,16 +40,8 @@ def run(context: StageContext) -> None:
     with context.tracked("sft", {"study": "speechllm"}, main_process=main) as run:
         state = context.resume(args.out, [*args.manifest, *args.vocabulary, *args.exclude, args.frames, config.lm,
                                           config.model], main_process=main)
-        with context.progress(None, "sft speechllm", "step") if main else contextlib.nullcontext() as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            def resumed(step: int) -> None:
-                if main:
-                    context.log.info("resuming from step %d of %d (%s)", step, bar.total, state.directory / CHECKPOINT)
-
-            result = fine_tune(config, data, state.directory, run.log_metrics, progress, resumed)
+        with context.training_progress("sft speechllm", state.directory / CHECKPOINT, main_process=main) as steps:
+            result = fine_tune(config, data, state.directory, run.log_metrics, steps.progress, steps.resumed)
         if not main:
             return
         result.model.save(args.out / "model", result.meta)

@@ -57,15 +57,10 @@ def run(context: StageContext) -> None:
         trainable, total = trainable_parameters(model)
         context.log.info("%s: %d utterances, LoRA %d of %d parameters trainable", experiment.name, len(items),
                          trainable, total)
-        with context.progress(None, "train", "step") as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with context.training_progress("train", resume.directory) as steps:
             result = finetune_whisper(
                 model, experiment, config, items, utterances, args.manifest.parent, dev, args.dev and args.dev.parent,
-                args.encoder_cache, resume.directory, logger.log_metrics, progress,
-                lambda step: context.log.info("resuming from step %d of %d (%s)", step, bar.total, resume.directory),
+                args.encoder_cache, resume.directory, logger.log_metrics, steps.progress, steps.resumed,
                 lambda epoch, scores: context.log.info("epoch %d: %s", epoch, scores))
         save_adapter(model, args.out / "adapter")
         context.write_json(args.out / "train.json", result.summary())

@@ -46,13 +46,9 @@ def run(context: StageContext) -> None:
     with context.tracked(f"train-{experiment.name}", tags, {"experiment": experiment.params()}) as run:
         inputs = [*data.manifests, *args.exclude, args.frames, config.model, config.text_model]
         resume = context.resume(args.out, inputs, {"experiment": args.experiment.read_text(encoding="utf-8")})
-        with context.progress(None, f"train {experiment.method}", "step") as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            trained = fit_retriever(experiment, config, data, args.frames, resume.directory, run.log_metrics, progress,
-                                    lambda step: context.log.info("resuming from step %d (%s)", step, resume.directory))
+        with context.training_progress(f"train {experiment.method}", resume.directory) as steps:
+            trained = fit_retriever(experiment, config, data, args.frames, resume.directory, run.log_metrics,
+                                    steps.progress, steps.resumed)
         save_retriever(trained.model, args.out, trained.meta)
         context.write_json(args.out / "train.json", trained.summary)
         run.log_metrics({"train_seconds": trained.seconds, "examples": len(data.examples)})

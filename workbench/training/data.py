@@ -9,7 +9,7 @@ file: silently training on fewer utterances would make rows of a table incompara
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,15 +77,3 @@ def epoch_batches(items: Sequence[TrainingItem], batch_size: int, seed: int, epo
     order = list(range(len(items)))
     random.Random(seed * 1_000_003 + epoch).shuffle(order)
     return [[items[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
-
-
-def iterate_steps(
-    items: Sequence[TrainingItem], batch_size: int, seed: int, epochs: int, start_step: int = 0
-) -> Iterator[tuple[int, int, list[TrainingItem]]]:
-    """(global step, epoch, batch) from ``start_step`` on: resuming skips what was done."""
-    step = 0
-    for epoch in range(epochs):
-        for batch in epoch_batches(items, batch_size, seed, epoch):
-            if step >= start_step:
-                yield step, epoch, batch
-            step += 1
