@@ -50,3 +50,10 @@ def test_changing_a_model_path_moves_the_stage_config_and_dvc_dependency(tmp_pat
     deps = {str(dep) for stage in Repo(str(tmp_path)).index.stages if stage.name.startswith("evaluate")
             for dep in stage.deps}
     assert "models/whisper-small.pt" in deps and "models/whisper-base.pt" not in deps
+
+
+def test_built_in_model_defaults_are_the_params_models():
+    from workbench.config import models as defaults
+
+    models = yaml.safe_load((REPO / "params.yaml").read_text())["models"]
+    assert models == {"whisper": defaults.WHISPER, "text": defaults.TEXT_ENCODER, "lm": defaults.LM}

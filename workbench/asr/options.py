@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.config.models import WHISPER
 from workbench.metrics.options import ScoreConfig
 from workbench.tracking.options import TrackingConfig
 
@@ -16,7 +17,7 @@ def _check_batch_size(batch_size: int) -> None:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    model: str = WHISPER  # openai-whisper checkpoint path
     batch_size: int = 8  # clips per encoder/decoder batch
     beam_size: int | None = None  # None: greedy decoding
     temperature_fallback: bool = True  # whisper.transcribe's re-decoding of repetitive/unlikely outputs
@@ -34,7 +35,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class NBestConfig:
-    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    model: str = WHISPER  # openai-whisper checkpoint path
     batch_size: int = 8  # clips per batch (the beam multiplies the decoder batch)
     beam_size: int = 5
     n_best: int = 5  # hypotheses kept per clip (<= beam_size * patience)
@@ -60,7 +61,7 @@ class NBestConfig:
 
 @dataclass(frozen=True)
 class EvalASRConfig:
-    model: str = "models/whisper-base.pt"  # base checkpoint the adapter was trained on
+    model: str = WHISPER  # base checkpoint the adapter was trained on
     batch_size: int = 8  # clips per greedy decoding batch
     score: ScoreConfig = ScoreConfig()
     device: str = "cpu"

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from workbench.config.models import LM
 from workbench.data.atomic import write_json_atomic
 from workbench.errors import ConfigError, LLMError
 
 Messages = Sequence[Mapping[str, str]]
 
 BACKENDS = ("local", "openai", "none")
-DEFAULT_MODEL_PATH = "models/SmolLM2-135M-Instruct"
+DEFAULT_MODEL_PATH = LM
 
 # Names used in the prompt; unknown codes are shown as given.
 _LANGUAGE_NAMES = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.config.models import WHISPER
 from workbench.nearmiss.gate import GateConfig
 from workbench.nearmiss.llm import LLMConfig
 from workbench.tracking.options import TrackingConfig
@@ -14,7 +15,7 @@ POI_CATEGORIES = ("embedded", "boundary")  # workbench.text.poi: embedded spans 
 
 @dataclass(frozen=True)
 class NearMissConfig:
-    model: str = "models/whisper-base.pt"  # the frozen seed ASR: teacher-forced scores for the acoustic gate
+    model: str = WHISPER  # the frozen seed ASR: teacher-forced scores for the acoustic gate
     sources: tuple[str, ...] = ("nbest", "llm", "phonetic")  # candidate sources, in priority order
     poi_neighbourhood: int = 1  # ±k word tokens around embedded spans form "boundary" POIs (seed 003 Eq. 2)
     embedded_language: str = "en"

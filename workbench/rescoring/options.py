@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from workbench.asr.prompt import PromptLimits
+from workbench.config.models import WHISPER
 from workbench.metrics.options import ScoreConfig
 from workbench.tracking.options import TrackingConfig
 
@@ -183,7 +184,7 @@ KEYWORD_MODES = ("conversation", "none")
 class S1S2ReplayConfig:
     """Replay of a manifest as short committed utterances: no-bias / S1 / S1+S2-A / S1+S2-B."""
 
-    model: str = "models/whisper-base.pt"  # openai-whisper checkpoint path
+    model: str = WHISPER  # openai-whisper checkpoint path
     # systems replayed (workbench.rescoring.replay.SYSTEMS); *_uncapped: diagnostics without the trigger cap
     # and the second pass's concurrency limit
     systems: tuple[str, ...] = ("no_bias", "s1", "s1_s2a", "s1_s2b", "s1_s2a_uncapped")

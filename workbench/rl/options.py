@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.config.models import LM
 from workbench.rl.rewards import REWARDS
 from workbench.speechllm.options import check_utterance_limit
 from workbench.speechllm.prompts import PromptConfig
@@ -14,7 +15,7 @@ from workbench.tracking.options import TrackingConfig
 class GRPOSpeechLLMConfig:
     """trl's GRPO on the SFT model; only the LoRA weights train (seed 001 §3.2)."""
 
-    lm: str = "models/SmolLM2-135M-Instruct"
+    lm: str = LM
     # every GRPO prompt carries a list (the match reward needs one); positive/negative 1:1
     prompts: PromptConfig = PromptConfig(unbiased_per_biased=0.0)
     rewards: tuple[str, ...] = ("match", "wer")  # workbench.rl.rewards.REWARDS

@@ -8,6 +8,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.config.models import LM, WHISPER
 from workbench.metrics.options import DEFAULT_NORMALIZATION
 from workbench.speechllm.decoding import DecodeOptions
 from workbench.speechllm.model import SpeechLLMConfig
@@ -35,8 +36,8 @@ def check_utterance_limit(limit: int | None) -> None:
 
 @dataclass(frozen=True)
 class SFTSpeechLLMConfig:
-    lm: str = "models/SmolLM2-135M-Instruct"  # any HF causal LM directory
-    model: str = "models/whisper-base.pt"  # the audio encoder whose states `encode --layout own` stored
+    lm: str = LM  # any HF causal LM directory
+    model: str = WHISPER  # the audio encoder whose states `encode --layout own` stored
     architecture: SpeechLLMConfig = SpeechLLMConfig()
     prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
     loop: SFTLoopConfig = SFTLoopConfig()
@@ -51,7 +52,7 @@ class SFTSpeechLLMConfig:
 
 @dataclass(frozen=True)
 class EvalContextualConfig:
-    lm: str = "models/SmolLM2-135M-Instruct"
+    lm: str = LM
     # seed 000 Table 3 / seed 001 Table 3: no list, the oracle list, a retriever's top-k
     conditions: tuple[str, ...] = ("NA", "GT", "top1", "top2", "top5", "top10")
     ranking_method: str = "phonetic"  # rankings.jsonl method: phonetic | learned | fused

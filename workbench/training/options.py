@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.asr.lora import LoRAConfig
+from workbench.config.models import WHISPER
 from workbench.nearmiss.gate import GateConfig
 from workbench.tracking.options import TrackingConfig
 from workbench.training.trainer import LoopConfig
@@ -15,7 +16,7 @@ from workbench.training.trainer import LoopConfig
 class TrainASRConfig:
     # "default" (this 2-core CPU, minutes) or "full" (seed 003's scale on GPUs): params.yaml's profiles
     profile: str = "default"
-    model: str = "models/whisper-base.pt"  # the seed ASR LoRA adapts
+    model: str = WHISPER  # the seed ASR LoRA adapts
     lora: LoRAConfig = LoRAConfig()
     loop: LoopConfig = LoopConfig()
     gate: GateConfig = GateConfig()  # thresholds for re-selecting negatives (the experiment picks the levels)
