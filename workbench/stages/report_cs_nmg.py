@@ -17,11 +17,11 @@ from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=Path("results/cs_nmg"),
+    parser.add_argument("--results", type=Path, required=True,
                         help="<variant>/<pair>/eval/metrics.json live here")
     parser.add_argument("--experiments", type=Path, default=Path("experiments/cs_nmg"),
                         help="experiment YAMLs (rows, labels)")
-    parser.add_argument("--nearmiss", type=Path, default=Path("results/nearmiss"),
+    parser.add_argument("--nearmiss", type=Path, required=True,
                         help="<pair>/stats.json of the nearmiss stage")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
 

@@ -17,7 +17,7 @@ from workbench.runner import Stage, StageContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=Path("results/retrieval"),
+    parser.add_argument("--results", type=Path, required=True,
                         help="<variant>/eval/metrics.json live here")
     parser.add_argument("--experiments", type=Path, default=Path("experiments/retrieval"),
                         help="experiment YAMLs (rows, labels)")
