@@ -27,27 +27,18 @@ def nbest_args(out, *settings):
             "--set", "n_best=2", "--set", "max_tokens_per_second=1", *[a for s in settings for a in ("--set", s)]]
 
 
-def killed_after_first_batch(monkeypatch):
-    """Make the next run die (like kill -9) once the first utterance's record is stored; count decodes."""
+def watch_decoding(monkeypatch, die_after_first_batch: bool = False) -> list[str]:
+    """Record the ids the next run decodes; optionally make it die (like kill -9) once the first
+    batch's records are stored."""
     decoded, real = [], nbest_stage.nbest_lists
 
-    def dying(model, utterances, root, config):
+    def watched(model, utterances, root, config):
         for batch in real(model, utterances, root, config):
             decoded.extend(r["id"] for r in batch)
             yield batch
-            raise KeyboardInterrupt
-    monkeypatch.setattr(nbest_stage, "nbest_lists", dying)
-    return decoded
-
-
-def counting(monkeypatch):
-    decoded, real = [], nbest_stage.nbest_lists
-
-    def wrapped(model, utterances, root, config):
-        for batch in real(model, utterances, root, config):
-            decoded.extend(r["id"] for r in batch)
-            yield batch
-    monkeypatch.setattr(nbest_stage, "nbest_lists", wrapped)
+            if die_after_first_batch:
+                raise KeyboardInterrupt
+    monkeypatch.setattr(nbest_stage, "nbest_lists", watched)
     return decoded
 
 
@@ -61,12 +52,12 @@ def test_nbest_stage_resumes_and_writes_in_manifest_order(workspace, monkeypatch
 
     out = workspace / "nbest" / "tiny.jsonl"
     with monkeypatch.context() as patch:
-        killed_after_first_batch(patch)
+        watch_decoding(patch, die_after_first_batch=True)
         with pytest.raises(KeyboardInterrupt):
             main(nbest_args(out, "beam_size=3"))
     assert not out.exists()
     with monkeypatch.context() as patch:
-        decoded = counting(patch)
+        decoded = watch_decoding(patch)
         main(nbest_args(out, "beam_size=3"))
     assert decoded == ["en_entities-0101"]  # the first utterance was not decoded again
     assert out.read_bytes() == fresh.read_bytes()
@@ -79,11 +70,11 @@ def test_nbest_rerun_with_other_settings_after_a_kill_starts_fresh(workspace, mo
     main(nbest_args(fresh, "beam_size=2"))
     out = workspace / "nbest" / "tiny.jsonl"
     with monkeypatch.context() as patch:
-        killed_after_first_batch(patch)
+        watch_decoding(patch, die_after_first_batch=True)
         with pytest.raises(KeyboardInterrupt):
             main(nbest_args(out, "beam_size=3"))
     with monkeypatch.context() as patch:
-        decoded = counting(patch)
+        decoded = watch_decoding(patch)
         main(nbest_args(out, "beam_size=2"))
     assert decoded == ["cmn_eng-0044", "en_entities-0101"]  # nothing of the beam-3 run reused
     assert out.read_bytes() == fresh.read_bytes()
