@@ -1,4 +1,5 @@
-"""How text is normalized and which tokens are POIs when a stage scores hypotheses."""
+"""How text is normalized and which tokens are POIs when a stage scores hypotheses, and how
+uncertain the corpus metrics are (bootstrap intervals, paired tests)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,34 @@ class ScoreConfig:
     def __post_init__(self):
         if self.poi_neighbourhood < 0:
             raise ValueError(f"score.poi_neighbourhood must be >= 0, got {self.poi_neighbourhood}")
+
+
+@dataclass(frozen=True)
+class IntervalConfig:
+    """Bootstrap over utterances for confidence intervals, and the paired test between two systems."""
+
+    resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95  # interval coverage; a difference is significant when p < 1 - confidence
+    test: str = "bootstrap"  # p-value of a paired difference: "bootstrap" (shifted) or "permutation"
+
+    def __post_init__(self):
+        if self.resamples < 1:
+            raise ValueError(f"intervals.resamples must be >= 1, got {self.resamples}")
+        if self.seed < 0:
+            raise ValueError(f"intervals.seed must be >= 0, got {self.seed}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"intervals.confidence must be in (0, 1), got {self.confidence}")
+        if self.test not in PAIRED_TESTS:
+            raise ValueError(f"intervals.test must be one of {PAIRED_TESTS}, got {self.test!r}")
+
+
+PAIRED_TESTS = ("bootstrap", "permutation")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """``workbench compare``: how both systems are scored, and the intervals and test between them."""
+
+    score: ScoreConfig = ScoreConfig()
+    intervals: IntervalConfig = IntervalConfig()

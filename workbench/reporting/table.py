@@ -43,6 +43,14 @@ def percent_cell(value, digits: int = 2) -> str:
     return format_cell(value, "percent", digits)
 
 
+def interval_cell(value, lo, hi, kind: str = "percent", digits: int = 2) -> str:
+    """A value with its confidence interval, "11.60 [8.90, 14.50]"; the value alone where the
+    interval is undefined, a gap where the value is."""
+    if is_gap(value) or is_gap(lo) or is_gap(hi):
+        return format_cell(value, kind, digits)
+    return f"{format_cell(value, kind, digits)} [{format_cell(lo, kind, digits)}, {format_cell(hi, kind, digits)}]"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
