@@ -58,11 +58,12 @@ class Alignment:
     def reference_length(self) -> int:
         return len(self.reference)
 
-    def rate(self) -> float:
-        """Errors per reference token; an empty reference gives 0 with no errors, else inf."""
+    def rate(self, empty_reference: str = "undefined") -> float:
+        """Errors per reference token. An empty reference gives 0 with no errors, else inf
+        ("undefined") or the error count (``empty_reference="errors"``, jiwer's convention)."""
         if self.reference_length:
             return self.errors / self.reference_length
-        return 0.0 if self.errors == 0 else float("inf")
+        return 0.0 if self.errors == 0 else float("inf") if empty_reference == "undefined" else float(self.errors)
 
     def reference_tags(self) -> list[str]:
         """Per reference token: "C" correct, "S" substituted, "D" deleted."""
@@ -117,7 +118,19 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
     )
 
 
-def corpus_rate(alignments: Sequence[Alignment]) -> float:
-    """Sum of errors over sum of reference tokens (NaN when there are no reference tokens)."""
-    total = sum([len(a.reference) for a in alignments])
-    return sum([a.errors for a in alignments]) / total if total else float("nan")
+# what a rate is when the references hold no token: NaN (undefined, the default) or, as jiwer
+# computes it, the error count (the insertions) over one
+EMPTY_REFERENCE = ("undefined", "errors")
+
+
+def empty_safe_rate(errors: int, tokens: int, empty_reference: str = "undefined") -> float:
+    """``errors / tokens``; with no tokens NaN ("undefined") or ``errors`` ("errors", jiwer's)."""
+    if tokens:
+        return errors / tokens
+    return float("nan") if empty_reference == "undefined" else float(errors)
+
+
+def corpus_rate(alignments: Sequence[Alignment], empty_reference: str = "undefined") -> float:
+    """Sum of errors over sum of reference tokens (no reference token: see ``empty_safe_rate``)."""
+    return empty_safe_rate(sum([a.errors for a in alignments]), sum([len(a.reference) for a in alignments]),
+                           empty_reference)

@@ -13,6 +13,12 @@ Two paths give the same numbers. ``Scorer.score`` builds an ``UtteranceScore`` o
 (``workbench.metrics._kernel.count_row``), which writes the same counts as one row of a C array
 per utterance, and builds the corpus result from its column sums; per-utterance scores are
 built by ``Scorer.score`` when first asked for. The tests hold the two paths equal pair by pair.
+
+Conventions (docs/metrics.md): each text goes through ``Normalizer.prepare`` (the parts of the chain
+that need the whole text) before it is tokenized. Two options follow jiwer where the defaults do not:
+``cer_spaces`` counts the spaces between words in CER (the kernel counts characters without them, so
+this option scores through ``score``, as ``keep_utterances`` does), and ``empty_reference="errors"``
+gives a corpus without reference tokens its error count as WER/CER/MER instead of NaN.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, overload
 
-from workbench.metrics.alignment import Alignment, align, corpus_rate
+from workbench.errors import InputError
+from workbench.metrics.alignment import EMPTY_REFERENCE, Alignment, align, corpus_rate, empty_safe_rate
 from workbench.metrics.bias import BiasCounts, BiasResult, PhraseIndex, bias_counts, corpus_bias
 from workbench.metrics.kernel import CountTable, Phrases, count_row
 from workbench.metrics.keywords import (
@@ -74,6 +81,7 @@ class UtteranceScore:
     keywords: KeywordCounts
     digits: DigitCounts
     poi_source: str
+    cer: Alignment  # the CER alignment: ``char``, or with ``cer_spaces`` over the words joined by spaces
 
     def to_json(self) -> dict:
         def counts(a: Alignment) -> dict:
@@ -83,7 +91,7 @@ class UtteranceScore:
         return {
             "id": self.id, "reference_normalized": " ".join(self.word.reference),
             "hypothesis_normalized": " ".join(self.word.hypothesis),
-            "wer": counts(self.word), "cer": counts(self.char), "mer": counts(self.mixed),
+            "wer": counts(self.word), "cer": counts(self.cer), "mer": counts(self.mixed),
             "poi": {"source": self.poi_source, "tokens": self.pier.poi_tokens, "errors": self.pier.poi_errors},
             "bias": {"tokens": self.bias_word.bias_tokens, "errors": self.bias_word.bias_errors},
             "keywords": {"total": self.keywords.keywords, "missing": self.keywords.missing},
@@ -124,9 +132,11 @@ class CorpusScore:
     counts: CountTable | None = field(repr=False, compare=False, default=None)
 
     @classmethod
-    def from_counts(cls, counts: CountTable, per_utterance: Sequence[UtteranceScore]) -> CorpusScore:
+    def from_counts(cls, counts: CountTable, per_utterance: Sequence[UtteranceScore],
+                    empty_reference: str = "undefined") -> CorpusScore:
         """The corpus result from a ``CountTable``'s totals (the same formulas as ``aggregate``'s
-        corpus functions: sums of errors over sums of tokens, NaN where nothing is counted)."""
+        corpus functions: sums of errors over sums of tokens, NaN where nothing is counted, except
+        WER/CER/MER with ``empty_reference="errors"``)."""
         t = counts.totals()
 
         def ratio(numerator: int, denominator: int) -> float:
@@ -145,9 +155,9 @@ class CorpusScore:
 
         return cls(
             utterances=t["rows"],
-            wer=ratio(errors("word"), t["word_tokens"]),
-            cer=ratio(errors("char"), t["char_tokens"]),
-            mer=ratio(errors("mixed"), t["mixed_tokens"]),
+            wer=empty_safe_rate(errors("word"), t["word_tokens"], empty_reference),
+            cer=empty_safe_rate(errors("char"), t["char_tokens"], empty_reference),
+            mer=empty_safe_rate(errors("mixed"), t["mixed_tokens"], empty_reference),
             sacc=ratio(t["exact"], t["rows"]),
             pier=PIERResult(
                 pier=ratio(t["poi_errors"], t["poi_tokens"]),
@@ -181,7 +191,13 @@ class CorpusScore:
 
 
 class Scorer:
-    """Scores pairs with one normalizer; ``bias_phrases`` (optional) replaces per-utterance hotwords for B-WER."""
+    """Scores pairs with one normalizer; ``bias_phrases`` (optional) replaces per-utterance hotwords for B-WER.
+
+    ``cer_spaces``: count the spaces between words in CER, as jiwer does (default: characters
+    only, so that CER compares across scripts with and without word spacing). ``empty_reference``:
+    WER/CER/MER of a corpus without reference tokens, "undefined" (NaN, the default) or "errors"
+    (the error count, jiwer's).
+    """
 
     def __init__(
         self,
@@ -189,21 +205,34 @@ class Scorer:
         poi_neighbourhood: int = 0,
         embedded_language: str = "en",
         bias_phrases: Sequence[str] | None = None,
+        cer_spaces: bool = False,
+        empty_reference: str = "undefined",
     ):
+        if empty_reference not in EMPTY_REFERENCE:
+            raise ValueError(f"empty_reference must be one of {EMPTY_REFERENCE}, got {empty_reference!r}")
         self.poi_neighbourhood = poi_neighbourhood  # ±k tokens around embedded spans also count as POIs
         self.embedded_language = embedded_language
+        self.cer_spaces = cer_spaces
+        self.empty_reference = empty_reference
         self.normalizer: Normalizer = build_normalizer(normalization)
-        self.analyzer = TextAnalyzer(self.normalizer)
+        self.prepare = self.normalizer.prepare  # whole-text part, before raw-token normalization
+        self.analyzer = TextAnalyzer(self.normalizer.per_token)
         self.tokenizer = ScoringTokenizer(self.analyzer)
         self._phrases: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._hotword_lists: dict[tuple[str, ...], Hotwords] = {}
         self._global_phrases = self._hotwords(tuple(bias_phrases)) if bias_phrases is not None else None
 
+    @classmethod
+    def from_config(cls, config, bias_phrases: Sequence[str] | None = None) -> Scorer:
+        """A scorer with a ``ScoreConfig``'s settings."""
+        return cls(config.normalization, config.poi_neighbourhood, config.embedded_language, bias_phrases,
+                   getattr(config, "cer_spaces", False), getattr(config, "empty_reference", "undefined"))
+
     def phrase_tokens(self, phrase: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A hotword as mixed tokens and as characters, normalized like the texts."""
         hit = self._phrases.get(phrase)
         if hit is None:
-            analysis = self.analyzer.analyse(phrase)
+            analysis = self.analyzer.analyse(self.prepare(phrase))
             hit = self._phrases[phrase] = (tuple(analysis.mixed), tuple("".join(analysis.words)))
         return hit
 
@@ -218,23 +247,28 @@ class Scorer:
         return hit
 
     def _reference_tokens(self, reference: Reference) -> tuple[str, list[str], list[str], bytes | None, str]:
-        """(tag-free text, words, mixed tokens, POI flag per mixed token or None, POI source)."""
+        """(tag-free text, words, mixed tokens, POI flag per mixed token or None, POI source).
+
+        Marks are stripped before ``prepare`` (Whisper's bracket rule would remove ``<tag x>``); the
+        character spans they leave hold in the prepared text, whose blanked brackets keep offsets."""
         text, language = reference.text, reference.language
         tagged = "<tag" in text and has_tags(text)  # the substring test first: most texts have no mark
         if tagged or reference.spans:
-            pois = tag_pois(
-                text, language, self.analyzer, reference.spans or None, self.poi_neighbourhood, self.embedded_language,
-            )
-            if tagged:
-                text = strip_tags(text)[0]
-            words, mixed, _ = self.tokenizer.tokens(text)
-            return text, words, mixed, bytes(map(bool, pois.poi)), pois.source
+            if not self.normalizer.keeps_offsets:
+                raise InputError(
+                    f"utterance {reference.id}: POI marks or character spans cannot follow the whole-text "
+                    f"normalization step(s) {self.normalizer.whole_text_steps}; score this set without them")
+            text, spans = strip_tags(text) if tagged else (text, reference.spans)
+            pois = tag_pois(self.prepare(text), language, self.analyzer, spans, self.poi_neighbourhood,
+                            self.embedded_language)
+            words, mixed, _ = self.tokenizer.tokens(self.prepare(text))
+            return text, words, mixed, bytes(map(bool, pois.poi)), "tags" if tagged else pois.source
         if language in CJK_MATRIX or language in VIETNAMESE:
-            words, mixed, flags = self.tokenizer.tokens(text, (language, self.embedded_language))
+            words, mixed, flags = self.tokenizer.tokens(self.prepare(text), (language, self.embedded_language))
             if self.poi_neighbourhood:
                 flags = bytes(map(bool, widen(flags, self.poi_neighbourhood)))
             return text, words, mixed, flags, "lid"
-        words, mixed, _ = self.tokenizer.tokens(text)
+        words, mixed, _ = self.tokenizer.tokens(self.prepare(text))
         return text, words, mixed, None, "none"  # no LID rule for this matrix language, no marks: no POI
 
     def _pair_tokens(self, reference: Reference, hypothesis: str) -> tuple:
@@ -245,7 +279,7 @@ class Scorer:
         if hypothesis == text:
             hyp_words, hyp_mixed = ref_words, ref_mixed
         else:
-            hyp_words, hyp_mixed, _ = self.tokenizer.tokens(hypothesis)
+            hyp_words, hyp_mixed, _ = self.tokenizer.tokens(self.prepare(hypothesis))
         hotwords = self._hotwords(tuple(reference.hotwords))  # a tuple already, unless built by hand
         return ref_words, ref_mixed, hyp_words, hyp_mixed, poi, poi_source, hotwords, self._global_phrases or hotwords
 
@@ -259,6 +293,7 @@ class Scorer:
         word = mixed if same_words else align(ref_words, hyp_words)
         ref_chars = "".join(ref_words)
         char = align(ref_chars, "".join(hyp_words))
+        cer = align(" ".join(ref_words), " ".join(hyp_words)) if self.cer_spaces else char
         return UtteranceScore(
             reference.id, word, char, mixed,
             pier_counts(mixed, poi) if poi else shared_record(PIERCounts, 0, 0, len(ref_mixed), mixed.errors),
@@ -267,22 +302,25 @@ class Scorer:
             # the test digit_counts starts with, on the character string already at hand
             digit_counts(mixed) if has_digit(ref_chars) else shared_record(DigitCounts, 0, 0),
             poi_source,
+            cer,
         )
 
     def score_corpus(self, pairs: Iterable[tuple[Reference, str]], keep_utterances: bool = False) -> CorpusScore:
         """Corpus metrics of (reference, hypothesis) pairs, counted by the compiled kernel; the
         result's ``per_utterance`` scores the pairs with ``score`` when first read. With
         ``keep_utterances`` (a caller that will read every utterance's score) the pairs are scored
-        by ``score`` once and summed by ``aggregate`` instead."""
+        by ``score`` once and summed by ``aggregate`` instead, as they are with ``cer_spaces`` (the
+        kernel counts CER characters without spaces)."""
         pairs = pairs if isinstance(pairs, list) else list(pairs)
-        if keep_utterances:
+        if keep_utterances or self.cer_spaces:
             with _without_cyclic_gc():
-                return aggregate([self.score(reference, hypothesis) for reference, hypothesis in pairs])
+                scores = [self.score(reference, hypothesis) for reference, hypothesis in pairs]
+                return aggregate(scores, self.empty_reference)
         table = CountTable()
         with _without_cyclic_gc():
             for reference, hypothesis in pairs:
                 self._count(reference, hypothesis, table)
-        return CorpusScore.from_counts(table, UtteranceScores(self, pairs))
+        return CorpusScore.from_counts(table, UtteranceScores(self, pairs), self.empty_reference)
 
     def _count(self, reference: Reference, hypothesis: str, table: CountTable) -> None:
         """One pair's counts as a row of ``table``: the kernel's, or ``score``'s where it declines."""
@@ -362,13 +400,13 @@ class Hotwords(NamedTuple):
 _NO_HOTWORDS = Hotwords.compile(PhraseIndex(()), PhraseIndex(()), KeywordList(()))
 
 
-def aggregate(scores: Sequence[UtteranceScore]) -> CorpusScore:
+def aggregate(scores: Sequence[UtteranceScore], empty_reference: str = "undefined") -> CorpusScore:
     mixed = [s.mixed for s in scores]
     return CorpusScore(
         utterances=len(scores),
-        wer=corpus_rate([s.word for s in scores]),
-        cer=corpus_rate([s.char for s in scores]),
-        mer=corpus_rate(mixed),
+        wer=corpus_rate([s.word for s in scores], empty_reference),
+        cer=corpus_rate([s.cer for s in scores], empty_reference),
+        mer=corpus_rate(mixed, empty_reference),
         sacc=sentence_accuracy(mixed),
         pier=corpus_pier([s.pier for s in scores]),
         bias_word=corpus_bias([s.bias_word for s in scores]),
