@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_NORMALIZATION = ("width", "simplified", "whisper_basic", "punctuation", "spaces")
+DEFAULT_NORMALIZATION = ("width", "simplified", "basic", "spaces")  # = workbench.text.normalize.DEFAULT_STEPS
 
 
 @dataclass(frozen=True)
@@ -13,10 +13,14 @@ class ScoreConfig:
     normalization: tuple[str, ...] = DEFAULT_NORMALIZATION
     poi_neighbourhood: int = 0  # ±k tokens around embedded-language spans also count as POIs (PIER)
     embedded_language: str = "en"  # language of the POI spans found by token-level language ID
+    cer_spaces: bool = False  # count spaces between words in CER (jiwer's CER); default characters only
+    empty_reference: str = "undefined"  # WER/CER/MER without reference tokens: NaN, or "errors" (jiwer's)
 
     def __post_init__(self):
         if self.poi_neighbourhood < 0:
             raise ValueError(f"score.poi_neighbourhood must be >= 0, got {self.poi_neighbourhood}")
+        if self.empty_reference not in ("undefined", "errors"):
+            raise ValueError(f"score.empty_reference must be 'undefined' or 'errors', got {self.empty_reference!r}")
 
 
 @dataclass(frozen=True)
