@@ -102,6 +102,8 @@ def test_same_seed_same_intervals_and_both_scoring_paths_agree():
     assert (count_matrix(kept) == count_matrix(corpus)).all()
     ratios = corpus_ratios(count_matrix(corpus))
     assert set(ratios) <= set(corpus.as_metrics())
+    spaced = Scorer(cer_spaces=True).score_corpus(list(zip(refs, hypotheses)))  # jiwer's CER: spaces counted
+    assert corpus_intervals(spaced)["cer"].value == spaced.cer != corpus.cer
 
 
 def test_bad_inputs_and_settings_are_refused():

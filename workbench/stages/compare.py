@@ -40,8 +40,7 @@ def run(context: StageContext) -> None:
     args, config = context.args, context.config
     pairs_a, pairs_b = read_pairs(args.ref, args.hyp_a), read_pairs(args.ref, args.hyp_b)
     phrases = list(read_hotword_list(args.hotwords)) if args.hotwords else None
-    score = config.score
-    scorer = Scorer(score.normalization, score.poi_neighbourhood, score.embedded_language, phrases)
+    scorer = Scorer.from_config(config.score, phrases)
     comparison = compare_corpora(scorer.score_corpus(pairs_a), scorer.score_corpus(pairs_b), config.intervals)
     print(comparison_grid(comparison, args.metrics).to_markdown(), end="")
     if args.out:
