@@ -20,7 +20,7 @@ Conventions shared by all losses:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -275,8 +275,10 @@ def infonce_loss(ref_scores: Tensor, negative_scores: Tensor, tau: float,
 
 
 @functools.lru_cache(maxsize=1)
-def _analyzer() -> TextAnalyzer:
-    return TextAnalyzer(build_normalizer())
+def _analyzer() -> tuple[Callable[[str], str], TextAnalyzer]:
+    """The scorer's two parts: the whole-text steps, then raw-token normalization."""
+    normalizer = build_normalizer()
+    return normalizer.prepare, TextAnalyzer(normalizer.per_token)
 
 
 def word_errors(reference: str, hypothesis: str) -> int:
@@ -284,9 +286,9 @@ def word_errors(reference: str, hypothesis: str) -> int:
 
     Normalized with the project's default normalizer and tokenized with ``mixed_tokens`` (CJK
     characters one token each, other scripts by whitespace), through the same ``TextAnalyzer``
-    path as ``Scorer`` (normalization per raw token), then ``align(...).errors``: MWER then
-    minimizes exactly the error count the benchmark reports as MER.
+    path as ``Scorer`` (whole-text steps, then normalization per raw token), then
+    ``align(...).errors``: MWER then minimizes exactly the error count the benchmark reports as MER.
     """
-    analyzer = _analyzer()
-    ref, hyp = (analyzer.analyse(text, with_raw=False).mixed for text in (reference, hypothesis))
+    prepare, analyzer = _analyzer()
+    ref, hyp = (analyzer.analyse(prepare(text), with_raw=False).mixed for text in (reference, hypothesis))
     return align(ref, hyp).errors

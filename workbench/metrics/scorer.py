@@ -45,6 +45,7 @@ from workbench.metrics.keywords import (
     keyword_counts,
     sentence_accuracy,
 )
+from workbench.metrics.options import ScoreConfig
 from workbench.metrics.pier import PIERCounts, PIERResult, corpus_pier, pier_counts
 from workbench.metrics.result import shared_record
 from workbench.metrics.tokens import ScoringTokenizer
@@ -223,10 +224,10 @@ class Scorer:
         self._global_phrases = self._hotwords(tuple(bias_phrases)) if bias_phrases is not None else None
 
     @classmethod
-    def from_config(cls, config, bias_phrases: Sequence[str] | None = None) -> Scorer:
-        """A scorer with a ``ScoreConfig``'s settings."""
+    def from_config(cls, config: ScoreConfig, bias_phrases: Sequence[str] | None = None) -> Scorer:
+        """A scorer with every setting of a ``ScoreConfig`` (the one way stages build theirs)."""
         return cls(config.normalization, config.poi_neighbourhood, config.embedded_language, bias_phrases,
-                   getattr(config, "cer_spaces", False), getattr(config, "empty_reference", "undefined"))
+                   config.cer_spaces, config.empty_reference)
 
     def phrase_tokens(self, phrase: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A hotword as mixed tokens and as characters, normalized like the texts."""

@@ -332,7 +332,7 @@ def replay(model, utterances: Sequence[Utterance], manifest_dir: Path, config: S
     ``keywords`` replaces each conversation's hotwords as the room keywords; ``progress`` gets the
     number of utterances of each finished conversation."""
     systems = tuple(SYSTEMS[s] for s in config.systems)
-    scorer = Scorer(config.score.normalization, config.score.poi_neighbourhood, config.score.embedded_language)
+    scorer = Scorer.from_config(config.score)
     engine = Replay(model, config, systems, scorer, keywords)
     groups = conversations(utterances, config.conversation_size)
     started = time.perf_counter()

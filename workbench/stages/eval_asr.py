@@ -39,7 +39,7 @@ def run(context: StageContext) -> None:
     experiment = load_experiment(args.experiment)
     utterances = read_manifest(args.manifest)
     pair = args.manifest.parent.name
-    scorer = Scorer(config.score.normalization, config.score.poi_neighbourhood, config.score.embedded_language)
+    scorer = Scorer.from_config(config.score)
     tags = {"study": "cs_nmg", "variant": experiment.name, "pair": pair, "table": str(experiment.table),
             "label": experiment.label}
     params = {"experiment": experiment.as_params(), "adapter": args.adapter, "manifest": str(args.manifest)}

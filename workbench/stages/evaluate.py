@@ -28,7 +28,7 @@ def run(context: StageContext) -> None:
     utterances = read_manifest(args.manifest)
     if not utterances:
         raise InputError(f"{args.manifest}: the manifest has no utterances")
-    scorer = Scorer(config.score.normalization, config.score.poi_neighbourhood, config.score.embedded_language)
+    scorer = Scorer.from_config(config.score)
     by_language = config.language == "manifest"
     options = TranscribeOptions(
         language=None if by_language else config.language, beam_size=config.beam_size, fp16=config.device != "cpu",

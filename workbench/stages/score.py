@@ -48,7 +48,7 @@ def run(context: StageContext) -> None:
     args, config = context.args, context.config
     pairs = read_pairs(args.ref, args.hyp)
     phrases = list(read_hotword_list(args.hotwords)) if args.hotwords else None
-    scorer = Scorer(config.normalization, config.poi_neighbourhood, config.embedded_language, phrases)
+    scorer = Scorer.from_config(config, phrases)
     corpus = scorer.score_corpus(pairs, keep_utterances=bool(args.per_utterance))
     metrics = corpus.as_metrics()
     print(metrics_table(metrics, args.metrics).grid(), end="")
