@@ -20,6 +20,9 @@ def test_evaluate_stage_writes_outputs_and_mlflow_run(tmp_path, monkeypatch, whi
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["name"] == "tiny" and metrics["utterances"] == 2
     assert 0 <= metrics["mer"] <= 0.25
+    # bootstrap interval over the utterances next to each defined rate (issue 19)
+    assert metrics["wer_ci_lo"] <= metrics["wer"] <= metrics["wer_ci_hi"]
+    assert metrics["mer_ci_lo"] <= metrics["mer"] <= metrics["mer_ci_hi"]
     hyps = [json.loads(line) for line in (tmp_path / "out" / "hypotheses.jsonl").read_text().splitlines()]
     assert [h["id"] for h in hyps] == ["cmn_eng-0044", "en_entities-0101"]
     errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
@@ -29,6 +32,7 @@ def test_evaluate_stage_writes_outputs_and_mlflow_run(tmp_path, monkeypatch, whi
     (run,) = client.search_runs([client.get_experiment_by_name("baseline").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name == "evaluate-tiny"
     assert run.data.metrics["mer"] == metrics["mer"]
+    assert run.data.metrics["mer_ci_hi"] == metrics["mer_ci_hi"]
     assert run.data.params["evaluate.batch_size"] == "2"
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"hypotheses.jsonl", "errors.jsonl", "metrics.json", "config.json"} <= names

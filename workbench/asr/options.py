@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.config.models import WHISPER
-from workbench.metrics.options import ScoreConfig
+from workbench.metrics.options import IntervalConfig, ScoreConfig
 from workbench.tracking.options import TrackingConfig
 
 
@@ -23,6 +23,7 @@ class EvaluateConfig:
     temperature_fallback: bool = True  # whisper.transcribe's re-decoding of repetitive/unlikely outputs
     language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
     score: ScoreConfig = ScoreConfig()  # normalization and POI settings of the metrics
+    intervals: IntervalConfig = IntervalConfig()  # bootstrap over utterances: <metric>_ci_lo/_ci_hi
     device: str = "cpu"
     threads: int | None = None  # torch CPU threads (None: torch's default)
     tracking: TrackingConfig = TrackingConfig(experiment="baseline")
@@ -64,6 +65,7 @@ class EvalASRConfig:
     model: str = WHISPER  # base checkpoint the adapter was trained on
     batch_size: int = 8  # clips per greedy decoding batch
     score: ScoreConfig = ScoreConfig()
+    intervals: IntervalConfig = IntervalConfig()  # bootstrap over utterances: <metric>_ci_lo/_ci_hi
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="cs_nmg")

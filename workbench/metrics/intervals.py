@@ -21,7 +21,7 @@ metric (recall@k: hits over queries; trigger or win rates: a 0/1 outcome over 1)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,3 +239,14 @@ def compare_corpora(a: CorpusScore, b: CorpusScore, config: IntervalConfig = Int
         raise InputError(f"the systems were scored on different utterances ({a.utterances} vs {b.utterances})")
     differences = paired_differences(corpus_ratios(count_matrix(a)), corpus_ratios(count_matrix(b)), config)
     return Comparison(differences, a.utterances, config)
+
+
+def interval_metrics(intervals: Mapping[str, Interval], names: Iterable[str] | None = None) -> dict[str, float]:
+    """``<metric>_ci_lo`` / ``<metric>_ci_hi`` of each defined interval (of ``names`` if given): the
+    keys stages write next to ``<metric>`` in metrics.json and MLflow."""
+    chosen = intervals if names is None else {n: intervals[n] for n in names if n in intervals}
+    out: dict[str, float] = {}
+    for name, interval in chosen.items():
+        if interval.lo == interval.lo and interval.hi == interval.hi:  # NaN: the rate is undefined
+            out[f"{name}_ci_lo"], out[f"{name}_ci_hi"] = interval.lo, interval.hi
+    return out

@@ -20,6 +20,7 @@ from workbench.asr.lora import load_adapter, merge_lora
 from workbench.asr.options import EvalASRConfig
 from workbench.data import read_manifest
 from workbench.data.jsonl import write_jsonl
+from workbench.metrics.intervals import corpus_intervals, interval_metrics
 from workbench.metrics.scorer import Scorer
 from workbench.runner import Stage, StageContext
 from workbench.training.experiment import load_experiment
@@ -62,6 +63,8 @@ def run(context: StageContext) -> None:
             "utterances": corpus.utterances, "wer": corpus.wer, "mer": corpus.mer, "cer": corpus.cer,
             "pier": corpus.pier.pier, "non_poi_rate": corpus.pier.non_poi_rate,
             "pier_excluded_utterances": corpus.pier.excluded_no_poi, "seconds": round(scores.seconds, 2),
+            **interval_metrics(corpus_intervals(corpus, config.intervals),
+                               ("wer", "mer", "cer", "pier", "non_poi_rate")),
         }
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "hypotheses.jsonl", scores.hypotheses(decoder_details=False))

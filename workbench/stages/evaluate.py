@@ -11,6 +11,7 @@ from workbench.asr.options import EvaluateConfig
 from workbench.data import read_manifest
 from workbench.data.jsonl import write_jsonl
 from workbench.errors import InputError
+from workbench.metrics.intervals import corpus_intervals, interval_metrics
 from workbench.metrics.scorer import Scorer
 from workbench.runner import Stage, StageContext
 
@@ -42,6 +43,7 @@ def run(context: StageContext) -> None:
                                           by_language, progress=bar.update)
         corpus = scores.corpus
         metrics = {**{k: v for k, v in corpus.as_metrics().items() if v == v},
+                   **interval_metrics(corpus_intervals(corpus, config.intervals)),
                    "decode_seconds": round(scores.seconds, 3),
                    "seconds_per_utterance": round(scores.seconds / len(utterances), 4)}
         args.out.mkdir(parents=True, exist_ok=True)
