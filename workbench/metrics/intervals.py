@@ -79,18 +79,9 @@ def count_matrix(corpus: CorpusScore) -> np.ndarray:
     """Each utterance's count row (``COLUMNS``) as an (utterances × columns) int64 array."""
     if corpus.counts is not None:
         rows = [corpus.counts.row(i) for i in range(len(corpus.counts))]
-    else:  # scored by ``Scorer.score`` (keep_utterances, cer_spaces): the CER columns from its CER alignment
-        rows = [_with_cer(score.count_row(), score.cer) for score in corpus.per_utterance]
+    else:  # scored by ``Scorer.score`` (keep_utterances, cer_spaces)
+        rows = [score.count_row() for score in corpus.per_utterance]
     return np.array(rows, dtype=np.int64).reshape(len(rows), len(COLUMNS))
-
-
-_CER = COLUMNS.index("char_tokens")
-
-
-def _with_cer(row: tuple[int, ...], cer) -> tuple[int, ...]:
-    """A count row whose CER columns hold the CER alignment's counts (with spaces under ``cer_spaces``)."""
-    counts = (cer.reference_length, cer.substitutions, cer.deletions, cer.insertions)
-    return (*row[:_CER], *counts, *row[_CER + 4:])
 
 
 def corpus_ratios(counts: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:

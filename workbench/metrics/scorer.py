@@ -109,7 +109,7 @@ class UtteranceScore:
 
         p = self.pier
         return (
-            *edits(self.word), *edits(self.char), *edits(self.mixed),
+            *edits(self.word), *edits(self.cer), *edits(self.mixed),  # cer: char, or with spaces (cer_spaces)
             p.poi_tokens, p.poi_errors, p.other_tokens, p.other_errors,
             *bias(self.bias_word), *bias(self.bias_char),
             self.keywords.keywords, self.keywords.missing, self.digits.digit_tokens, self.digits.digit_errors,
