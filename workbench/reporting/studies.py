@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from workbench.reporting.runs import RunRecord, RunStore
-from workbench.reporting.table import Column, Table
+from workbench.reporting.table import Column, Estimate, Table
 
 TEXT = "text"
 
@@ -28,6 +28,15 @@ class Results(Protocol):
     an MLflow run (``RunRecord``) or the stage's metrics.json (``reporting.results.ResultsFile``)."""
 
     def metric(self, name: str) -> float | None: ...
+
+
+def estimate(run: Results | None, name: str):
+    """A metric as a table cell: with its confidence interval where the run logged
+    ``<name>_ci_lo`` and ``<name>_ci_hi`` (an :class:`Estimate`), else the value alone (None: a gap)."""
+    if run is None:
+        return None
+    value, lo, hi = run.metric(name), run.metric(f"{name}_ci_lo"), run.metric(f"{name}_ci_hi")
+    return value if value is None or lo is None or hi is None else Estimate(value, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,7 @@ def baseline_table(named: Sequence[tuple[str, Results]]) -> Table:
     """One row per (test set name, its evaluate results)."""
     columns = [Column("test set", TEXT), Column("utterances", "count")] + [Column(n) for n, _ in BASELINE_METRICS] \
         + [Column("s/utt", "number")]
-    rows = [[name, run.metric("utterances"), *(run.metric(k) for _, k in BASELINE_METRICS),
+    rows = [[name, run.metric("utterances"), *(estimate(run, k) for _, k in BASELINE_METRICS),
              run.metric("seconds_per_utterance")]
             for name, run in named]
     return Table("baseline", "Baseline: Whisper base, no biasing (per test set, %)", columns, rows,
@@ -151,7 +160,7 @@ def cs_nmg_tables(rows: Sequence[Row], pairs: Sequence[str], evals: Mapping[tupl
             cells: list = [row.label]
             for pair in pairs:
                 run = evals.get((row.name, pair))
-                cells += [run.metric("mer") if run else None, run.metric("pier") if run else None]
+                cells += [estimate(run, "mer"), estimate(run, "pier")]
                 if number == 3:
                     cells.append(nm_per_utt(pair, row.extra.get("gate")))
             body.append(cells)
@@ -196,6 +205,10 @@ def _retrieval_metric(run: Results | None, setting: str, scorer: str, metric: st
     return run.metric(f"{setting}/{scorer}/{metric}") if run else None
 
 
+def _retrieval_cell(run: Results | None, setting: str, scorer: str, metric: str):
+    return estimate(run, f"{setting}/{scorer}/{metric}")
+
+
 def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: Mapping[str, Mapping[str, int]],
                      vocabulary: str = "lists") -> list[Table]:
     """Seed 000 Table 1, seed 001 Tables 1-2, seed 002 (CLSR), the scale sweep and the long-form
@@ -203,7 +216,7 @@ def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: M
     ``"phonetic"``) and its vocabulary sizes (``sizes``: setting -> words)."""
     rows = sorted(rows, key=lambda r: (r.table, r.row, r.name))
     phonetic = evals.get("phonetic")
-    value = _retrieval_metric
+    value = _retrieval_cell
 
     def words(name: str):
         return sizes.get(name, {}).get(vocabulary)
@@ -255,7 +268,7 @@ def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: M
         tables.append(Table("retrieval_scale", "Retrieval at scale: exact R@1 by vocabulary (words), %", columns, body))
     long_rows = [r for r in rows if r.extra.get("method") in ("glclap", "clsr")]
     columns = [Column("method", TEXT)] + [Column(f"{d} R@{k}") for d in ("Q→C", "C→Q") for k in (1, 5, 10)]
-    body = [[r.label, *((evals[r.name].metric(f"longform/{d}_r@{k}") if r.name in evals else None)
+    body = [[r.label, *(estimate(evals.get(r.name), f"longform/{d}_r@{k}")
                         for d in ("q2c", "c2q") for k in (1, 5, 10))] for r in long_rows]
     tables.append(Table("seed002_table2", "Seed 002 Table 2 style: long-form retrieval, Q→C and C→Q R@k (%)",
                         columns, body,
@@ -299,10 +312,13 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
     def metric(model: str, decoding: str, condition: str, name: str):
         return run.metric(f"{model}/{decoding}/{condition}/{name}") if run else None
 
+    def cell(model: str, decoding: str, condition: str, name: str):
+        return estimate(run, f"{model}/{decoding}/{condition}/{name}")
+
     columns = [Column("model", TEXT), Column("condition", TEXT), Column("decoding", TEXT), Column("recall"),
                Column("CER"), Column("B-WER"), Column("U-CER"), Column("WER")]
-    body = [[model, condition, decoding, metric(model, decoding, condition, "list_recall"),
-             *(metric(model, decoding, condition, k) for k in ("cer", "b_wer", "u_cer", "wer"))]
+    body = [[model, condition, decoding, cell(model, decoding, condition, "list_recall"),
+             *(cell(model, decoding, condition, k) for k in ("cer", "b_wer", "u_cer", "wer"))]
             for model in ("sft", "grpo") for decoding, condition in conditions]
     seed000 = Table("seed000_table3",
                     "Seed 000 Table 3: speech LLM with retrieved hotwords (NA = no list, GT = oracle list, "
@@ -312,16 +328,16 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
     columns = [Column("metric", TEXT), Column("base (NA)")] + [Column(c.replace("top", "top-")) for c in topk]
     seed001_t3 = Table("seed001_table3", "Seed 001 Table 3: the SFT speech LLM with top-k retrieved hotwords (%)",
                        columns, [
-        ["recall", None, *(metric("sft", "greedy", c, "list_recall") for c in topk)],
-        ["KER (↓)", metric("sft", "greedy", "NA", "ker"), *(metric("sft", "greedy", c, "ker") for c in topk)],
-        ["SACC (↑)", metric("sft", "greedy", "NA", "sacc"), *(metric("sft", "greedy", c, "sacc") for c in topk)],
+        ["recall", None, *(cell("sft", "greedy", c, "list_recall") for c in topk)],
+        ["KER (↓)", cell("sft", "greedy", "NA", "ker"), *(cell("sft", "greedy", c, "ker") for c in topk)],
+        ["SACC (↑)", cell("sft", "greedy", "NA", "sacc"), *(cell("sft", "greedy", c, "sacc") for c in topk)],
     ])
     label = grpo_condition.replace("top", "top-")
     columns = [Column("metric", TEXT), Column("base (NA)"), Column(f"+retriever {label}"),
                Column(f"+retriever {label} +GRPO")]
     seed001_t4 = Table("seed001_table4", f"Seed 001 Table 4: GRPO on top of the {label} configuration (%)", columns, [
-        [name, metric("sft", "greedy", "NA", key), metric("sft", "greedy", grpo_condition, key),
-         metric("grpo", "greedy", grpo_condition, key)] for name, key in (("KER (↓)", "ker"), ("SACC (↑)", "sacc"))
+        [name, cell("sft", "greedy", "NA", key), cell("sft", "greedy", grpo_condition, key),
+         cell("grpo", "greedy", grpo_condition, key)] for name, key in (("KER (↓)", "ker"), ("SACC (↑)", "sacc"))
     ])
     ks = [int(c[3:]) for c in topk if c[3:].isdigit()]
     plot = PlotData("speechllm_ker_vs_k", "KER vs number of retrieved hotwords k", "lines", "k", "KER (%)", {"": {

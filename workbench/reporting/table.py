@@ -3,7 +3,9 @@
 Every table the workbench writes or prints goes through :class:`Table`, and every cell through
 :func:`format_cell`, so a rate looks the same everywhere. Cells hold the raw value (a rate as a
 fraction, a count, a text) or None for a run that has not been done: Markdown shows a gap ("–"),
-CSV an empty field. A gap is never a zero.
+CSV an empty field. A gap is never a zero. A cell may also hold an :class:`Estimate` (a value with
+its confidence interval): Markdown shows "11.60 [8.90, 14.50]" and the CSV gets ``<column>_lo`` and
+``<column>_hi`` columns next to the column; a table without estimates renders as before.
 """
 
 from __future__ import annotations
@@ -20,13 +22,35 @@ GAP = "–"
 KINDS = ("percent", "number", "count", "text")
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A cell value with its confidence interval (bounds None or NaN where it is undefined)."""
+
+    value: float | None
+    lo: float | None = None
+    hi: float | None = None
+
+    @property
+    def has_interval(self) -> bool:
+        return not (is_gap(self.value) or is_gap(self.lo) or is_gap(self.hi))
+
+
+def raw(value):
+    """A cell's value without its interval."""
+    return value.value if isinstance(value, Estimate) else value
+
+
 def is_gap(value) -> bool:
     """No value: absent (None) or undefined (NaN, e.g. PIER of a test set without POIs)."""
+    value = raw(value)
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def format_cell(value, kind: str = "percent", digits: int = 2) -> str:
-    """A value as a table cell: ``percent`` (a fraction shown ×100), ``number``, ``count``, ``text``."""
+    """A value as a table cell: ``percent`` (a fraction shown ×100), ``number``, ``count``, ``text``;
+    an :class:`Estimate` with its interval."""
+    if isinstance(value, Estimate):
+        return interval_cell(value.value, value.lo, value.hi, kind, digits)
     if is_gap(value):
         return GAP
     if kind == "text":
@@ -85,7 +109,7 @@ class Table:
     def filled_cells(self) -> int:
         """How many numeric cells hold a value (a table with none has no runs behind it)."""
         return sum(1 for row in self.rows for column, value in zip(self.columns, row)
-                   if column.kind != "text" and value is not None)
+                   if column.kind != "text" and raw(value) is not None)
 
     def grid(self) -> str:
         """The Markdown table alone: header, separator and one line per row (no title, no note)."""
@@ -99,13 +123,28 @@ class Table:
         text = f"### {self.title}\n\n" + self.grid()
         return text + (f"\n{self.note}\n" if self.note else "")
 
+    def interval_columns(self) -> set[int]:
+        """Positions of the columns where some row's cell carries a defined interval."""
+        return {i for row in self.rows for i, v in enumerate(row) if isinstance(v, Estimate) and v.has_interval}
+
     def to_csv(self) -> str:
-        """Raw values (rates as fractions, full precision); empty fields for gaps."""
+        """Raw values (rates as fractions, full precision); empty fields for gaps. A column with
+        intervals is followed by ``<column>_lo`` and ``<column>_hi`` (empty where a row has none)."""
+        intervals = self.interval_columns()
+        header = []
+        for i, column in enumerate(self.columns):
+            header += [column.name, f"{column.name}_lo", f"{column.name}_hi"] if i in intervals else [column.name]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([c.name for c in self.columns])
+        writer.writerow(header)
         for row in self.rows:
-            writer.writerow(["" if is_gap(v) else v for v in row])
+            fields = []
+            for i, value in enumerate(row):
+                fields.append("" if is_gap(value) else raw(value))
+                if i in intervals:
+                    shown = isinstance(value, Estimate) and value.has_interval
+                    fields += [value.lo, value.hi] if shown else ["", ""]
+            writer.writerow(fields)
         return buffer.getvalue()
 
 
