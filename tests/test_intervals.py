@@ -158,3 +158,10 @@ def test_compare_command_end_to_end(tmp_path, monkeypatch, capsys):
     assert "ids do not match" in capsys.readouterr().err
     assert main(argv[:-2] + ["--set", "intervals.confidence=2"]) == 2
     assert "confidence" in capsys.readouterr().err
+
+
+def test_corpus_rates_name_every_ratio():
+    from workbench.metrics.intervals import CORPUS_RATES
+    from workbench.metrics.kernel import COLUMNS
+
+    assert tuple(corpus_ratios(np.zeros((1, len(COLUMNS)), dtype=np.int64))) == CORPUS_RATES

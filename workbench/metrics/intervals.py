@@ -84,6 +84,10 @@ def count_matrix(corpus: CorpusScore) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(len(rows), len(COLUMNS))
 
 
+CORPUS_RATES = ("wer", "cer", "mer", "sacc", "pier", "non_poi_rate", "b_wer", "u_wer", "b_cer", "u_cer", "ker",
+                "digit_error_rate")  # the rates corpus_ratios gives, in table order
+
+
 def corpus_ratios(counts: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-utterance numerator and denominator of each corpus rate of ``CorpusScore.as_metrics``
     (same names), whose sums give exactly the corpus value (``CorpusScore.from_counts``)."""

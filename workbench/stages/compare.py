@@ -15,15 +15,14 @@ from pathlib import Path
 
 from workbench.data.atomic import write_json_atomic, write_text_atomic
 from workbench.metrics.inputs import read_pairs
-from workbench.metrics.intervals import compare_corpora
+from workbench.metrics.intervals import CORPUS_RATES, compare_corpora
 from workbench.metrics.options import CompareConfig
 from workbench.metrics.scorer import Scorer
 from workbench.reporting.comparison import comparison_data, comparison_grid, comparison_json
 from workbench.runner import Stage, StageContext
 from workbench.text.hotwords import read_hotword_list
 
-METRICS = ("wer", "cer", "mer", "sacc", "pier", "non_poi_rate", "b_wer", "u_wer", "b_cer", "u_cer", "ker",
-           "digit_error_rate")
+METRICS = CORPUS_RATES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ loop owns the rest, once for all three:
 
 from __future__ import annotations
 
+import abc
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -86,22 +87,23 @@ class TrainingResult:
     resumed_from: int  # the step a resumed run started from (0: from the start)
 
 
-class TrainingTask:
+class TrainingTask(abc.ABC):
     """One training as the loop sees it. ``batches_per_epoch`` micro-batches an epoch, each a
     sequence of records (utterances, examples, ...) the loop can split across processes."""
 
     batches_per_epoch: int
 
+    @abc.abstractmethod
     def epoch_batches(self, epoch: int) -> Sequence[Sequence[Any]]:
         """The micro-batches of ``epoch``: a pure function of the seed and ``epoch``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def loss(self, batch: Sequence[Any], epoch: int) -> LossParts:
-        raise NotImplementedError
+        """The loss parts of one micro-batch (weighted by ``loss_weights``)."""
 
+    @abc.abstractmethod
     def loss_weights(self, epoch: int, parts: LossParts) -> Mapping[str, float]:
         """The weight of each part in the loss to minimize (parts without one are only logged)."""
-        raise NotImplementedError
 
     def step_metrics(self, epoch: int, learning_rate: float) -> dict:
         """Metrics logged after the loss parts of each step."""
