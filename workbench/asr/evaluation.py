@@ -14,6 +14,7 @@ import whisper
 
 from workbench.asr.transcribe import TranscribeOptions, Transcription, transcribe_batch
 from workbench.data import Utterance, batches_by_language, load_audio
+from workbench.metrics.intervals import UtteranceRatios
 from workbench.metrics.scorer import CorpusScore, Reference, Scorer, UtteranceScore, aggregate
 
 
@@ -45,6 +46,10 @@ class ManifestScores:
     def errors(self) -> list[dict]:
         """Per-utterance error counts (errors.jsonl lines)."""
         return [t.score.to_json() for t in self.transcripts]
+
+    def ratios(self) -> UtteranceRatios:
+        """Every corpus rate's per-utterance numerator and denominator (ratios.json)."""
+        return UtteranceRatios.from_corpus((t.utterance.id for t in self.transcripts), self.corpus)
 
 
 def transcribe_and_score(

@@ -245,3 +245,91 @@ def interval_metrics(intervals: Mapping[str, Interval], names: Iterable[str] | N
         if interval.lo == interval.lo and interval.hi == interval.hi:  # NaN: the rate is undefined
             out[f"{name}_ci_lo"], out[f"{name}_ci_hi"] = interval.lo, interval.hi
     return out
+
+
+RATIOS_FORMAT = "workbench-ratios/1"
+
+
+@dataclass(frozen=True)
+class UtteranceRatios:
+    """Per-item (numerator, denominator) of every rate a run reports, keyed by item id (an
+    utterance, a retrieval query, a committed utterance of a replay): what stages write as
+    ``ratios.json`` beside metrics.json, so intervals and paired comparisons between any two runs
+    are computed later from the same counts (``workbench compare --runs``, the report's Δ columns).
+    The names are the run's metric names (``wer``, ``lists/fused/exact@1_recall``)."""
+
+    ids: tuple[str, ...]
+    metrics: Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+    def __post_init__(self) -> None:
+        if len(set(self.ids)) != len(self.ids):
+            raise InputError("per-item ratios: item ids repeat")
+        for name, (numerator, denominator) in self.metrics.items():
+            if len(numerator) != len(self.ids) or len(denominator) != len(self.ids):
+                raise InputError(f"per-item ratios: {name!r} has {len(numerator)}/{len(denominator)} values "
+                                 f"for {len(self.ids)} items")
+
+    @classmethod
+    def from_corpus(cls, ids: Iterable[str], corpus: CorpusScore, prefix: str = "") -> UtteranceRatios:
+        """Every corpus rate of a scored corpus (``ids`` in scoring order), names prefixed."""
+        return cls(tuple(ids), {prefix + name: pair for name, pair in corpus_ratios(count_matrix(corpus)).items()})
+
+    def merged(self, *others: UtteranceRatios) -> UtteranceRatios:
+        """One set of ratios over the same items (e.g. every condition of one evaluation)."""
+        metrics = dict(self.metrics)
+        for other in others:
+            if set(other.ids) != set(self.ids):
+                raise InputError("per-item ratios to merge cover different items")
+            order = [other.ids.index(i) for i in self.ids] if other.ids != self.ids else slice(None)
+            metrics.update({name: (np.asarray(n)[order], np.asarray(d)[order]) for name, (n, d) in other.metrics.items()})
+        return UtteranceRatios(self.ids, metrics)
+
+    def intervals(self, config: IntervalConfig = IntervalConfig()) -> dict[str, Interval]:
+        return bootstrap_intervals(self.metrics, config) if self.metrics and self.ids else {}
+
+    def aligned(self, other: UtteranceRatios, names: Iterable[str]) -> tuple[Ratios, Ratios]:
+        """Both runs' ratios of ``names`` over the same items in the same order (for a paired test)."""
+        if set(other.ids) != set(self.ids):
+            only = sorted(set(self.ids) ^ set(other.ids))
+            raise InputError(f"the runs cover different items ({len(self.ids)} vs {len(other.ids)}; "
+                             f"e.g. {only[:3]} in one only): a paired comparison needs the same items")
+        position = {item: i for i, item in enumerate(other.ids)}
+        order = np.array([position[i] for i in self.ids], dtype=np.int64)
+        names = [n for n in names if n in self.metrics and n in other.metrics]
+        return ({n: self.metrics[n] for n in names},
+                {n: (np.asarray(other.metrics[n][0])[order], np.asarray(other.metrics[n][1])[order]) for n in names})
+
+    def to_json(self) -> dict:
+        return {"format": RATIOS_FORMAT, "ids": list(self.ids), "metrics": {
+            name: {"numerator": np.asarray(n).tolist(), "denominator": np.asarray(d).tolist()}
+            for name, (n, d) in self.metrics.items()}}
+
+    @classmethod
+    def from_json(cls, data: object, source: str) -> UtteranceRatios:
+        """Ratios read back from ``ratios.json``; a clear error naming ``source`` and the field."""
+        if not isinstance(data, dict) or data.get("format") != RATIOS_FORMAT:
+            raise InputError(f"{source}: not a per-item ratios file (field 'format' is not {RATIOS_FORMAT!r})")
+        ids, metrics = data.get("ids"), data.get("metrics")
+        if not isinstance(ids, list) or not isinstance(metrics, dict):
+            raise InputError(f"{source}: fields 'ids' (a list) and 'metrics' (an object) are required")
+        parsed = {}
+        for name, pair in metrics.items():
+            try:
+                parsed[name] = (np.asarray(pair["numerator"], dtype=np.float64),
+                                np.asarray(pair["denominator"], dtype=np.float64))
+            except (TypeError, KeyError, ValueError):
+                raise InputError(f"{source}: field 'metrics.{name}' needs numeric 'numerator' and 'denominator' "
+                                 "lists") from None
+        try:
+            return cls(tuple(str(i) for i in ids), parsed)
+        except InputError as error:
+            raise InputError(f"{source}: {error}") from None
+
+
+def compare_ratios(a: UtteranceRatios, b: UtteranceRatios, names: Iterable[str] | None = None,
+                   config: IntervalConfig = IntervalConfig()) -> Comparison:
+    """Paired differences B − A of the metrics both runs report (or of ``names``), on their items."""
+    ratios_a, ratios_b = a.aligned(b, a.metrics if names is None else names)
+    if not ratios_a:
+        raise InputError("the runs share none of the metrics to compare")
+    return Comparison(paired_differences(ratios_a, ratios_b, config), len(a.ids), config)

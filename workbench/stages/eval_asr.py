@@ -20,7 +20,7 @@ from workbench.asr.lora import load_adapter, merge_lora
 from workbench.asr.options import EvalASRConfig
 from workbench.data import read_manifest
 from workbench.data.jsonl import write_jsonl
-from workbench.metrics.intervals import corpus_intervals, interval_metrics
+from workbench.metrics.intervals import interval_metrics
 from workbench.metrics.scorer import Scorer
 from workbench.runner import Stage, StageContext
 from workbench.training.experiment import load_experiment
@@ -57,18 +57,19 @@ def run(context: StageContext) -> None:
             scores = transcribe_and_score(model, utterances, args.manifest.parent, scorer,
                                           TranscribeOptions(fallback_temperatures=()), config.batch_size,
                                           features=features, progress=bar.update)
-        corpus = scores.corpus
+        corpus, ratios = scores.corpus, scores.ratios()
         metrics = {
             "variant": experiment.name, "label": experiment.label, "table": experiment.table, "pair": pair,
             "utterances": corpus.utterances, "wer": corpus.wer, "mer": corpus.mer, "cer": corpus.cer,
             "pier": corpus.pier.pier, "non_poi_rate": corpus.pier.non_poi_rate,
             "pier_excluded_utterances": corpus.pier.excluded_no_poi, "seconds": round(scores.seconds, 2),
-            **interval_metrics(corpus_intervals(corpus, config.intervals),
+            **interval_metrics(ratios.intervals(config.intervals),
                                ("wer", "mer", "cer", "pier", "non_poi_rate")),
         }
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "hypotheses.jsonl", scores.hypotheses(decoder_details=False))
         context.write_json(args.out / "metrics.json", metrics, publish=False)
+        context.write_json(args.out / "ratios.json", ratios.to_json())  # per utterance: paired comparisons
         logger.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v})
         context.publish(args.out / "metrics.json")
         context.log.info("%s %s: WER %.3f MER %.3f PIER %.3f", experiment.name, pair, corpus.wer, corpus.mer,

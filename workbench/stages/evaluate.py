@@ -11,7 +11,7 @@ from workbench.asr.options import EvaluateConfig
 from workbench.data import read_manifest
 from workbench.data.jsonl import write_jsonl
 from workbench.errors import InputError
-from workbench.metrics.intervals import corpus_intervals, interval_metrics
+from workbench.metrics.intervals import interval_metrics
 from workbench.metrics.scorer import Scorer
 from workbench.runner import Stage, StageContext
 
@@ -41,15 +41,16 @@ def run(context: StageContext) -> None:
         with context.progress(len(utterances), f"decode {name}") as bar:
             scores = transcribe_and_score(model, utterances, args.manifest.parent, scorer, options, config.batch_size,
                                           by_language, progress=bar.update)
-        corpus = scores.corpus
+        corpus, ratios = scores.corpus, scores.ratios()
         metrics = {**{k: v for k, v in corpus.as_metrics().items() if v == v},
-                   **interval_metrics(corpus_intervals(corpus, config.intervals)),
+                   **interval_metrics(ratios.intervals(config.intervals)),
                    "decode_seconds": round(scores.seconds, 3),
                    "seconds_per_utterance": round(scores.seconds / len(utterances), 4)}
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "hypotheses.jsonl", scores.hypotheses())
         write_jsonl(args.out / "errors.jsonl", scores.errors())
         context.write_json(args.out / "metrics.json", {"name": name, **metrics}, publish=False)
+        context.write_json(args.out / "ratios.json", ratios.to_json())  # per utterance: paired comparisons
         logger.log_metrics(metrics)
         context.publish(*(args.out / artifact for artifact in ("hypotheses.jsonl", "errors.jsonl", "metrics.json")))
         context.log.info("%s: %d utterances WER %.3f CER %.3f MER %.3f PIER %.3f", name, corpus.utterances, corpus.wer,
