@@ -280,9 +280,15 @@ class UtteranceRatios:
         for other in others:
             if set(other.ids) != set(self.ids):
                 raise InputError("per-item ratios to merge cover different items")
-            order = [other.ids.index(i) for i in self.ids] if other.ids != self.ids else slice(None)
-            metrics.update({name: (np.asarray(n)[order], np.asarray(d)[order]) for name, (n, d) in other.metrics.items()})
+            position = {item: i for i, item in enumerate(other.ids)}
+            order = np.array([position[i] for i in self.ids], dtype=np.int64)
+            metrics.update({name: (np.asarray(n)[order], np.asarray(d)[order])
+                            for name, (n, d) in other.metrics.items()})
         return UtteranceRatios(self.ids, metrics)
+
+    def select(self, name: str, as_name: str | None = None) -> UtteranceRatios:
+        """One metric alone (renamed), e.g. to pair two differently named metrics of two runs."""
+        return UtteranceRatios(self.ids, {as_name or name: self.metrics[name]})
 
     def intervals(self, config: IntervalConfig = IntervalConfig()) -> dict[str, Interval]:
         return bootstrap_intervals(self.metrics, config) if self.metrics and self.ids else {}

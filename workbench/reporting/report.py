@@ -17,8 +17,9 @@ from workbench.reporting.runs import RunStore
 from workbench.reporting.studies import STUDIES, PlotData, StudyReport
 from workbench.reporting.table import Table
 
-MAIN_TABLES = ("seed003_table2", "seed003_table3", "seed000_table1", "seed001_tables1_2", "seed000_table3",
-               "seed001_table3", "seed001_table4", "seed004_s1s2")
+MAIN_TABLES = ("seed003_table2", "seed003_table3", "seed003_orderings", "seed000_table1", "seed001_tables1_2",
+               "retrieval_orderings", "seed000_table3", "seed001_table3", "seed001_table4", "speechllm_orderings",
+               "seed004_s1s2", "seed004_orderings")
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,12 @@ class Report:
     created: str  # local time the report was made, as its header says
 
     def tables(self) -> Iterator[Table]:
+        """Every study's tables, each followed by its list of Δ against the baseline (when it has one)."""
         for study in self.studies:
-            yield from study.tables
+            for table in study.tables:
+                yield table
+                if (deltas := table.deltas()) is not None:
+                    yield deltas
 
     def plots(self) -> list[PlotData]:
         """The plots that have something to draw (the others are a line in the report)."""
@@ -43,6 +48,7 @@ class Report:
         for study in self.studies:
             sections += [f"## {study.title}", "", f"{study.runs} runs.", ""]
             sections += [table.to_markdown() for table in study.tables]
+            sections += [deltas.to_markdown() for table in study.tables if (deltas := table.deltas()) is not None]
             for plot in study.plots:
                 sections += [f"![{plot.title}](plots/{plot.slug}.png)" if plot.has_data()
                              else f"*{plot.title}: no runs to plot.*", ""]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from workbench.data.atomic import write_text_atomic
 from workbench.errors import InputError
+from workbench.metrics.intervals import UtteranceRatios
+from workbench.reporting.significance import Pairing
 from workbench.reporting.studies import (
     CS_PAIRS,
     baseline_table,
@@ -29,9 +31,16 @@ from workbench.reporting.table import Table, read_json_or_none
 
 @dataclass(frozen=True)
 class ResultsFile:
-    """A stage's JSON results, read like an MLflow run (``metric``)."""
+    """A stage's JSON results, read like an MLflow run (``metric``); its per-item ratios from the
+    ``ratios.json`` beside it."""
 
     data: Mapping
+    path: Path | None = None
+
+    def ratios(self) -> UtteranceRatios | None:
+        """The ratios.json beside the file, or None when the stage wrote none."""
+        data = None if self.path is None else read_json_or_none(self.path.parent / "ratios.json")
+        return None if data is None else UtteranceRatios.from_json(data, str(self.path.parent / "ratios.json"))
 
     def metric(self, name: str) -> float | None:
         node = self.data
@@ -47,7 +56,7 @@ class ResultsFile:
     def read(cls, path: Path) -> ResultsFile | None:
         """The file's results, or None when it has not been written (a gap)."""
         data = read_json_or_none(path)
-        return cls(data) if isinstance(data, Mapping) else None
+        return cls(data, Path(path)) if isinstance(data, Mapping) else None
 
     @classmethod
     def load(cls, path: Path) -> ResultsFile:
@@ -60,7 +69,10 @@ class ResultsFile:
             raise InputError(f"{path}: cannot read metrics: {error}") from None
         if not isinstance(data, Mapping):
             raise InputError(f"{path}: cannot read metrics: not a JSON object")
-        return cls(data)
+        return cls(data, Path(path))
+
+
+FILE_PAIRING = Pairing(lambda results: results.ratios())  # Δ from the ratios.json beside each metrics.json
 
 
 def baseline_from_files(paths: Sequence[Path]) -> Table:
@@ -83,7 +95,7 @@ def cs_nmg_from_files(results: Path, experiments: Path, nearmiss: Path) -> list[
     def nm_per_utt(pair: str, gate: str | None) -> float | None:
         return ResultsFile(stats[pair]).metric(f"gates/{gate}/nm_per_utt") if gate else None
 
-    return cs_nmg_tables(rows, CS_PAIRS, evals, nm_per_utt)
+    return cs_nmg_tables(rows, CS_PAIRS, evals, nm_per_utt, FILE_PAIRING)
 
 
 def retrieval_from_files(results: Path, experiments: Path, vocabulary: str = "lists") -> list[Table]:
@@ -93,7 +105,7 @@ def retrieval_from_files(results: Path, experiments: Path, vocabulary: str = "li
     evals = {name: found for name in ["phonetic", *(row.name for row in rows)]
              if (found := ResultsFile.read(results / name / "eval" / "metrics.json")) is not None}
     sizes = {name: dict(found.data.get("vocabularies") or {}) for name, found in evals.items()}
-    return retrieval_tables(rows, evals, sizes, vocabulary)
+    return retrieval_tables(rows, evals, sizes, vocabulary, FILE_PAIRING)
 
 
 def tables_markdown(tables: Sequence[Table]) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import TrackingStoreError
+from workbench.metrics.intervals import UtteranceRatios
 from workbench.tracking.loggers import mlflow_metric_name
 
 
@@ -95,6 +96,11 @@ class RunStore:
                 continue
             out.setdefault(value[0] if len(keys) == 1 else value, run)
         return out
+
+    def ratios(self, run: RunRecord) -> UtteranceRatios | None:
+        """The run's per-item ratios (its ``ratios.json`` artifact), or None when it logged none."""
+        data = self.artifact_json(run, "ratios.json")
+        return None if data is None else UtteranceRatios.from_json(data, f"run {run.run_id} ratios.json")
 
     def artifact_json(self, run: RunRecord | None, path: str) -> dict | None:
         """A JSON artifact of a run (e.g. the stage's metrics.json), or None when absent/unreadable."""

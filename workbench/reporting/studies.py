@@ -15,28 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from workbench.reporting.runs import RunRecord, RunStore
-from workbench.reporting.table import Column, Estimate, Table
+from workbench.reporting.significance import Pairing, Results, estimate, orderings_table
+from workbench.reporting.table import Column, Estimate, Table, raw
 
 TEXT = "text"
-
-
-class Results(Protocol):
-    """One stage run's results, by the names the stage logs (``lists/learned/exact@1_recall``):
-    an MLflow run (``RunRecord``) or the stage's metrics.json (``reporting.results.ResultsFile``)."""
-
-    def metric(self, name: str) -> float | None: ...
-
-
-def estimate(run: Results | None, name: str):
-    """A metric as a table cell: with its confidence interval where the run logged
-    ``<name>_ci_lo`` and ``<name>_ci_hi`` (an :class:`Estimate`), else the value alone (None: a gap)."""
-    if run is None:
-        return None
-    value, lo, hi = run.metric(name), run.metric(f"{name}_ci_lo"), run.metric(f"{name}_ci_hi")
-    return value if value is None or lo is None or hi is None else Estimate(value, lo, hi)
+NO_PAIRING = Pairing(lambda run: None)  # tables without ratios: intervals only, no Δ
 
 
 @dataclass(frozen=True)
@@ -48,11 +33,13 @@ class PlotData:
     kind: str  # "lines" (x numeric) or "bars" (x categorical)
     x_label: str
     y_label: str
-    panels: dict[str, dict[str, list[tuple]]] = field(default_factory=dict)  # panel -> series -> points
+    # panel -> series -> points (x, y) or (x, y, lo, hi): an error bar from lo to hi
+    panels: dict[str, dict[str, list[tuple]]] = field(default_factory=dict)
     references: dict[str, dict[str, float]] = field(default_factory=dict)  # panel -> label -> horizontal line
 
     def has_data(self) -> bool:
-        return any(y is not None for series in self.panels.values() for points in series.values() for _, y in points)
+        return any(y is not None for series in self.panels.values() for points in series.values()
+                   for _, y, *_ in points)
 
 
 @dataclass(frozen=True)
@@ -86,7 +73,7 @@ def baseline_study(store: RunStore, experiments: Path | None = None) -> StudyRep
     runs = store.latest_by("manifest", stage="evaluate")
     named = [(run.params.get("name") or Path(manifest).parent.name, run) for manifest, run in sorted(runs.items())]
     bars = PlotData("baseline_wer_pier", "Baseline: WER and PIER per test set", "bars", "test set", "%",
-                    {"": {label: [(name, _percent(run.metric(key))) for name, run in named]
+                    {"": {label: [_point(name, estimate(run, key)) for name, run in named]
                           for label, key in (("WER", "wer"), ("MER", "mer"), ("PIER", "pier"))}})
     return StudyReport("baseline", "Baseline evaluation", [baseline_table(named)], [bars], len(runs))
 
@@ -140,14 +127,31 @@ def cs_nmg_rows(experiments: Path | None) -> list[Row]:
     return rows_from_yaml(experiments, load_experiment, lambda e: {"gate": e.negatives.gate})
 
 
+# Seed 003's orderings (Tables 2-3, on PIER): (claim, A, B), B reported better (lower) than A
+CS_NMG_ORDERINGS = (
+    ("LoRA CE fine-tuning lowers PIER below the seed model", "baseline", "ce"),
+    ("WCE lowers PIER below CE", "ce", "wce"),
+    ("MWER lowers PIER below CE", "ce", "mwer"),
+    ("CE + CL (N-best NMs) lowers PIER below CE", "ce", "ce_cl_nbest"),
+    ("WCE + CL (N-best) lowers PIER below CE + CL (N-best)", "ce_cl_nbest", "wce_cl_nbest"),
+    ("the full method (WCE + CL, tri-level) lowers PIER below MWER", "mwer", "wce_cl_trilevel"),
+    ("the tri-level gate lowers PIER below no gate (N-best + LLM)", "t3_gate_none", "wce_cl_trilevel"),
+    ("the tri-level gate lowers PIER below the acoustic gate alone", "t3_gate_acoustic", "wce_cl_trilevel"),
+)
+
+
 def cs_nmg_tables(rows: Sequence[Row], pairs: Sequence[str], evals: Mapping[tuple[str, str], Results],
-                  nm_per_utt: Callable[[str, str | None], float | None]) -> list[Table]:
+                  nm_per_utt: Callable[[str, str | None], float | None], pairing: Pairing = NO_PAIRING) -> list[Table]:
     """Seed 003 Tables 2 and 3: MER and PIER per (variant, pair) from ``evals``; Table 3 adds the
-    near-misses per utterance that the row's gate keeps (``nm_per_utt(pair, gate)``)."""
+    near-misses per utterance that the row's gate keeps (``nm_per_utt(pair, gate)``). Table 2's
+    cells are compared with the seed model's, Table 3's with the full method's (``pairing``), and
+    the seed's orderings are read off the same runs."""
     rows = sorted(rows, key=lambda r: (int(r.table or 0), r.row, r.name))
+    labels = {r.name: r.label for r in rows}
     tables = []
-    for number, title in ((2, "Seed 003 Table 2: training objectives (MER and PIER per language pair, %)"),
-                          (3, "Seed 003 Table 3: near-miss sources and gates, WCE + CL (MER, PIER %, NM/utt)")):
+    for number, title, reference in (
+            (2, "Seed 003 Table 2: training objectives (MER and PIER per language pair, %)", "baseline"),
+            (3, "Seed 003 Table 3: near-miss sources and gates, WCE + CL (MER, PIER %, NM/utt)", "wce_cl_trilevel")):
         members = [r for r in rows if r.table in (("0", "2") if number == 2 else ("3",))]
         if number == 3:  # the full method is both tables' reference row
             members = [r for r in rows if r.name == "wce_cl_trilevel"] + members
@@ -159,8 +163,9 @@ def cs_nmg_tables(rows: Sequence[Row], pairs: Sequence[str], evals: Mapping[tupl
         for row in members:
             cells: list = [row.label]
             for pair in pairs:
-                run = evals.get((row.name, pair))
-                cells += [estimate(run, "mer"), estimate(run, "pier")]
+                run, base = evals.get((row.name, pair)), evals.get((reference, pair))
+                cells += [pairing.cell(run, metric, (labels.get(reference, reference), base, metric))
+                          for metric in ("mer", "pier")]
                 if number == 3:
                     cells.append(nm_per_utt(pair, row.extra.get("gate")))
             body.append(cells)
@@ -168,6 +173,11 @@ def cs_nmg_tables(rows: Sequence[Row], pairs: Sequence[str], evals: Mapping[tupl
                 "the row's gate keeps (nearmiss stage)." if number == 3 else
                 "MER: WER over mixed tokens (CJK characters one token each); for Vietnamese-English it equals WER.")
         tables.append(Table(f"seed003_table{number}", title, columns, body, note))
+    orderings = [pairing.ordering(f"{claim} ({pair})", (labels.get(a, a), evals.get((a, pair)), "pier"),
+                                  (labels.get(b, b), evals.get((b, pair)), "pier"), "lower")
+                 for pair in pairs for claim, a, b in CS_NMG_ORDERINGS]
+    tables.append(orderings_table("seed003_orderings", "Seed 003: do the seed's orderings hold on our runs? (PIER)",
+                                  orderings))
     return tables
 
 
@@ -185,11 +195,11 @@ def cs_nmg_study(store: RunStore, experiments: Path | None = None) -> StudyRepor
         return None if run is None or not gate else run.metric(f"nm_per_utt_{gate.replace('+', '_')}")
 
     bars = PlotData("cs_nmg_mer_pier", "Seed 003: MER and PIER per variant", "bars", "variant", "%",
-                    {pair: {metric.upper(): [(r.name, _percent(runs[(r.name, pair)].metric(metric))
-                                              if (r.name, pair) in runs else None)
+                    {pair: {metric.upper(): [_point(r.name, estimate(runs.get((r.name, pair)), metric))
                                              for r in rows] for metric in ("mer", "pier")} for pair in pairs})
     return StudyReport("cs_nmg", "Seed 003: code-switching near-miss generation (Whisper + LoRA)",
-                       cs_nmg_tables(rows, pairs, runs, nm_per_utt), [bars], len(runs) + len(nearmiss))
+                       cs_nmg_tables(rows, pairs, runs, nm_per_utt, Pairing(store.ratios)), [bars],
+                       len(runs) + len(nearmiss))
 
 
 # --------------------------------------------------------------------------- retrieval (seeds 000, 001, 002)
@@ -201,22 +211,43 @@ def retrieval_rows(experiments: Path | None) -> list[Row]:
     return rows_from_yaml(experiments, load_retriever_experiment, lambda e: {"method": e.method, "rada": e.rada})
 
 
-def _retrieval_metric(run: Results | None, setting: str, scorer: str, metric: str) -> float | None:
-    return run.metric(f"{setting}/{scorer}/{metric}") if run else None
-
-
-def _retrieval_cell(run: Results | None, setting: str, scorer: str, metric: str):
-    return estimate(run, f"{setting}/{scorer}/{metric}")
+# The seeds' retrieval orderings: (claim, setting/scorer/metric of A and B by variant), B reported better
+RETRIEVAL_ORDERINGS = (
+    ("seed 001: RADA raises GLCLAP's substring R@1", ("glclap_base", "learned"), ("glclap_rada", "learned"),
+     "substring@1_recall"),
+    ("seed 001: fuzzy matching raises GLCLAP + RADA's substring R@1", ("glclap_rada", "learned"),
+     ("glclap_fuzzy", "learned"), "substring@1_recall"),
+    ("seed 000: local window scoring raises CLAR's exact R@1", ("clar_global", "learned"), ("clar_local", "learned"),
+     "exact@1_recall"),
+    ("seed 000: CIF alignment raises CLAR's exact R@1", ("clar_local", "learned"), ("clar_full", "learned"),
+     "exact@1_recall"),
+    ("GLCLAP + RADA beats the phonetic baseline (exact R@1)", ("glclap_rada", "phonetic"), ("glclap_rada", "learned"),
+     "exact@1_recall"),
+    ("fusion with GLCLAP + RADA beats the phonetic baseline (exact R@1)", ("glclap_rada", "phonetic"),
+     ("glclap_rada", "fused"), "exact@1_recall"),
+    ("CLAR (full) beats the phonetic baseline (exact R@1)", ("clar_full", "phonetic"), ("clar_full", "learned"),
+     "exact@1_recall"),
+    ("CLSR beats the phonetic baseline (exact R@1)", ("clsr", "phonetic"), ("clsr", "learned"), "exact@1_recall"),
+)
 
 
 def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: Mapping[str, Mapping[str, int]],
-                     vocabulary: str = "lists") -> list[Table]:
+                     vocabulary: str = "lists", pairing: Pairing = NO_PAIRING) -> list[Table]:
     """Seed 000 Table 1, seed 001 Tables 1-2, seed 002 (CLSR), the scale sweep and the long-form
     table from each variant's eval_retrieval results (``evals``, the phonetic baseline as
-    ``"phonetic"``) and its vocabulary sizes (``sizes``: setting -> words)."""
+    ``"phonetic"``) and its vocabulary sizes (``sizes``: setting -> words). A learned or fused cell
+    is compared with the phonetic baseline on the same queries and list (the run's own phonetic
+    scores: a RADA row's list is filtered), and the seeds' orderings are read off the same runs."""
     rows = sorted(rows, key=lambda r: (r.table, r.row, r.name))
     phonetic = evals.get("phonetic")
-    value = _retrieval_cell
+
+    def value(run: Results | None, setting: str, scorer: str, metric: str):
+        name = f"{setting}/{scorer}/{metric}"
+        if scorer == "phonetic":
+            return estimate(run, name)
+        own = run is not None and run.metric(f"{setting}/phonetic/{metric}") is not None
+        return pairing.cell(run, name, ("phonetic", run, f"{setting}/phonetic/{metric}") if own
+                            else ("phonetic", phonetic, name.replace(f"/{scorer}/", "/phonetic/")))
 
     def words(name: str):
         return sizes.get(name, {}).get(vocabulary)
@@ -274,6 +305,13 @@ def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: M
                         columns, body,
                         "Test clips joined into recordings and cut in fixed windows; "
                         "Q = hotword text, C = speech window."))
+    labels = {r.name: r.label for r in rows}
+    orderings = [pairing.ordering(claim, (f"{labels.get(a, a)} {sa}", evals.get(a), f"{vocabulary}/{sa}/{metric}"),
+                                  (f"{labels.get(b, b)} {sb}", evals.get(b), f"{vocabulary}/{sb}/{metric}"), "higher")
+                 for claim, (a, sa), (b, sb), metric in RETRIEVAL_ORDERINGS]
+    tables.append(orderings_table("retrieval_orderings",
+                                  f"Retrieval: do the seeds' orderings hold on our runs? ({vocabulary} vocabulary)",
+                                  orderings))
     return tables
 
 
@@ -293,14 +331,14 @@ def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary
                       "k", "recall@k (%)")
     for scorer in ("learned", "fused"):
         panel = {"phonetic baseline": [
-            (k, _percent(_retrieval_metric(phonetic, vocabulary, "phonetic", f"substring@{k}_recall"))) for k in ks]}
+            _point(k, estimate(phonetic, f"{vocabulary}/phonetic/substring@{k}_recall")) for k in ks]}
         for r in rows:
-            panel[r.label] = [
-                (k, _percent(_retrieval_metric(evals.get(r.name), vocabulary, scorer, f"substring@{k}_recall")))
-                for k in ks]
+            panel[r.label] = [_point(k, estimate(evals.get(r.name), f"{vocabulary}/{scorer}/substring@{k}_recall"))
+                              for k in ks]
         curves.panels[scorer] = panel
     return StudyReport("retrieval", "Hotword retrievers: CLAR (seed 000), GLCLAP (seed 001), CLSR (seed 002)",
-                       retrieval_tables(rows, evals, sizes, vocabulary), [curves], len(evals) + len(trains))
+                       retrieval_tables(rows, evals, sizes, vocabulary, Pairing(store.ratios)), [curves],
+                       len(evals) + len(trains))
 
 
 # --------------------------------------------------------------------------- speech LLM (seed 000 T3, seed 001 T3-4)
@@ -308,17 +346,21 @@ def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary
 def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condition: str = "top2") -> StudyReport:
     run = store.latest(stage="eval_contextual")
     conditions = _conditions(run)
+    pairing = Pairing(store.ratios)
 
     def metric(model: str, decoding: str, condition: str, name: str):
         return run.metric(f"{model}/{decoding}/{condition}/{name}") if run else None
 
-    def cell(model: str, decoding: str, condition: str, name: str):
-        return estimate(run, f"{model}/{decoding}/{condition}/{name}")
+    def cell(model: str, decoding: str, condition: str, name: str, versus: tuple[str, str, str] | None = None):
+        """The cell, compared with the same run's (model, decoding, condition) ``versus``."""
+        baseline = None if versus is None else (" ".join(versus), run, "/".join((*versus, name)))
+        return pairing.cell(run, f"{model}/{decoding}/{condition}/{name}", baseline)
 
+    na = ("sft", "greedy", "NA")
     columns = [Column("model", TEXT), Column("condition", TEXT), Column("decoding", TEXT), Column("recall"),
                Column("CER"), Column("B-WER"), Column("U-CER"), Column("WER")]
     body = [[model, condition, decoding, cell(model, decoding, condition, "list_recall"),
-             *(cell(model, decoding, condition, k) for k in ("cer", "b_wer", "u_cer", "wer"))]
+             *(cell(model, decoding, condition, k, na) for k in ("cer", "b_wer", "u_cer", "wer"))]
             for model in ("sft", "grpo") for decoding, condition in conditions]
     seed000 = Table("seed000_table3",
                     "Seed 000 Table 3: speech LLM with retrieved hotwords (NA = no list, GT = oracle list, "
@@ -329,25 +371,43 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
     seed001_t3 = Table("seed001_table3", "Seed 001 Table 3: the SFT speech LLM with top-k retrieved hotwords (%)",
                        columns, [
         ["recall", None, *(cell("sft", "greedy", c, "list_recall") for c in topk)],
-        ["KER (↓)", cell("sft", "greedy", "NA", "ker"), *(cell("sft", "greedy", c, "ker") for c in topk)],
-        ["SACC (↑)", cell("sft", "greedy", "NA", "sacc"), *(cell("sft", "greedy", c, "sacc") for c in topk)],
+        ["KER (↓)", cell("sft", "greedy", "NA", "ker"), *(cell("sft", "greedy", c, "ker", na) for c in topk)],
+        ["SACC (↑)", cell("sft", "greedy", "NA", "sacc"), *(cell("sft", "greedy", c, "sacc", na) for c in topk)],
     ])
     label = grpo_condition.replace("top", "top-")
     columns = [Column("metric", TEXT), Column("base (NA)"), Column(f"+retriever {label}"),
                Column(f"+retriever {label} +GRPO")]
     seed001_t4 = Table("seed001_table4", f"Seed 001 Table 4: GRPO on top of the {label} configuration (%)", columns, [
-        [name, cell("sft", "greedy", "NA", key), cell("sft", "greedy", grpo_condition, key),
-         cell("grpo", "greedy", grpo_condition, key)] for name, key in (("KER (↓)", "ker"), ("SACC (↑)", "sacc"))
+        [name, cell("sft", "greedy", "NA", key), cell("sft", "greedy", grpo_condition, key, na),
+         cell("grpo", "greedy", grpo_condition, key, ("sft", "greedy", grpo_condition))]
+        for name, key in (("KER (↓)", "ker"), ("SACC (↑)", "sacc"))
     ])
+
+    def side(model: str, decoding: str, condition: str, name: str) -> tuple[str, RunRecord | None, str]:
+        return f"{model.upper()} {decoding} {condition}", run, f"{model}/{decoding}/{condition}/{name}"
+
+    orderings = [pairing.ordering(f"seed 001 Table 3: {c.replace('top', 'top-')} hotwords lower KER below no list",
+                                  side("sft", "greedy", "NA", "ker"), side("sft", "greedy", c, "ker"), "lower")
+                 for c in topk]
+    orderings += [
+        pairing.ordering("seed 000 Table 3: the oracle list lowers B-WER below no list",
+                         side("sft", "greedy", "NA", "b_wer"), side("sft", "greedy", "GT", "b_wer"), "lower"),
+        pairing.ordering(f"seed 001 Table 4: GRPO lowers KER below SFT ({label})",
+                         side("sft", "greedy", grpo_condition, "ker"), side("grpo", "greedy", grpo_condition, "ker"),
+                         "lower"),
+    ]
     ks = [int(c[3:]) for c in topk if c[3:].isdigit()]
     plot = PlotData("speechllm_ker_vs_k", "KER vs number of retrieved hotwords k", "lines", "k", "KER (%)", {"": {
-        model: [(k, _percent(metric(model, "greedy", f"top{k}", "ker"))) for k in ks] for model in ("sft", "grpo")}},
+        model: [_point(k, estimate(run, f"{model}/greedy/top{k}/ker")) for k in ks] for model in ("sft", "grpo")}},
         {"": {f"{model} {condition}": _percent(metric(model, "greedy", condition, "ker"))
               for model in ("sft", "grpo") for condition in ("NA", "GT")
               if metric(model, "greedy", condition, "ker") is not None}})
     return StudyReport("speechllm",
                        "Speech LLM with retrieved hotwords and GRPO (seed 000 Table 3, seed 001 Tables 3-4)",
-                       [seed000, seed001_t3, seed001_t4], [plot], 1 if run else 0)
+                       [seed000, seed001_t3, seed001_t4,
+                        orderings_table("speechllm_orderings",
+                                        "Speech LLM: do the seeds' orderings hold on our runs?", orderings)],
+                       [plot], 1 if run else 0)
 
 
 def _conditions(run: RunRecord | None) -> list[tuple[str, str]]:
@@ -362,25 +422,54 @@ def _conditions(run: RunRecord | None) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------- seed 004: S1/S2 replay
 
+S1S2_PAIRED = ("wer", "cer", "mer", "proper_noun_hit_rate", "digit_error_rate")  # rates both systems have
+S1S2_ORDERINGS = (  # (claim, A, B, metric, better)
+    ("S1 prompt biasing raises the proper-noun hit rate over no bias", "no_bias", "s1", "proper_noun_hit_rate",
+     "higher"),
+    ("S1 prompt biasing lowers MER below no bias", "no_bias", "s1", "mer", "lower"),
+    ("S2-A rescoring (N-best) lowers MER below S1", "s1", "s1_s2a", "mer", "lower"),
+    ("S2-B rescoring (second pass) lowers MER below S1", "s1", "s1_s2b", "mer", "lower"),
+)
+
+
 def s1s2_study(store: RunStore, experiments: Path | None = None) -> StudyReport:
     from workbench.rescoring.replay import METRIC_COLUMNS, SYSTEMS  # the replay's own systems and columns
 
     runs = store.latest_by("manifest", stage="s1s2_replay")
+    pairing = Pairing(store.ratios)
     columns = [Column("test set", TEXT), Column("system", TEXT)] + [column for _, column in METRIC_COLUMNS]
-    body = []
+    body, orderings = [], []
     for manifest, run in sorted(runs.items()):
         name = run.params.get("name") or Path(manifest).parent.name
         for system in SYSTEMS.values():
-            body.append([name, system.label, *(run.metric(f"{system.name}.{key}") for key, _ in METRIC_COLUMNS)])
+            # S1 against no bias, every S2 system against S1 (what S2 adds), same commits
+            base = None if system.name == "no_bias" else "no_bias" if system.name == "s1" else "s1"
+            body.append([name, system.label, *(
+                pairing.cell(run, f"{system.name}.{key}",
+                             (SYSTEMS[base].label, run, f"{base}.{key}") if base and key in S1S2_PAIRED else None)
+                for key, _ in METRIC_COLUMNS)])
+        orderings += [pairing.ordering(f"seed 004: {claim} ({name})", (SYSTEMS[a].label, run, f"{a}.{metric}"),
+                                       (SYSTEMS[b].label, run, f"{b}.{metric}"), better)
+                      for claim, a, b, metric, better in S1S2_ORDERINGS]
     table = Table("seed004_s1s2", "Seed 004 S1/S2 replay: prompt biasing and conditional N-best rescoring (%)",
                   columns, body,
                   "Trigger over commits; win/loss over triggered commits; +ms: latency S2 adds to triggered commits. "
-                  "A gap: not applicable (no trigger, no digits in the references).")
-    return StudyReport("s1s2", "Seed 004: S1 prompt biasing and S2 rescoring, replayed", [table], [], len(runs))
+                  "A gap: not applicable (no trigger, no digits in the references). S1 is compared with no bias, "
+                  "each S2 system with S1.")
+    return StudyReport("s1s2", "Seed 004: S1 prompt biasing and S2 rescoring, replayed",
+                       [table, orderings_table("seed004_orderings", "Seed 004: do the seed's orderings hold on our "
+                                               "runs?", orderings)], [], len(runs))
 
 
 def _percent(value):
-    return None if value is None else 100 * value
+    return None if value is None else 100 * raw(value)
+
+
+def _point(x, cell) -> tuple:
+    """A plot point (x, y %), with its interval (x, y, lo, hi) when the cell has one."""
+    if isinstance(cell, Estimate) and cell.has_interval:
+        return x, _percent(cell.value), _percent(cell.lo), _percent(cell.hi)
+    return x, _percent(cell)
 
 
 STUDIES: dict[str, Callable[..., StudyReport]] = {
