@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
+from workbench.metrics.intervals import UtteranceRatios
+from workbench.reporting.results import ResultsFile
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -72,6 +74,15 @@ def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
     longform = metrics["longform"]  # 2 clips (~6.4 s) joined, cut into 2-s windows
     assert longform["windows"] == 4 and longform["queries"] == 2
     assert longform["q2c_r@5"] == 1.0  # 4 windows: every query's window is in its top 5
+    # per-item counts: Q→C and the lists metrics by test utterance, C→Q by window (ratios_longform.json)
+    ratios = UtteranceRatios.from_json(json.loads((evaluation / "ratios.json").read_text()), "ratios.json")
+    assert ratios.ids == ("cmn_eng-0044", "en_entities-0101")
+    assert {"40/learned/exact@10_recall", "own/fused/substring@1_precision", "longform/q2c_r@1"} <= set(ratios.metrics)
+    windows = UtteranceRatios.from_json(json.loads((evaluation / "ratios_longform.json").read_text()), "longform")
+    assert len(windows.ids) == 4 and set(windows.metrics) == {f"longform/c2q_r@{k}" for k in (1, 2, 5, 10)}
+    results = ResultsFile(metrics)  # the report reads the intervals from metrics.json by these names
+    for name in ("longform/q2c_r@1", "longform/c2q_r@1", "lists/fused/exact@1_recall"):
+        assert results.metric(f"{name}_ci_lo") <= results.metric(name) <= results.metric(f"{name}_ci_hi")
 
 
 def test_eval_refuses_hypotheses_missing_test_ids(corpus, tmp_path, capsys):

@@ -28,8 +28,9 @@ from workbench.data.jsonl import read_jsonl
 from workbench.errors import ConfigError, InputError
 from workbench.features import OWN as OWN_LENGTH
 from workbench.features import FeatureStore, Layout
-from workbench.metrics.retrieval import retrieval_at_k
-from workbench.reporting.table import Column, Table, format_cell
+from workbench.metrics.intervals import UtteranceRatios, interval_metrics
+from workbench.metrics.retrieval import retrieval_counts
+from workbench.reporting.table import Column, Estimate, Table, format_cell
 from workbench.retrieval.index import HotwordIndex
 from workbench.retrieval.localized import LengthBuckets, score_buckets
 from workbench.retrieval.longform import longform_recall
@@ -211,20 +212,24 @@ def vocabulary_prefixes(settings: Sequence[str], vocabulary: Vocabulary) -> dict
 
 @dataclass(frozen=True)
 class RetrievalEvaluation:
-    """What eval_retrieval writes: metrics.json, rankings.jsonl (table vocabulary), table.md."""
+    """What eval_retrieval writes: metrics.json, rankings.jsonl (table vocabulary), table.md, and
+    the per-item counts behind every recall and precision (ratios.json, ratios_longform.json)."""
 
-    metrics: dict
+    metrics: dict  # with "<metric>_ci_lo" / "<metric>_ci_hi" beside each rate that has an interval
     rankings: tuple[dict, ...]  # top-k words per query and scorer on the table's vocabulary
-    tracked: dict[str, float]  # "<vocabulary>/<scorer>/<metric>" and "longform/<metric>"
+    tracked: dict[str, float]  # "<vocabulary>/<scorer>/<metric>" and "longform/<metric>", with intervals
     ks: tuple[int, ...]
+    # per test utterance (query): "<vocabulary>/<scorer>/<mode>@<k>_recall|_precision", "longform/q2c_r@<k>"
+    ratios: UtteranceRatios
+    window_ratios: UtteranceRatios | None  # per long-form window: "longform/c2q_r@<k>" (None: no long-form)
 
     def table(self) -> str:
         """table.md: R@k, F1@1 and substring R@1 per vocabulary and scorer, and the long-form recall."""
         m = self.metrics
         columns = [Column("vocabulary", "text"), Column("words", "count"), Column("scorer", "text")]
         columns += [Column(name, digits=1) for name in (*(f"R@{k}" for k in self.ks), "F1@1", "substring R@1")]
-        rows = [[setting, count, name, *(scores[f"exact@{k}_recall"] for k in self.ks), scores["exact@1_f1"],
-                 scores["substring@1_recall"]]
+        rows = [[setting, count, name, *(_estimate(scores, f"exact@{k}_recall") for k in self.ks),
+                 scores["exact@1_f1"], _estimate(scores, "substring@1_recall")]
                 for setting, count in m["vocabularies"].items()
                 for name in SCORERS if (scores := m.get(setting, {}).get(name)) is not None]
         text = (f"## {m['experiment']} ({m['method']}): {m['queries']} queries, {m['excluded_no_hotwords']} utterances "
@@ -233,20 +238,42 @@ class RetrievalEvaluation:
         if longform:
             text += (f"\nLong-form ({longform['queries']} hotword queries, {longform['windows']} windows of "
                      f"{longform['window_seconds']:g} s): "
-                     + ", ".join(f"Q→C R@{k} {format_cell(longform[f'q2c_r@{k}'], digits=1)}" for k in self.ks) + "; "
-                     + ", ".join(f"C→Q R@{k} {format_cell(longform[f'c2q_r@{k}'], digits=1)}" for k in self.ks) + "\n")
+                     + "; ".join(", ".join(f"{label} R@{k} {format_cell(_estimate(longform, f'{key}_r@{k}'), digits=1)}"
+                                           for k in self.ks) for label, key in (("Q→C", "q2c"), ("C→Q", "c2q")))
+                     + "\n")
         return text
+
+
+def _estimate(block: Mapping, name: str) -> Estimate:
+    """A rate of a metrics.json block with its interval where it has one."""
+    return Estimate(block[name], block.get(f"{name}_ci_lo"), block.get(f"{name}_ci_hi"))
 
 
 SCORERS = ("phonetic", "learned", "fused")
 
 
-def _at_k(gold: list[list[str]], ranked: list[list[str]], ks: Sequence[int]) -> dict[str, float]:
-    out = {}
+def _at_k(gold: list[list[str]], ranked: list[list[str]], ks: Sequence[int],
+          prefix: str) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Recall / precision / F1 at each k and match mode, and the per-utterance counts of recall
+    and precision (names prefixed); F1 has none, see ``RetrievalCounts.ratios``."""
+    metrics, ratios = {}, {}
     for mode in ("exact", "substring"):
         for k in ks:
-            out.update(retrieval_at_k(gold, ranked, k, mode).as_metrics())
-    return out
+            counts = retrieval_counts(gold, ranked, k, mode)
+            metrics.update(counts.result().as_metrics())
+            ratios.update(counts.ratios(prefix))
+    return metrics, ratios
+
+
+def _nest(results: dict, flat: Mapping[str, float]) -> None:
+    """Flat names (``lists/fused/exact@1_recall_ci_lo``) into metrics.json's nested blocks, where
+    ``reporting.results.ResultsFile`` finds a name by its ``/`` parts."""
+    for name, value in flat.items():
+        *path, key = name.split("/")
+        node = results
+        for part in path:
+            node = node[part]
+        node[key] = value
 
 
 def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: EvalRetrievalConfig,
@@ -255,7 +282,9 @@ def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: E
                        progress: Progress = no_progress) -> RetrievalEvaluation:
     """R@k / F1 (exact and substring) of the phonetic baseline and, with a ``model`` (its ``meta``
     and the queries' encoder ``states``), the learned retriever and their fusion, for every
-    vocabulary size of ``config``; plus seed 002's long-form recall for GLCLAP and CLSR.
+    vocabulary size of ``config``; plus seed 002's long-form recall for GLCLAP and CLSR. Every
+    recall, precision and long-form R@k gets a bootstrap interval (``config.intervals``) over
+    test utterances (long-form C→Q: over windows).
 
     Gold hotwords come first in the vocabulary, then ``lists``, then seeded distractors, so each
     smaller vocabulary is a prefix of the largest: scores are computed once and sliced.
@@ -282,6 +311,7 @@ def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: E
         utterance_states = [states[u.id] for u in test.queries]
     tracked: dict[str, float] = {}
     rankings: list[dict] = []
+    per_utterance: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for setting, count in prefix.items():
         words = list(vocabulary.words[:count])
         block: dict[str, dict] = {}
@@ -295,14 +325,25 @@ def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: E
             # ties (frequent in the phonetic scores) by the baseline's vocabulary-order-free key:
             # by position they would favour the gold words, which come first
             ranked = ranked_words(scores, words, max(config.ks), tiebreak=phonetic.tie_order[:count])
-            block[name] = _at_k(gold, ranked, config.ks)
+            block[name], counts = _at_k(gold, ranked, config.ks, f"{setting}/{name}/")
+            per_utterance.update(counts)
             tracked.update({f"{setting}/{name}/{k}": v for k, v in block[name].items()})
             if setting == config.table_vocabulary:
                 rankings.extend({"id": u.id, "method": name, "gold": g, "top": r}
                                 for u, g, r in zip(test.queries, gold, ranked))
         results[setting] = block
+    ids = [u.id for u in test.queries]
+    windows = None
     if model is not None and model.method in ("glclap", "clsr") and config.longform_clips_per_recording:
-        results["longform"] = longform_recall(model, meta, test.queries, test.root, config.longform_clips_per_recording,
-                                              config.longform_window_seconds, config.ks, progress)
+        longform = longform_recall(model, meta, test.queries, test.root, config.longform_clips_per_recording,
+                                   config.longform_window_seconds, config.ks, progress)
+        results["longform"] = longform.metrics()
         tracked.update({f"longform/{k}": v for k, v in results["longform"].items() if isinstance(v, float)})
-    return RetrievalEvaluation(results, tuple(rankings), tracked, tuple(config.ks))
+        per_utterance.update(longform.utterance_ratios(ids, "longform/").metrics)
+        windows = longform.window_ratios("longform/")
+    ratios = UtteranceRatios(tuple(ids), per_utterance)
+    intervals = interval_metrics({**ratios.intervals(config.intervals),
+                                  **(windows.intervals(config.intervals) if windows is not None else {})})
+    _nest(results, intervals)
+    tracked.update(intervals)
+    return RetrievalEvaluation(results, tuple(rankings), tracked, tuple(config.ks), ratios, windows)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from workbench.asr.transcribe import TranscribeOptions
 from workbench.config.models import TEXT_ENCODER, WHISPER
+from workbench.metrics.options import IntervalConfig
 from workbench.retrieval.fuzzy import FuzzyConfig
 from workbench.retrieval.models import ArchitectureConfig
 from workbench.retrieval.rada import RadaOptions
@@ -85,6 +86,7 @@ class EvalRetrievalConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
+    intervals: IntervalConfig = IntervalConfig()  # bootstrap intervals of recall, precision and R@k
     tracking: TrackingConfig = TrackingConfig(experiment="retrieval")
 
     def __post_init__(self) -> None:

@@ -7,7 +7,8 @@ the learned retriever alone, and ``fused`` (score interpolation of both after pe
 normalization). Gold hotwords are always in the vocabulary (seed 001 adds the annotated words to
 the list); the project's hotword lists come next (for a RADA experiment only the words RADA
 kept), then CMUdict / pypinyin distractors. Utterances without annotated hotwords are not
-queries: they are counted and reported as excluded.
+queries: they are counted and reported as excluded. Every recall, precision and long-form R@k
+has a bootstrap interval over test utterances (``<metric>_ci_lo`` / ``_ci_hi``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--rada", type=Path, default=None, help="RADA stage output: kept.txt filters the lists for rada experiments")
     add("--frames", type=Path, default=None, help="own-length feature store (encode --layout own) of the test manifest")
     add("--text-cache", type=Path, default=None, help="directory caching frozen text-encoder features of vocabularies")
-    add("--out", type=Path, required=True, help="output directory: metrics.json, rankings.jsonl, table.md")
+    add("--out", type=Path, required=True, help="output directory: metrics.json, ratios.json, rankings.jsonl, "
+        "table.md (ratios_longform.json with long-form)")
 
 
 def run(context: StageContext) -> None:
@@ -50,6 +52,12 @@ def run(context: StageContext) -> None:
         run.log_metrics(evaluation.tracked)
         args.out.mkdir(parents=True, exist_ok=True)
         context.write_json(args.out / "metrics.json", evaluation.metrics)
+        # per item counts for paired comparisons: test utterances; long-form C→Q's items are windows
+        context.write_json(args.out / "ratios.json", evaluation.ratios.to_json())
+        if evaluation.window_ratios is not None:
+            context.write_json(args.out / "ratios_longform.json", evaluation.window_ratios.to_json())
+        else:  # a stale file from an earlier run with long-form would pair with the wrong run
+            (args.out / "ratios_longform.json").unlink(missing_ok=True)
         write_jsonl(args.out / "rankings.jsonl", evaluation.rankings)
         write_text_atomic(args.out / "table.md", evaluation.table())
     print(evaluation.table())
