@@ -12,7 +12,9 @@ import pytest
 from conftest import FIXTURES
 from workbench.config import ConfigError, load_config
 from workbench.data import Utterance, read_manifest
-from workbench.metrics.rescoring import CommitOutcome
+from workbench.metrics.intervals import UtteranceRatios
+from workbench.metrics.options import IntervalConfig
+from workbench.metrics.rescoring import CommitOutcome, rescoring_rates, rescoring_ratios
 from workbench.metrics.scorer import Reference, Scorer
 from workbench.rescoring import S1S2ReplayConfig
 from workbench.rescoring.replay import (
@@ -23,6 +25,7 @@ from workbench.rescoring.replay import (
     replay,
     room_keywords,
     system_metrics,
+    system_ratios,
 )
 
 
@@ -73,6 +76,44 @@ def test_system_metrics_aggregate_scores_prompts_and_rescoring():
     assert (m["second_pass_decoded"], m["second_pass_overloaded"], m["second_pass_audio_expired"]) == (1.0, 1.0, 0.0)
 
 
+def test_rescoring_ratios_sum_to_the_rates():
+    outcomes = [CommitOutcome(False, False, 1, 1), CommitOutcome(True, True, 3, 1, 120.0),  # win
+                CommitOutcome(True, True, 1, 2, 80.0), CommitOutcome(True, False, 2, 2, 100.0)]  # loss, kept
+    ratios, rates = rescoring_ratios(outcomes), rescoring_rates(outcomes)
+    assert {k: (n.tolist(), d.tolist()) for k, (n, d) in ratios.items()} == {
+        "trigger_rate": ([0, 1, 1, 1], [1, 1, 1, 1]), "win_rate": ([0, 1, 0, 0], [0, 1, 1, 1]),
+        "loss_rate": ([0, 0, 1, 0], [0, 1, 1, 1])}
+    for name, (numerator, denominator) in ratios.items():
+        assert numerator.sum() / denominator.sum() == getattr(rates, name)
+    assert all(len(n) == len(d) == 0 for n, d in rescoring_ratios([]).values())
+
+
+def test_system_ratios_sum_exactly_to_the_system_metrics():
+    scorer = Scorer()
+    scores = [scorer.score(Reference("a", "take Xarelto daily", hotwords=("Xarelto",)), "take Xarelto daily"),
+              scorer.score(Reference("b", "call Ozempic at 5", hotwords=("Ozempic",)), "call osempic at five"),
+              scorer.score(Reference("c", "see Totoro 3 times", hotwords=("Totoro",)), "see totoro 3 times")]
+    outcomes = [CommitOutcome(True, True, 2, 1, 30.0), CommitOutcome(False, False, 0, 0),
+                CommitOutcome(True, True, 1, 3, 50.0)]
+    for system in (SYSTEMS["no_bias"], SYSTEMS["s1_s2a"]):
+        metrics = system_metrics(system, scores, [{"prompt": {"chars": 1, "strengthened": False, "fallback": None},
+                                                   "shared_decode": True,
+                                                   "decision": {"reasons": [], "excluded": None}}] * 3, outcomes)
+        ratios = system_ratios(system, scores, outcomes)
+        rates = {"wer", "cer", "mer", "sacc", "proper_noun_hit_rate", "digit_error_rate"}
+        assert set(ratios) == rates | ({"trigger_rate", "win_rate", "loss_rate"} if system.sources else set())
+        for name, (numerator, denominator) in ratios.items():
+            assert len(numerator) == len(denominator) == 3
+            assert numerator.sum() / denominator.sum() == metrics[name], name  # exactly the reported rate
+    assert metrics["proper_noun_hit_rate"] == 2 / 3 != 1 - 1 / 3 and metrics["win_rate"] == 0.5  # hits / keywords
+
+
+def test_table_shows_intervals_where_the_metrics_hold_them():
+    metrics = {"s1": {"wer": 0.25, "wer_ci_lo": 0.1, "wer_ci_hi": 0.4, "cer": 0.125, "latency_p50_ms": 12.4}}
+    text = render_table("set", [SYSTEMS["s1"]], metrics, 40, 5)
+    assert text.splitlines()[6] == "| S1 | 25.00 [10.00, 40.00] | 12.50 | – | – | – | – | – | – | – | 12 | – |"
+
+
 def test_table_shows_gaps_for_what_does_not_apply():
     metrics = {"no_bias": {"wer": 0.25, "cer": 0.125, "mer": 0.2, "proper_noun_hit_rate": 0.5,
                            "digit_error_rate": math.nan},
@@ -110,3 +151,20 @@ def test_replay_on_a_tiny_whisper(tmp_path):
     assert tracked["s1.mer"] == result.metrics["s1"]["mer"] and tracked["primary_decodes"] == 2 * len(utterances)
     assert not any(isinstance(v, float) and math.isnan(v) for v in tracked.values())
     assert result.table().count("\n| ") == 1 + len(config.systems)
+    # every rate per commit (items: the utterances' ids), summing to the reported value, with its interval
+    ratios = result.tracked_ratios()
+    assert ratios.ids == tuple(u.id for u in utterances)
+    assert {"s1.wer", "s1_s2a_uncapped.trigger_rate", "no_bias.proper_noun_hit_rate"} <= set(ratios.metrics)
+    assert "s1.trigger_rate" not in ratios.metrics and "s1_s2a_uncapped.latency_p50_ms" not in ratios.metrics
+    for name, (numerator, denominator) in ratios.metrics.items():
+        system, metric = name.split(".")
+        if denominator.sum():
+            assert numerator.sum() / denominator.sum() == result.metrics[system][metric], name
+            low, high = summary["systems"][system][f"{metric}_ci_lo"], summary["systems"][system][f"{metric}_ci_hi"]
+            assert low <= result.metrics[system][metric] <= high and tracked[f"{name}_ci_lo"] == low
+    back = UtteranceRatios.from_json(json.loads(json.dumps(ratios.to_json())), "ratios.json")
+    assert back.ids == ratios.ids and all(back.metrics[k][0].tolist() == v[0].tolist() and
+                                          back.metrics[k][1].tolist() == v[1].tolist()
+                                          for k, v in ratios.metrics.items())
+    assert "s1.wer_ci_lo" in tracked and "s1_s2a_uncapped.latency_p50_ms_ci_lo" not in tracked
+    assert IntervalConfig() == config.intervals

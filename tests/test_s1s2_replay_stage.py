@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import FIXTURES
 from workbench.cli import main
+from workbench.metrics.intervals import UtteranceRatios
 from workbench.testing.dummies import tiny_whisper
 
 SYSTEMS = ["no_bias", "s1", "s1_s2a", "s1_s2b", "s1_s2a_uncapped", "s1_s2b_uncapped"]
@@ -66,16 +67,29 @@ def test_s1s2_replay_stage(tmp_path, monkeypatch):
     assert systems["s1_s2a_uncapped"]["win_rate"] == wins / triggered
     assert systems["s1_s2a_uncapped"]["loss_rate"] == losses / triggered
 
+    # every rate per commit (ids: the committed utterances', shared by the systems), with its interval
+    ratios = UtteranceRatios.from_json(json.loads((tmp_path / "out" / "ratios.json").read_text()), "ratios.json")
+    assert ratios.ids == tuple(f"{r['id']}-{turn}" for turn in range(2) for r in records)
+    for name, (numerator, denominator) in ratios.metrics.items():
+        system, metric = name.split(".")
+        if denominator.sum():
+            assert numerator.sum() / denominator.sum() == systems[system][metric], name
+            assert systems[system][f"{metric}_ci_lo"] <= systems[system][metric] <= systems[system][f"{metric}_ci_hi"]
+    assert {f"{name}.mer" for name in SYSTEMS} <= set(ratios.metrics) and "s1_s2b.trigger_rate" in ratios.metrics
+    assert "latency_p50_ms_ci_lo" not in systems["s1_s2b_uncapped"]  # a percentile: no interval
+
     table = (tmp_path / "out" / "table.md").read_text()
     assert table.count("\n| ") == 1 + len(SYSTEMS) and "| S1+S2-B |" in table
+    assert f"| S1 | {100 * systems['s1']['wer']:.2f} [{100 * systems['s1']['wer_ci_lo']:.2f}, " in table
 
     client = MlflowClient(store)
     (run,) = client.search_runs([client.get_experiment_by_name("s1s2").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name == "s1s2_replay-corpus"
     assert run.data.metrics["s1.mer"] == systems["s1"]["mer"]
+    assert run.data.metrics["s1.mer_ci_hi"] == systems["s1"]["mer_ci_hi"]
     assert run.data.params["s1s2_replay.rescoring.rescore.max_trigger_rate"] == "0.05"
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"metrics.json", "table.md", "traces.jsonl", "config.json"} <= names
+    assert {"metrics.json", "ratios.json", "table.md", "traces.jsonl", "config.json"} <= names
 
 
 def test_s1s2_replay_rejects_an_unknown_system(tmp_path, monkeypatch, capsys):

@@ -208,17 +208,19 @@ def test_rankings_errors_name_the_file(tmp_path):
 
 
 def test_contextual_results_as_metrics_hypotheses_and_one_table_per_model():
+    from workbench.metrics.intervals import UtteranceRatios
     from workbench.speechllm.evaluation import ConditionResult, ContextualEvaluation
 
     def scores(wer, recall):
         return {"wer": wer, "cer": 0.1, "b_wer": 0.2, "u_wer": 0.05, "u_cer": 0.04, "ker": 0.5, "sacc": 0.25,
                 "keywords": 2.0, "list_recall": recall, "seconds_per_utterance": 0.3}
 
+    none = UtteranceRatios(("u1", "u2"), {})
     evaluation = ContextualEvaluation(2, "phonetic", "r.jsonl", [
-        ConditionResult("sft", "NA", "greedy", scores(0.3, None), [{"id": "u1"}]),
-        ConditionResult("sft", "top2", "greedy", scores(0.2, 0.5), [{"id": "u2"}]),
-        ConditionResult("sft", "top2", "joint", scores(0.1, 0.5), []),
-        ConditionResult("grpo", "GT", "greedy", scores(0.123456, 1.0), [{"id": "u3"}]),
+        ConditionResult("sft", "NA", "greedy", scores(0.3, None), [{"id": "u1"}], none),
+        ConditionResult("sft", "top2", "greedy", scores(0.2, 0.5), [{"id": "u2"}], none),
+        ConditionResult("sft", "top2", "joint", scores(0.1, 0.5), [], none),
+        ConditionResult("grpo", "GT", "greedy", scores(0.123456, 1.0), [{"id": "u3"}], none),
     ])
     metrics = evaluation.metrics()
     assert list(metrics["models"]) == ["sft", "grpo"] and list(metrics["models"]["sft"]) == ["greedy", "joint"]
@@ -235,6 +237,63 @@ def test_contextual_results_as_metrics_hypotheses_and_one_table_per_model():
         + "| top2 | joint | 50.00 | 10.00 | 10.00 | 20.00 | 5.00 | 4.00 | 50.00 | 25.00 |\n"
         + "\n### grpo\n\n" + header + rule
         + "| GT | greedy | 100.00 | 12.35 | 10.00 | 20.00 | 5.00 | 4.00 | 50.00 | 25.00 |\n")
+
+
+def test_contextual_scores_keep_per_utterance_ratios_and_intervals():
+    """Each pass's rates per utterance sum exactly to its scores; intervals sit beside the metrics;
+    ratios.json carries every pass under its logged name and reads back."""
+    from workbench.metrics import Reference, Scorer
+    from workbench.metrics.intervals import UtteranceRatios
+    from workbench.metrics.options import IntervalConfig
+    from workbench.speechllm.evaluation import (
+        METRICS,
+        ConditionResult,
+        ContextualEvaluation,
+        condition_scores,
+        list_recall_ratios,
+        recall_at,
+    )
+
+    references = [Reference("u1", "take Xarelto and Ozempic", hotwords=("Xarelto", "Ozempic")),
+                  Reference("u2", "call Totoro now", hotwords=("Totoro",)),
+                  Reference("u3", "nothing special here")]
+    gold = [list(r.hotwords) for r in references]
+    lists = [("xarelto", "Wegovy"), ("Totoro",), ()]
+    assert [a.tolist() for a in list_recall_ratios(gold, lists)] == [[1, 1, 0], [2, 1, 0]]
+    assert recall_at(gold, lists) == 2 / 3 and recall_at([[], []], [(), ()]) is None
+    scorer, config = Scorer(), IntervalConfig(resamples=200, seed=3)
+    results = []
+    for condition, texts, words in (("NA", ["take the reto and ozempic", "call totoro now", "nothing here"], None),
+                                    ("top2", ["take Xarelto and Ozempic", "call toto now", "nothing special here"],
+                                     lists)):
+        scores, ratios = condition_scores(scorer, references, texts, gold, words, config)
+        assert ratios.ids == ("u1", "u2", "u3")
+        assert set(ratios.metrics) == set(METRICS) | ({"list_recall"} if words else set())
+        for name, (numerator, denominator) in ratios.metrics.items():
+            assert numerator.sum() / denominator.sum() == scores[name], name  # exactly the reported rate
+            assert scores[f"{name}_ci_lo"] <= scores[name] <= scores[f"{name}_ci_hi"], name
+        results.append(ConditionResult("sft", condition, "greedy", scores, [], ratios))
+    assert results[0].scores["list_recall"] is None and "list_recall_ci_lo" not in results[0].scores
+    assert results[1].scores["list_recall"] == 2 / 3
+    tracked = results[1].tracked_metrics()
+    ker = "sft/greedy/top2/ker"
+    assert tracked[f"{ker}_ci_lo"] <= tracked[ker] <= tracked[f"{ker}_ci_hi"]
+    evaluation = ContextualEvaluation(3, "phonetic", None, results)
+    merged = evaluation.ratios()
+    assert {"sft/greedy/NA/ker", "sft/greedy/top2/ker", "sft/greedy/top2/list_recall"} <= set(merged.metrics)
+    back = UtteranceRatios.from_json(json.loads(json.dumps(merged.to_json())), "ratios.json")
+    assert back.ids == merged.ids and set(back.metrics) == set(merged.metrics)
+    for name, (numerator, denominator) in merged.metrics.items():
+        assert back.metrics[name][0].tolist() == numerator.tolist()
+        assert back.metrics[name][1].tolist() == denominator.tolist()
+    # the merged ratios give each pass's own intervals (same utterances, same seed)
+    intervals = merged.intervals(config)
+    assert intervals["sft/greedy/top2/wer"].lo == results[1].scores["wer_ci_lo"]
+    assert evaluation.metrics()["models"]["sft"]["greedy"]["NA"]["ker_ci_hi"] == results[0].scores["ker_ci_hi"]
+    row = next(line for line in evaluation.markdown().splitlines() if line.startswith("| top2 |"))
+    with_interval = [k for k in ("list_recall", *METRICS) if f"{k}_ci_lo" in results[1].scores]
+    assert row.startswith("| top2 | greedy | 66.67 [") and row.count(" [") == len(with_interval) > 1
+    assert ContextualEvaluation(0, "phonetic", None).ratios().to_json()["ids"] == []
 
 
 # --- model ---
@@ -432,10 +491,21 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
         assert greedy["top1"]["list_recall"] == 0.5 and greedy["top2"]["list_recall"] == 1.0
         for row in greedy.values():
             assert 0.0 <= row["ker"] <= 1.0 and row["keywords"] == 2.0
+            assert row["ker_ci_lo"] <= row["ker"] <= row["ker_ci_hi"]
+    from workbench.metrics.intervals import UtteranceRatios
+
+    ratios = UtteranceRatios.from_json(json.loads((out / "ratios.json").read_text()), "ratios.json")
+    assert ratios.ids == ("cmn_eng-0044", "en_entities-0101")
+    assert {"sft/greedy/NA/ker", "grpo/joint/top2/ker", "sft/greedy/top1/list_recall"} <= set(ratios.metrics)
+    assert "sft/greedy/NA/list_recall" not in ratios.metrics
+    for name, (numerator, denominator) in ratios.metrics.items():
+        model, decoding, condition, metric = name.split("/")
+        if denominator.sum():
+            assert numerator.sum() / denominator.sum() == metrics["models"][model][decoding][condition][metric]
     hypotheses = [json.loads(line) for line in (out / "hypotheses.jsonl").read_text().splitlines()]
     assert len(hypotheses) == 2 * 2 * 5
     assert {tuple(h["list"]) for h in hypotheses if h["condition"] == "top1"} == {("Google",), ("Totoro",)}
-    assert "| GT | greedy | 100.00 |" in (out / "table.md").read_text()
+    assert "| GT | greedy | 100.00 [100.00, 100.00] |" in (out / "table.md").read_text()
 
 
 def _one_epoch_sft(root: Path, whisper: Path, out: Path, settings: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 from workbench.asr.prompt import PromptLimits
 from workbench.config.models import WHISPER
-from workbench.metrics.options import ScoreConfig
+from workbench.metrics.options import IntervalConfig, ScoreConfig
 from workbench.tracking.options import TrackingConfig
 
 SCENES = ("offline", "room")  # 线下 (two people taking turns) and 会议室 (meeting room)
@@ -198,6 +198,7 @@ class S1S2ReplayConfig:
     # seed 004's appendix: prompt, rescore, secondary_decode, audio_cache
     rescoring: RescoringConfig = RescoringConfig()
     score: ScoreConfig = ScoreConfig()
+    intervals: IntervalConfig = IntervalConfig()  # bootstrap over commits: <system>.<rate>_ci_lo/_ci_hi, ratios.json
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="s1s2")

@@ -21,7 +21,9 @@ conversation's utterances (a meeting's configured terms), or a given list.
 
 :func:`replay` returns a :class:`ReplayResult`: per-system metrics (WER/CER/MER, proper-noun hit
 rate, digit error rate, trigger/win/loss rates, added latency p50/p95, ...), one trace per system
-and commit, and the comparison table.
+and commit, and the comparison table. The rates are ratios of sums over commits, kept per commit
+(:func:`system_ratios`, items = the committed utterances' ids, the same for every system): each
+gets a bootstrap interval (``<rate>_ci_lo``/``_ci_hi``), and the report pairs systems on them.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from workbench.asr.nbest import NBestOptions, NBestResult, decode_nbest
 from workbench.asr.transcribe import log_mel_batch, token_budget
 from workbench.asr.whisper_model import encode
 from workbench.data import Utterance, load_audio
-from workbench.metrics.rescoring import CommitOutcome, rescoring_rates
+from workbench.metrics.intervals import UtteranceRatios, corpus_ratios, count_matrix, interval_metrics
+from workbench.metrics.options import IntervalConfig
+from workbench.metrics.rescoring import CommitOutcome, rescoring_rates, rescoring_ratios
 from workbench.metrics.scorer import Reference, Scorer, UtteranceScore, aggregate
-from workbench.reporting.table import Column, Table
+from workbench.reporting.table import Column, Estimate, Table
 from workbench.rescoring.audio_cache import AudioRef, AudioRingBuffer, ManualClock
 from workbench.rescoring.candidates import SecondPass, whisper_second_pass
 from workbench.rescoring.context import ConversationState
@@ -75,6 +79,9 @@ METRIC_COLUMNS = (
     ("replaced", Column("replaced", "count")), ("latency_p50_ms", Column("+ms p50", "count")),
     ("latency_p95_ms", Column("+ms p95", "count")),
 )
+# the corpus rates kept per commit besides the proper-noun hit rate and the S2 rates; ``replaced`` (a count)
+# and the latency percentiles (order statistics, not ratios of sums) have no per-commit ratio and no interval
+CORPUS_RATES = ("wer", "cer", "mer", "sacc", "digit_error_rate")
 TABLE_NOTE = ("Rates in %; win/loss over triggered commits (a replacement with fewer / more MER errors than the "
               "primary); latency added by S2 over triggered commits, in ms; – = not applicable or no such tokens.")
 
@@ -139,9 +146,13 @@ def system_metrics(system: System, scores: Sequence[UtteranceScore], records: Se
                    outcomes: Sequence[CommitOutcome]) -> dict[str, float]:
     """One system's metrics from its commits' scores, trace records and S2 outcomes (NaN: not applicable)."""
     corpus = aggregate(scores)
+    keywords = corpus.keywords
     m = {
         "wer": corpus.wer, "cer": corpus.cer, "mer": corpus.mer, "sacc": corpus.sacc,
-        "proper_noun_hit_rate": corpus.keywords.hit_rate, "keywords": float(corpus.keywords.keywords),
+        # hits over keywords (not 1 - KER, which can differ in the last digit from the per-commit sums)
+        "proper_noun_hit_rate": (keywords.keywords - keywords.missing) / keywords.keywords if keywords.keywords
+        else float("nan"),
+        "keywords": float(keywords.keywords),
         "digit_error_rate": corpus.digit_error_rate,
         "digit_tokens": float(sum(s.digits.digit_tokens for s in scores)),
     }
@@ -166,10 +177,30 @@ def system_metrics(system: System, scores: Sequence[UtteranceScore], records: Se
     return m
 
 
+def system_ratios(system: System, scores: Sequence[UtteranceScore],
+                  outcomes: Sequence[CommitOutcome]) -> dict[str, tuple]:
+    """One system's rates per commit (commit order): numerators and denominators whose sums give
+    :func:`system_metrics`' values of the same names."""
+    rates = corpus_ratios(count_matrix(aggregate(scores)))
+    missing, keywords = rates["ker"]
+    out = {name: rates[name] for name in CORPUS_RATES}
+    out["proper_noun_hit_rate"] = (keywords - missing, keywords)
+    if system.sources:
+        out.update(rescoring_ratios(outcomes))
+    return out
+
+
+def _cell(values: dict[str, float], key: str):
+    """A metric with its interval where one was computed (an :class:`Estimate`), else the value alone."""
+    lo, hi = values.get(f"{key}_ci_lo"), values.get(f"{key}_ci_hi")
+    return values.get(key) if lo is None or hi is None else Estimate(values.get(key), lo, hi)
+
+
 def comparison_table(name: str, systems: Sequence[System], metrics: dict[str, dict[str, float]]) -> Table:
-    """The systems side by side (rows), one column per :data:`METRIC_COLUMNS` entry."""
+    """The systems side by side (rows), one column per :data:`METRIC_COLUMNS` entry, rates with
+    their intervals where the metrics hold them."""
     columns = [Column("system", "text")] + [dataclasses.replace(column, align="left") for _, column in METRIC_COLUMNS]
-    rows = [[system.label, *(metrics[system.name].get(key) for key, _ in METRIC_COLUMNS)] for system in systems]
+    rows = [[system.label, *(_cell(metrics[system.name], key) for key, _ in METRIC_COLUMNS)] for system in systems]
     return Table("s1s2_replay", f"S1/S2 replay: {name}", columns, rows, TABLE_NOTE)
 
 
@@ -285,8 +316,16 @@ class Replay:
                 self.records[system.name].append(record)
             self.stream_time = end + self.config.gap_seconds
 
-    def metrics(self) -> dict[str, dict[str, float]]:
-        return {s.name: system_metrics(s, self.scores[s.name], self.records[s.name], self.outcomes[s.name])
+    def ratios(self) -> dict[str, UtteranceRatios]:
+        """Each system's rates per commit; the items are the committed utterances' ids."""
+        ids = tuple(record["commit_id"] for record in self.records[self.systems[0].name])
+        return {s.name: UtteranceRatios(ids, system_ratios(s, self.scores[s.name], self.outcomes[s.name]))
+                for s in self.systems}
+
+    def metrics(self, ratios: dict[str, UtteranceRatios], intervals: IntervalConfig) -> dict[str, dict[str, float]]:
+        """Each system's metrics and its rates' intervals (every system resampled alike: same commits, same seed)."""
+        return {s.name: {**system_metrics(s, self.scores[s.name], self.records[s.name], self.outcomes[s.name]),
+                         **interval_metrics(ratios[s.name].intervals(intervals))}
                 for s in self.systems}
 
     def traces(self) -> Iterator[dict]:
@@ -306,8 +345,9 @@ class ReplayResult:
     seconds: float  # wall time of the replay (model loading excluded)
     primary_decodes: int
     primary_decode_seconds: float
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, float]]  # with <rate>_ci_lo/_ci_hi
     traces: list[dict]  # one per system and commit, system by system
+    ratios: dict[str, UtteranceRatios]  # each system's rates per commit
 
     def summary(self) -> dict:
         """metrics.json: counts, timings and each system's defined metrics."""
@@ -321,6 +361,12 @@ class ReplayResult:
         return {**{f"{system}.{key}": value for system, values in self.metrics.items()
                    for key, value in _finite(values).items()},
                 "replay_seconds": self.seconds, "primary_decodes": float(self.primary_decodes)}
+
+    def tracked_ratios(self) -> UtteranceRatios:
+        """ratios.json: every system's per-commit rates by the names ``tracked_metrics`` logs."""
+        first = self.ratios[self.systems[0].name]
+        return UtteranceRatios(first.ids, {f"{system}.{metric}": pair for system, rates in self.ratios.items()
+                                           for metric, pair in rates.metrics.items()})
 
     def table(self) -> str:
         return render_table(self.name, self.systems, self.metrics, self.utterances, self.conversation_size)
@@ -340,5 +386,7 @@ def replay(model, utterances: Sequence[Utterance], manifest_dir: Path, config: S
         engine.run_conversation(index, conversation, manifest_dir)
         progress(len(conversation))
     elapsed = time.perf_counter() - started
+    ratios = engine.ratios()
     return ReplayResult(name, systems, config.conversation_size, len(utterances), len(groups), elapsed,
-                        engine.decoder.decodes, engine.decoder.seconds, engine.metrics(), list(engine.traces()))
+                        engine.decoder.decodes, engine.decoder.seconds, engine.metrics(ratios, config.intervals),
+                        list(engine.traces()), ratios)

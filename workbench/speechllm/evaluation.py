@@ -6,6 +6,11 @@ rankings.jsonl), the test set is decoded (greedily, and with joint beam search f
 ``joint_conditions``) and scored with ``workbench.metrics`` (one alignment: CER/WER, B-WER,
 U-WER/U-CER, KER, SACC). Beside each list condition: the share of gold hotwords its lists hold
 (the retriever's recall@k for top-k).
+
+Every rate is also kept per utterance (:class:`UtteranceRatios`): each condition's bootstrap
+interval (``<metric>_ci_lo``/``_ci_hi`` beside the metric), and ``ratios.json`` under the logged
+names (``sft/greedy/NA/ker``), from which the report pairs SFT with GRPO and NA with top-k on the
+same utterances.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from workbench.data.jsonl import read_jsonl
 from workbench.data.manifest import Utterance
 from workbench.errors import ConfigError, InputError
 from workbench.metrics import Reference, Scorer
-from workbench.reporting.table import Column, Table
+from workbench.metrics.intervals import UtteranceRatios, interval_metrics
+from workbench.metrics.options import IntervalConfig
+from workbench.reporting.table import Column, Estimate, Table
 from workbench.speechllm.data import encoder_states
 from workbench.speechllm.decoding import transcribe
 from workbench.speechllm.model import load_speechllm, read_speechllm_meta
@@ -62,13 +71,39 @@ def read_rankings(path: Path | None, config: EvalContextualConfig,
     return ranked
 
 
-def recall_at(gold: list[list[str]], lists: list[tuple[str, ...]]) -> float | None:
-    """Share of gold hotwords present in the lists (exact, case-folded)."""
-    total = sum(len(g) for g in gold)
-    if not total:
-        return None
-    hits = sum(hotword_key(w) in {hotword_key(x) for x in lst} for g, lst in zip(gold, lists) for w in g)
-    return hits / total
+def list_recall_ratios(gold: Sequence[Sequence[str]],
+                       lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per utterance: its gold hotwords present in its list (exact, case-folded), and its gold hotwords."""
+    hits = []
+    for words, listed in zip(gold, lists):
+        keys = {hotword_key(x) for x in listed}
+        hits.append(sum(hotword_key(w) in keys for w in words))
+    return np.array(hits, dtype=np.int64), np.array([len(words) for words in gold], dtype=np.int64)
+
+
+def recall_at(gold: Sequence[Sequence[str]], lists: Sequence[Sequence[str]]) -> float | None:
+    """Share of gold hotwords present in the lists (exact, case-folded); None without gold hotwords."""
+    hits, total = (int(a.sum()) for a in list_recall_ratios(gold, lists))
+    return hits / total if total else None
+
+
+def condition_scores(scorer: Scorer, references: Sequence[Reference], texts: Sequence[str],
+                     gold: Sequence[Sequence[str]], lists: Sequence[Sequence[str]] | None,
+                     intervals: IntervalConfig) -> tuple[dict, UtteranceRatios]:
+    """The scores of one decoding pass (METRICS, keywords, list_recall: None without a list or gold
+    hotwords) with each rate's interval, and the rates per utterance, whose sums give the scores."""
+    corpus = scorer.score_corpus(zip(references, texts))
+    metrics = corpus.as_metrics()
+    scores = {k: metrics[k] for k in (*METRICS, "keywords")}
+    per_utterance = UtteranceRatios.from_corpus((r.id for r in references), corpus)
+    rates = {k: per_utterance.metrics[k] for k in METRICS}
+    scores["list_recall"] = recall_at(gold, lists) if lists is not None else None
+    if scores["list_recall"] is not None:
+        rates["list_recall"] = list_recall_ratios(gold, lists)
+    ratios = UtteranceRatios(per_utterance.ids, rates)
+    # every pass resamples the same utterances with the same seed: its intervals are those of the merged ratios
+    scores.update(interval_metrics(ratios.intervals(intervals)))
+    return scores, ratios
 
 
 @dataclass(frozen=True)
@@ -78,12 +113,20 @@ class ConditionResult:
     model: str
     condition: str
     decoding: str  # "greedy" | "joint"
-    scores: dict  # METRICS, keywords, list_recall (None for NA), seconds_per_utterance
+    scores: dict  # METRICS, keywords, list_recall (None for NA), seconds_per_utterance, <rate>_ci_lo/_ci_hi
     hypotheses: list[dict]
+    ratios: UtteranceRatios  # the rates of ``scores`` per utterance (unprefixed names)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.model}/{self.decoding}/{self.condition}/"
 
     def tracked_metrics(self) -> dict[str, float]:
-        prefix = f"{self.model}/{self.decoding}/{self.condition}"
-        return {f"{prefix}/{k}": v for k, v in self.scores.items() if v is not None}
+        return {self.prefix + k: v for k, v in self.scores.items() if v is not None}
+
+    def tracked_ratios(self) -> UtteranceRatios:
+        """The per-utterance rates by the names ``tracked_metrics`` logs (``sft/greedy/NA/ker``)."""
+        return UtteranceRatios(self.ratios.ids, {self.prefix + k: v for k, v in self.ratios.metrics.items()})
 
 
 @dataclass
@@ -105,9 +148,18 @@ class ContextualEvaluation:
     def hypotheses(self) -> list[dict]:
         return [h for r in self.results for h in r.hypotheses]
 
+    def ratios(self) -> UtteranceRatios:
+        """Every result's per-utterance rates under its logged names, merged (ratios.json)."""
+        tracked = [r.tracked_ratios() for r in self.results]
+        return tracked[0].merged(*tracked[1:]) if tracked else UtteranceRatios((), {})
+
     def tables(self) -> list[Table]:
+        def cell(row: dict, key: str):
+            lo, hi = row.get(f"{key}_ci_lo"), row.get(f"{key}_ci_hi")
+            return row.get(key) if lo is None or hi is None else Estimate(row.get(key), lo, hi)
+
         return [Table(f"contextual_{model}", model, COLUMNS,
-                      [(condition, decoding, row.get("list_recall"), *(row.get(k) for k in METRICS))
+                      [(condition, decoding, *(cell(row, k) for k in ("list_recall", *METRICS)))
                        for decoding, rows in blocks.items() for condition, row in rows.items()])
                 for model, blocks in self.metrics()["models"].items()]
 
@@ -136,11 +188,10 @@ def evaluate_contextual(models: Mapping[str, Path], utterances: Sequence[Utteran
             started = time.perf_counter()
             texts = transcribe(model, [states[u.id] for u in utterances], lists[condition], options, prompts, progress)
             seconds = time.perf_counter() - started
-            corpus = scorer.score_corpus(zip(references, texts)).as_metrics()
-            scores = {k: corpus[k] for k in (*METRICS, "keywords")}
-            scores["list_recall"] = recall_at(gold, lists[condition]) if condition != "NA" else None
+            scores, ratios = condition_scores(scorer, references, texts, gold,
+                                              lists[condition] if condition != "NA" else None, config.intervals)
             scores["seconds_per_utterance"] = seconds / max(1, len(utterances))
             hypotheses = [{"id": u.id, "model": name, "condition": condition, "decoding": decoding, "list": list(words),
                            "reference": u.text, "hypothesis": t}
                           for u, words, t in zip(utterances, lists[condition], texts)]
-            yield ConditionResult(name, condition, decoding, scores, hypotheses)
+            yield ConditionResult(name, condition, decoding, scores, hypotheses, ratios)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.config.models import LM, WHISPER
-from workbench.metrics.options import DEFAULT_NORMALIZATION
+from workbench.metrics.options import DEFAULT_NORMALIZATION, IntervalConfig
 from workbench.speechllm.decoding import DecodeOptions
 from workbench.speechllm.model import SpeechLLMConfig
 from workbench.speechllm.prompts import PromptConfig, retrieved_count
@@ -60,6 +60,7 @@ class EvalContextualConfig:
     decoding: DecodeOptions = DecodeOptions()
     joint_decoding: DecodeOptions = DecodeOptions(joint=True, beam_size=2, joint_n_best=2)
     normalization: tuple[str, ...] = DEFAULT_NORMALIZATION
+    intervals: IntervalConfig = IntervalConfig()  # bootstrap over utterances: <metric>_ci_lo/_ci_hi, ratios.json
     device: str = "cpu"
     threads: int | None = None
     tracking: TrackingConfig = TrackingConfig(experiment="speechllm")

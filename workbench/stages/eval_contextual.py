@@ -6,8 +6,9 @@ utterance's annotated hotwords) and top-k (the first k words a retriever ranked 
 from ``eval_retrieval``'s rankings.jsonl), decode the test set greedily and score CER/WER, B-WER,
 U-WER/U-CER, KER and SACC with ``workbench.metrics`` (one alignment). ``joint_conditions`` are
 decoded a second time with joint beam search. The retriever's recall@k of the gold hotwords is
-reported beside each top-k row (``workbench.speechllm.evaluation``). Writes metrics.json, table.md
-and hypotheses.jsonl; logs to MLflow.
+reported beside each top-k row (``workbench.speechllm.evaluation``). Every rate has its bootstrap
+interval (``<metric>_ci_lo``/``_ci_hi``). Writes metrics.json, ratios.json (per-utterance rates for
+paired comparisons), table.md and hypotheses.jsonl; logs to MLflow.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=Path, required=True,
                         help="feature store (encode --layout own) holding the test manifest")
     parser.add_argument("--out", type=Path, required=True,
-                        help="output directory: metrics.json, table.md, hypotheses.jsonl")
+                        help="output directory: metrics.json, ratios.json, table.md, hypotheses.jsonl")
 
 
 def run(context: StageContext) -> None:
@@ -53,6 +54,7 @@ def run(context: StageContext) -> None:
                                  result.scores["seconds_per_utterance"])
         args.out.mkdir(parents=True, exist_ok=True)
         context.write_json(args.out / "metrics.json", evaluation.metrics())
+        context.write_json(args.out / "ratios.json", evaluation.ratios().to_json())  # per utterance: paired Δ
         write_jsonl(args.out / "hypotheses.jsonl", evaluation.hypotheses())
         write_text_atomic(args.out / "table.md", evaluation.markdown())
         context.publish(args.out / "table.md")

@@ -5,8 +5,9 @@ through the systems no-bias / S1 / S1+S2-A / S1+S2-B (``workbench.rescoring.repl
 keywords are the conversation's hotwords, or the list given with ``--keywords``.
 
 Outputs in ``--out``: ``metrics.json`` (per system: WER/CER/MER, proper-noun hit rate, digit error
-rate, trigger/win/loss rates, added latency p50/p95, ...), ``table.md``, ``traces.jsonl`` (one line
-per system and commit).
+rate, trigger/win/loss rates, added latency p50/p95, ...; each rate with its bootstrap interval
+``<rate>_ci_lo``/``_ci_hi``), ``ratios.json`` (the rates per commit, for paired comparisons of the
+systems), ``table.md``, ``traces.jsonl`` (one line per system and commit).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from workbench.text.hotwords import read_hotword_list
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="utterance manifest (jsonl), replayed in order")
-    parser.add_argument("--out", type=Path, required=True, help="directory for metrics.json, table.md, traces.jsonl")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory for metrics.json, ratios.json, table.md, traces.jsonl")
     parser.add_argument("--name", default=None, help="run name (default: the manifest's parent directory name)")
     parser.add_argument("--keywords", type=Path, default=None,
                         help="room keywords, one a line, for every conversation (default: per the 'keywords' param)")
@@ -48,6 +50,7 @@ def run(context: StageContext) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "traces.jsonl", result.traces)
         context.write_json(args.out / "metrics.json", result.summary())
+        context.write_json(args.out / "ratios.json", result.tracked_ratios().to_json())  # per commit: paired Δ
         write_text_atomic(args.out / "table.md", result.table())
         run.log_metrics(result.tracked_metrics())
         context.publish(args.out / "table.md", args.out / "traces.jsonl")
