@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from workbench.errors import InputError
 from workbench.metrics.intervals import Comparison
-from workbench.reporting.table import Column, Table, format_cell, interval_cell, is_gap
+from workbench.reporting.table import SIGNIFICANT, Column, Table, format_cell, interval_cell, is_gap
 
-SIGNIFICANT = "*"
+
+def chosen_metrics(comparison: Comparison, names: Sequence[str] | None = None) -> list[str]:
+    """``names`` (each one the comparison holds), or every metric it holds, in its order."""
+    if not names:
+        return list(comparison.differences)
+    unknown = [name for name in names if name not in comparison.differences]
+    if unknown:
+        raise InputError(f"no metric(s) {unknown} to compare; these are: {', '.join(comparison.differences)}")
+    return list(names)
 
 
 def comparison_grid(comparison: Comparison, names: Sequence[str], labels: tuple[str, str] = ("A", "B")) -> Table:
