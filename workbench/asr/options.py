@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from workbench.config.models import WHISPER
 from workbench.metrics.options import IntervalConfig, ScoreConfig
@@ -23,6 +25,9 @@ class EvaluateConfig:
     temperature_fallback: bool = True  # whisper.transcribe's re-decoding of repetitive/unlikely outputs
     language: str | None = "manifest"  # "manifest": each utterance's language; null: detect; or a code
     score: ScoreConfig = ScoreConfig()  # normalization and POI settings of the metrics
+    # test set name (the stage's --name) -> its normalization chain, replacing score.normalization
+    # (e.g. Whisper's English normalizer for an English-only set without hotword spans)
+    normalization_by_test_set: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     intervals: IntervalConfig = IntervalConfig()  # bootstrap over utterances: <metric>_ci_lo/_ci_hi
     device: str = "cpu"
     threads: int | None = None  # torch CPU threads (None: torch's default)
@@ -32,6 +37,23 @@ class EvaluateConfig:
         _check_batch_size(self.batch_size)
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1 (or null: greedy), got {self.beam_size}")
+        from workbench.text.normalize import NORMALIZERS  # the known steps, checked before any model loads
+
+        chains = {}
+        for name, chain in (self.normalization_by_test_set or {}).items():
+            if isinstance(chain, str) or not all(isinstance(step, str) for step in chain):
+                raise ValueError(f"normalization_by_test_set.{name} must be a list of step names, got {chain!r}")
+            unknown = [step for step in chain if step not in NORMALIZERS]
+            if unknown:
+                raise ValueError(f"normalization_by_test_set.{name}: unknown step(s) {unknown}; known: "
+                                 f"{sorted(NORMALIZERS)}")
+            chains[str(name)] = tuple(chain)
+        object.__setattr__(self, "normalization_by_test_set", chains)
+
+    def score_for(self, test_set: str) -> ScoreConfig:
+        """The scoring settings of a test set: its declared normalization chain, else ``score``'s."""
+        chain = self.normalization_by_test_set.get(test_set)
+        return self.score if chain is None else dataclasses.replace(self.score, normalization=chain)
 
 
 @dataclass(frozen=True)

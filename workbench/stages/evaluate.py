@@ -29,14 +29,16 @@ def run(context: StageContext) -> None:
     utterances = read_manifest(args.manifest)
     if not utterances:
         raise InputError(f"{args.manifest}: the manifest has no utterances")
-    scorer = Scorer.from_config(config.score)
+    score = config.score_for(name)  # the test set's declared normalization, recorded with the run
+    scorer = Scorer.from_config(score)
     by_language = config.language == "manifest"
     options = TranscribeOptions(
         language=None if by_language else config.language, beam_size=config.beam_size, fp16=config.device != "cpu",
         **({} if config.temperature_fallback else {"fallback_temperatures": ()}),
     )
     with context.tracked(f"evaluate-{name}", {"manifest": str(args.manifest)},
-                         {"manifest": str(args.manifest), "name": name}) as logger:
+                         {"manifest": str(args.manifest), "name": name,
+                          "normalization": ",".join(score.normalization)}) as logger:
         model = load_whisper(config.model, config.device)
         with context.progress(len(utterances), f"decode {name}") as bar:
             scores = transcribe_and_score(model, utterances, args.manifest.parent, scorer, options, config.batch_size,
@@ -49,7 +51,8 @@ def run(context: StageContext) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.out / "hypotheses.jsonl", scores.hypotheses())
         write_jsonl(args.out / "errors.jsonl", scores.errors())
-        context.write_json(args.out / "metrics.json", {"name": name, **metrics}, publish=False)
+        context.write_json(args.out / "metrics.json", {"name": name, "normalization": list(score.normalization),
+                                                       **metrics}, publish=False)
         context.write_json(args.out / "ratios.json", ratios.to_json())  # per utterance: paired comparisons
         logger.log_metrics(metrics)
         context.publish(*(args.out / artifact for artifact in ("hypotheses.jsonl", "errors.jsonl", "metrics.json")))
