@@ -109,8 +109,9 @@ def retrieval_from_files(results: Path, experiments: Path, vocabulary: str = "li
 
 
 def tables_markdown(tables: Sequence[Table]) -> str:
-    """Tables one after another, as the table stages write them."""
-    return "\n".join(table.to_markdown() for table in tables)
+    """Tables one after another, each followed by its Δ list when it has one, as the table stages
+    write them."""
+    return "\n".join(t.to_markdown() for table in tables for t in (table, table.deltas()) if t is not None)
 
 
 def write_tables(tables: Sequence[Table], out: Path | None) -> str:
