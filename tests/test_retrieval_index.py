@@ -125,7 +125,7 @@ def test_fuse_interpolates_row_normalized_scores():
     np.testing.assert_allclose(fuse(a, b, 1.0), [[0.0, 0.5, 1.0], [0.0, 0.0, 0.0]], atol=1e-6)
     np.testing.assert_allclose(fuse(a, b, 0.0), [[1.0, 0.0, 0.5], [0.0, 0.5, 1.0]], atol=1e-6)
     fused = fuse(a, b, 0.25)
-    assert fused.dtype == np.float32
+    assert fused.dtype == np.float64  # distinct inputs stay distinct: weight 1 ranks exactly as a
     np.testing.assert_allclose(fused, [[0.75, 0.125, 0.625], [0.0, 0.375, 0.75]], atol=1e-6)
 
 

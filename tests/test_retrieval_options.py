@@ -24,6 +24,9 @@ def test_repo_params_load_into_the_retrieval_configs():
     ({"distractor_sources": ["fr"]}, r"distractor_sources: unknown \['fr'\]"),
     ({"ks": [0, 1]}, "ks must be positive"),
     ({"fusion_weight": 1.5}, r"fusion_weight must be in \[0, 1\]"),
+    ({"fusion": "learned"}, r"fusion must be one of \['dev', 'fixed'\]"),
+    ({"fusion_methods": ["minmax", "softmax"]}, r"fusion_methods: \['softmax'\]"),
+    ({"fusion_steps": 0}, "fusion_steps must be >= 1"),
     ({"longform_window_seconds": 0}, "longform_window_seconds must be > 0"),
 ])
 def test_bad_eval_settings_are_config_errors_naming_the_section(override, message):

@@ -56,13 +56,22 @@ def test_frames_train_eval_end_to_end(corpus, tmp_path, whisper_tiny_en_path):
         + json.dumps({"id": "en_entities-0101", "hypothesis": "My daughter watches Pono every single weekend."}) + "\n"
     )
     evaluation = tmp_path / "eval"
-    assert main([
-        "eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary", str(vocabulary),
-        "--retriever", str(out), "--frames", str(frames), "--out", str(evaluation),
-        "--set", "vocabularies=[own, lists, '40']", "--set", "longform_clips_per_recording=2",
-        "--set", "longform_window_seconds=2.0", *_common(tmp_path),
-    ]) == 0
+    arguments = ["eval_retrieval", "--manifest", str(corpus), "--hypotheses", str(hypotheses), "--vocabulary",
+                 str(vocabulary), "--retriever", str(out), "--frames", str(frames), "--out", str(evaluation),
+                 "--set", "vocabularies=[own, lists, '40']", *_common(tmp_path)]
+    assert main(arguments) == 2  # fusion: dev (the default) without dev queries: a ConfigError, before any work
+    # the fixture has no dev split: its two utterances stand in for dev queries (the plumbing is what is tested)
+    assert main([*arguments, "--dev-manifest", str(corpus), "--dev-hypotheses", str(hypotheses),
+                 "--set", "longform_clips_per_recording=2", "--set", "longform_window_seconds=2.0"]) == 0
     metrics = json.loads((evaluation / "metrics.json").read_text())
+    for setting in ("own", "lists", "40"):  # the fusion chosen per vocabulary, never below its inputs on dev
+        fusion = metrics[setting]["fusion"]
+        assert fusion["tuned"] and fusion["dev_queries"] == 2 and fusion["method"] in ("minmax", "zscore", "rrf")
+        assert fusion["dev_exact@1_recall"] >= max(fusion["dev_learned_exact@1_recall"],
+                                                   fusion["dev_phonetic_exact@1_recall"])
+        # dev = test here, so the test's fused R@1 is the dev's
+        assert metrics[setting]["fused"]["exact@1_recall"] == fusion["dev_exact@1_recall"]
+    assert "Fusion (tuned on the dev queries' exact R@1" in (evaluation / "table.md").read_text()
     assert metrics["vocabularies"] == {"own": 2, "lists": 5, "40": 40}
     for setting in ("own", "lists", "40"):
         for scorer in ("phonetic", "learned", "fused"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from workbench.retrieval.longform import longform_recall
 from workbench.retrieval.models import CLAR, Retriever
 from workbench.retrieval.options import LISTS, OWN, EvalRetrievalConfig
 from workbench.retrieval.phonetic import PhoneticRetriever
-from workbench.retrieval.ranking import fuse, ranked_words
+from workbench.retrieval.ranking import FusionChoice, fuse, ranked_words, tune_fusion
 from workbench.retrieval.vocabulary import Vocabulary, build_vocabulary
 from workbench.text.hotwords import hotword_key, read_hotword_list, read_hotword_lists
 
@@ -222,6 +222,7 @@ class RetrievalEvaluation:
     # per test utterance (query): "<vocabulary>/<scorer>/<mode>@<k>_recall|_precision", "longform/q2c_r@<k>"
     ratios: UtteranceRatios
     window_ratios: UtteranceRatios | None  # per long-form window: "longform/c2q_r@<k>" (None: no long-form)
+    params: dict[str, str] = field(default_factory=dict)  # "fusion_<vocabulary>": the fusion used (MLflow params)
 
     def table(self) -> str:
         """table.md: R@k, F1@1 and substring R@1 per vocabulary and scorer, and the long-form recall."""
@@ -234,6 +235,14 @@ class RetrievalEvaluation:
                 for name in SCORERS if (scores := m.get(setting, {}).get(name)) is not None]
         text = (f"## {m['experiment']} ({m['method']}): {m['queries']} queries, {m['excluded_no_hotwords']} utterances "
                 f"without hotwords excluded\n\n" + Table("retrieval", "", columns, rows).grid())
+        fusions = {setting: m[setting]["fusion"] for setting in m["vocabularies"] if "fusion" in m.get(setting, {})}
+        if fusions:
+            text += "\nFusion " + ("(tuned on the dev queries' exact R@1: fused / learned / phonetic): "
+                                    if any(f["tuned"] for f in fusions.values()) else "(fixed): ") + "; ".join(
+                f"{setting} {f['method']} w={f['weight']:g}" + (
+                    f" ({100 * f['dev_exact@1_recall']:.1f} / {100 * f['dev_learned_exact@1_recall']:.1f} / "
+                    f"{100 * f['dev_phonetic_exact@1_recall']:.1f})" if f["tuned"] else "")
+                for setting, f in fusions.items()) + "\n"
         longform = m.get("longform")
         if longform:
             text += (f"\nLong-form ({longform['queries']} hotword queries, {longform['windows']} windows of "
@@ -276,10 +285,39 @@ def _nest(results: dict, flat: Mapping[str, float]) -> None:
         node[key] = value
 
 
+@dataclass(frozen=True)
+class DevQueries:
+    """The dev split's queries (their ASR 1-best in ``test``) and encoder states: what the fusion
+    of the learned and phonetic scores is tuned on (``EvalRetrievalConfig.fusion: dev``)."""
+
+    test: RetrievalTestSet
+    states: Mapping[str, torch.Tensor]
+
+
+def read_dev_queries(manifest: Path | None, hypotheses: Path | None, frames: Path | None,
+                     meta: Mapping) -> DevQueries | None:
+    """The dev queries (``read_test_set``) with their encoder states, or None without a manifest."""
+    if manifest is None and hypotheses is None:
+        return None
+    if manifest is None or hypotheses is None:
+        raise ConfigError("the dev queries need both --dev-manifest and --dev-hypotheses")
+    test = read_test_set(manifest, hypotheses)
+    return DevQueries(test, query_states(frames, meta, test))
+
+
+def _largest(settings: Sequence[str], gold_words: Sequence[str], lists: VocabularyLists) -> int | None:
+    minimum = len(set(map(hotword_key, list(gold_words) + list(lists.words))))  # gold and lists, once each
+    return max((max(int(s), minimum) for s in settings if s not in (OWN, LISTS)), default=None)
+
+
+def _unique_gold(test: RetrievalTestSet) -> list[str]:
+    return list(dict.fromkeys(h for g in test.gold for h in g))
+
+
 def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: EvalRetrievalConfig,
                        model: Retriever | None = None, meta: Mapping | None = None,
                        states: Mapping[str, torch.Tensor] | None = None, text_cache: Path | None = None,
-                       progress: Progress = no_progress) -> RetrievalEvaluation:
+                       progress: Progress = no_progress, dev: DevQueries | None = None) -> RetrievalEvaluation:
     """R@k / F1 (exact and substring) of the phonetic baseline and, with a ``model`` (its ``meta``
     and the queries' encoder ``states``), the learned retriever and their fusion, for every
     vocabulary size of ``config``; plus seed 002's long-form recall for GLCLAP and CLSR. Every
@@ -288,39 +326,80 @@ def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: E
 
     Gold hotwords come first in the vocabulary, then ``lists``, then seeded distractors, so each
     smaller vocabulary is a prefix of the largest: scores are computed once and sliced.
+
+    Fusion (``config.fusion``): ``fixed`` interpolates min-max scores at ``fusion_weight``; ``dev``
+    scores the ``dev`` queries against dev vocabularies built the same way (dev gold hotwords
+    first), and per vocabulary size takes the calibration and weight ``ranking.tune_fusion``
+    chooses there (metrics.json ``<vocabulary>.fusion``).
     """
     meta = meta or {}
+    tuned = model is not None and config.fusion == "dev"
+    if tuned and dev is None:
+        raise ConfigError("eval_retrieval.fusion is dev: pass the dev queries (--dev-manifest, --dev-hypotheses) "
+                          "to tune the fusion on, or set fusion=fixed")
     gold = test.gold
-    gold_words = list(dict.fromkeys(h for g in gold for h in g))
-    minimum = len(set(map(hotword_key, gold_words + list(lists.words))))  # gold and lists, once each
-    largest = max((max(int(s), minimum) for s in config.vocabularies if s not in (OWN, LISTS)), default=None)
-    vocabulary = build_vocabulary(gold_words, largest, config.distractor_sources, config.seed, extra=lists.words)
+    gold_words = _unique_gold(test)
+    vocabulary = build_vocabulary(gold_words, _largest(config.vocabularies, gold_words, lists),
+                                  config.distractor_sources, config.seed, extra=lists.words)
     prefix = vocabulary_prefixes(config.vocabularies, vocabulary)
+    words_all = list(vocabulary.words)
+    if tuned:  # the dev vocabularies: dev gold first; words the test's lack are scored after the test's
+        dev_gold_words = _unique_gold(dev.test)
+        dev_vocabulary = build_vocabulary(dev_gold_words, _largest(config.vocabularies, dev_gold_words, lists),
+                                          config.distractor_sources, config.seed, extra=lists.words)
+        column = {hotword_key(w): i for i, w in enumerate(words_all)}
+        for word in dev_vocabulary.words:
+            column.setdefault(hotword_key(word), len(words_all))
+            if column[hotword_key(word)] == len(words_all):
+                words_all.append(word)
+        dev_columns = np.array([column[hotword_key(w)] for w in dev_vocabulary.words], dtype=np.int64)
+        dev_prefix = vocabulary_prefixes(config.vocabularies, dev_vocabulary)
     results: dict = {"experiment": meta.get("experiment", "phonetic"), "method": meta.get("method", "phonetic"),
                      "queries": len(test.queries), "excluded_no_hotwords": test.excluded, "vocabularies": prefix}
     if lists.rada:
         results["rada"] = lists.rada
     started = time.perf_counter()
-    phonetic = PhoneticRetriever(list(vocabulary.words), config.language_hint, progress)
+    phonetic = PhoneticRetriever(words_all, config.language_hint, progress)
     phonetic_scores = phonetic.score(list(test.hypotheses))
     results["phonetic_seconds"] = round(time.perf_counter() - started, 2)
     if model is not None:
-        features = cached_text_features(model, list(vocabulary.words), text_cache, config.batch_size, progress)
+        features = cached_text_features(model, words_all, text_cache, config.batch_size, progress)
         with torch.no_grad():
             embeddings = model.project_text(features)
         utterance_states = [states[u.id] for u in test.queries]
+    if tuned:
+        dev_phonetic = phonetic.score(list(dev.test.hypotheses))
+        dev_states = [dev.states[u.id] for u in dev.test.queries]
+        results["fusion_dev_queries"] = len(dev.test.queries)
     tracked: dict[str, float] = {}
+    params: dict[str, str] = {}
     rankings: list[dict] = []
     per_utterance: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for setting, count in prefix.items():
-        words = list(vocabulary.words[:count])
+        words = words_all[:count]
         block: dict[str, dict] = {}
         scored = {"phonetic": phonetic_scores[:, :count]}
         if model is not None:
             result = score_queries(model, utterance_states, embeddings[:count], words, config.clar_candidates)
             scored["learned"] = result.scores
-            scored["fused"] = fuse(finite_floor(result.scores), phonetic_scores[:, :count], config.fusion_weight)
             block["seconds_per_query"] = result.seconds_per_query
+            if tuned:
+                columns = dev_columns[: dev_prefix[setting]]
+                dev_words = [words_all[c] for c in columns]
+                dev_learned = score_queries(model, dev_states, embeddings[columns], dev_words, config.clar_candidates)
+                position = {hotword_key(w): i for i, w in enumerate(dev_words)}
+                choice = tune_fusion(finite_floor(dev_learned.scores), dev_phonetic[:, columns],
+                                     [[position[hotword_key(h)] for h in g] for g in dev.test.gold],
+                                     config.fusion_methods, config.fusion_steps, config.rrf_k,
+                                     tiebreak=phonetic.tie_order[columns])
+            else:
+                choice = FusionChoice("minmax", config.fusion_weight)
+            scored["fused"] = fuse(finite_floor(result.scores), phonetic_scores[:, :count], choice.weight,
+                                   choice.method, config.rrf_k)
+            block["fusion"] = choice.as_metrics()
+            tracked.update({f"{setting}/fusion/{k}": float(v) for k, v in block["fusion"].items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            params[f"fusion_{setting}"] = f"{choice.method} w={choice.weight:g}"
         for name, scores in scored.items():
             # ties (frequent in the phonetic scores) by the baseline's vocabulary-order-free key:
             # by position they would favour the gold words, which come first
@@ -346,4 +425,4 @@ def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: E
                                   **(windows.intervals(config.intervals) if windows is not None else {})})
     _nest(results, intervals)
     tracked.update(intervals)
-    return RetrievalEvaluation(results, tuple(rankings), tracked, tuple(config.ks), ratios, windows)
+    return RetrievalEvaluation(results, tuple(rankings), tracked, tuple(config.ks), ratios, windows, params)

@@ -14,12 +14,14 @@ from workbench.metrics.options import IntervalConfig
 from workbench.retrieval.fuzzy import FuzzyConfig
 from workbench.retrieval.models import ArchitectureConfig
 from workbench.retrieval.rada import RadaOptions
+from workbench.retrieval.ranking import FUSION_METHODS
 from workbench.retrieval.training import RetrieverLoopConfig
 from workbench.retrieval.vocabulary import DISTRACTOR_SOURCES
 from workbench.tracking.options import TrackingConfig
 
 # eval_retrieval.vocabularies entries besides a number of words
 OWN, LISTS = "own", "lists"
+FUSIONS = ("dev", "fixed")  # eval_retrieval.fusion
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,14 @@ class EvalRetrievalConfig:
     ks: tuple[int, ...] = (1, 2, 5, 10)
     table_vocabulary: str = LISTS  # the vocabulary the ablation tables report (one of vocabularies)
     clar_candidates: int | None = 2000  # CLAR: localized scores over the top-M global candidates (None: all)
-    fusion_weight: float = 0.5  # learned·w + phonetic·(1−w) after per-query min-max normalization
+    # fused = learned·w + phonetic·(1−w) after a per-query calibration. dev: the calibration and w
+    # that maximize exact R@1 on the dev queries (--dev-manifest, --dev-hypotheses), chosen per
+    # vocabulary size from fusion_methods at w = 0, 1/fusion_steps, ..., 1; fixed: min-max at fusion_weight
+    fusion: str = "dev"
+    fusion_weight: float = 0.5
+    fusion_methods: tuple[str, ...] = ("minmax", "zscore", "rrf")  # rrf: 1 / (rrf_k + rank)
+    fusion_steps: int = 20
+    rrf_k: float = 60.0
     language_hint: str | None = None  # phonetic baseline: hypothesis language (None: per script)
     # seed 002's long-form Q→C / C→Q: test clips joined into recordings, cut into fixed windows
     longform_clips_per_recording: int | None = 6  # None: skip (GLCLAP and CLSR only)
@@ -105,6 +114,13 @@ class EvalRetrievalConfig:
             raise ValueError(f"clar_candidates must be >= 1 or null (all), got {self.clar_candidates}")
         if not 0.0 <= self.fusion_weight <= 1.0:
             raise ValueError(f"fusion_weight must be in [0, 1], got {self.fusion_weight}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
+        unknown = [m for m in self.fusion_methods if m not in FUSION_METHODS]
+        if not self.fusion_methods or unknown:
+            raise ValueError(f"fusion_methods: {unknown or 'none given'}; known: {list(FUSION_METHODS)}")
+        if self.fusion_steps < 1 or self.rrf_k < 0:
+            raise ValueError(f"fusion_steps must be >= 1 and rrf_k >= 0, got {self.fusion_steps}, {self.rrf_k}")
         if self.longform_clips_per_recording is not None and self.longform_clips_per_recording < 1:
             raise ValueError("longform_clips_per_recording must be >= 1 or null (skip), "
                              f"got {self.longform_clips_per_recording}")

@@ -3,12 +3,12 @@ baseline alone) on a test set, for vocabularies from the test's own hotwords up 
 
 For every vocabulary size it reports recall / precision / F1 at k (exact, seed 000; substring,
 seed 001) for: ``phonetic`` (the ASR 1-best → phonemes → sliding-window edit-distance baseline),
-the learned retriever alone, and ``fused`` (score interpolation of both after per-query min-max
-normalization). Gold hotwords are always in the vocabulary (seed 001 adds the annotated words to
-the list); the project's hotword lists come next (for a RADA experiment only the words RADA
-kept), then CMUdict / pypinyin distractors. Utterances without annotated hotwords are not
-queries: they are counted and reported as excluded. Every recall, precision and long-form R@k
-has a bootstrap interval over test utterances (``<metric>_ci_lo`` / ``_ci_hi``).
+the learned retriever alone, and ``fused`` (a weighted sum of both after a per-query calibration,
+chosen on the dev queries by exact R@1, or fixed: ``fusion``). Gold hotwords are always in the
+vocabulary (seed 001 adds the annotated words to the list); the project's hotword lists come
+next (for a RADA experiment only the words RADA kept), then CMUdict / pypinyin distractors.
+Utterances without annotated hotwords are not queries: they are counted and reported as excluded.
+Every recall, precision and long-form R@k has a bootstrap interval over test utterances.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from pathlib import Path
 
 from workbench.data import write_text_atomic
 from workbench.data.jsonl import write_jsonl
-from workbench.retrieval.evaluation import evaluate_retrieval, query_states, read_test_set, vocabulary_lists
+from workbench.retrieval.evaluation import (
+    evaluate_retrieval,
+    query_states,
+    read_dev_queries,
+    read_test_set,
+    vocabulary_lists,
+)
 from workbench.retrieval.models import load_retriever
 from workbench.retrieval.options import EvalRetrievalConfig
 from workbench.runner import Stage, StageContext
@@ -32,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--retriever", type=Path, default=None, help="train_retriever output (omit: phonetic baseline only)")
     add("--rada", type=Path, default=None, help="RADA stage output: kept.txt filters the lists for rada experiments")
     add("--frames", type=Path, default=None, help="own-length feature store (encode --layout own) of the test manifest")
+    add("--dev-manifest", type=Path, default=None, help="dev manifest: its queries tune the fusion (fusion: dev)")
+    add("--dev-hypotheses", type=Path, default=None, help="ASR 1-best of the dev set (evaluate's hypotheses.jsonl)")
     add("--text-cache", type=Path, default=None, help="directory caching frozen text-encoder features of vocabularies")
     add("--out", type=Path, required=True, help="output directory: metrics.json, ratios.json, rankings.jsonl, "
         "table.md (ratios_longform.json with long-form)")
@@ -43,13 +51,16 @@ def run(context: StageContext) -> None:
     model, meta = load_retriever(args.retriever) if args.retriever else (None, {})
     lists = vocabulary_lists(args.vocabulary, meta, args.rada)
     states = query_states(args.frames, meta, test) if model is not None else None
+    dev = read_dev_queries(args.dev_manifest, args.dev_hypotheses, args.frames, meta) if model is not None else None
     context.log.info("%d queries; lists: %d words%s", len(test.queries), len(lists.words),
                      " (RADA-kept)" if lists.rada else "")
     experiment, method = meta.get("experiment", "phonetic"), meta.get("method", "phonetic")
     tags = {"study": "retrieval", "variant": experiment, "method": method}
     with context.tracked(f"eval-{experiment}", tags, {"retriever": meta}) as run:
-        evaluation = evaluate_retrieval(test, lists, config, model, meta, states, args.text_cache, context.progress)
+        evaluation = evaluate_retrieval(test, lists, config, model, meta, states, args.text_cache, context.progress,
+                                         dev)
         run.log_metrics(evaluation.tracked)
+        run.log_params(evaluation.params)
         args.out.mkdir(parents=True, exist_ok=True)
         context.write_json(args.out / "metrics.json", evaluation.metrics)
         # per item counts for paired comparisons: test utterances; long-form C→Q's items are windows
