@@ -13,6 +13,7 @@ from workbench.config.models import TEXT_ENCODER, WHISPER
 from workbench.metrics.options import IntervalConfig
 from workbench.retrieval.fuzzy import FuzzyConfig
 from workbench.retrieval.models import ArchitectureConfig
+from workbench.retrieval.pronunciations import ENGLISH_VOICES, CorpusOptions, Effects, Renditions
 from workbench.retrieval.rada import RadaOptions
 from workbench.retrieval.ranking import FUSION_METHODS
 from workbench.retrieval.training import RetrieverLoopConfig
@@ -55,6 +56,47 @@ class RadaConfig:
             transcribe=TranscribeOptions(language=self.language, fallback_temperatures=(), fp16=self.device != "cpu"),
         )
 
+
+@dataclass(frozen=True)
+class PronunciationsConfig:
+    """Issue 20: the pronunciation training corpus. ``words`` distinct English terms (CMUdict
+    names and rarer words, entity phrases, acronyms, alphanumerics; never an evaluation hotword),
+    each spoken alone, in carrier sentences and in training sentences by several voices with
+    seeded speed and noise variation."""
+
+    profile: str = "demo"  # params.yaml's profiles: demo (this 2-core CPU) or study (10k+ terms)
+    words: int = 1500  # distinct terms; a smaller size's terms are a prefix of a larger one's
+    phrase_share: float = 0.2  # 2-3 word entity names ("Maple Ridge Systems")
+    acronym_share: float = 0.1  # spelled letters ("GPT")
+    alphanumeric_share: float = 0.1  # "A100", "RTX 4090", "Qwen2"
+    name_share: float = 0.5  # of the single words (the rest): CMUdict names; the others are rarer words
+    renditions: Renditions = Renditions()  # clips per term: alone, in a carrier, in a training sentence
+    carriers: tuple[str, ...] = RadaConfig.carriers  # params.yaml: the rada section's (a YAML anchor)
+    voices: tuple[str, ...] = ENGLISH_VOICES  # TTS engine specs (workbench.tts.make_engine)
+    effects: Effects = Effects()
+    shard_size: int = 500  # terms per clips/<shard>/ directory
+    seed: int = 0
+    batch_size: int = 16  # terms per synthesis batch (a resumed run redoes at most one batch)
+
+    def __post_init__(self) -> None:
+        shares = (self.phrase_share, self.acronym_share, self.alphanumeric_share, self.name_share)
+        if any(not 0.0 <= s <= 1.0 for s in shares) or sum(shares[:3]) > 1.0:
+            raise ValueError("phrase/acronym/alphanumeric/name shares must be in [0, 1] and the first three "
+                             f"sum to at most 1, got {list(shares)}")
+        if self.words < 1:
+            raise ValueError(f"words must be >= 1, got {self.words}")
+        self.options()  # CorpusOptions checks renditions, carriers, voices, shard and batch sizes
+
+    def shares(self) -> dict[str, float]:
+        """Share of the terms per category (``workbench.retrieval.pronunciations.CATEGORIES``)."""
+        single = 1.0 - self.phrase_share - self.acronym_share - self.alphanumeric_share
+        return {"name": single * self.name_share, "word": single * (1.0 - self.name_share),
+                "phrase": self.phrase_share, "acronym": self.acronym_share, "alphanumeric": self.alphanumeric_share}
+
+    def options(self) -> CorpusOptions:
+        return CorpusOptions(renditions=self.renditions, carriers=tuple(self.carriers), voices=tuple(self.voices),
+                             effects=self.effects, seed=self.seed, shard_size=self.shard_size,
+                             batch_size=self.batch_size)
 
 @dataclass(frozen=True)
 class TrainRetrieverConfig:

