@@ -1,5 +1,6 @@
 """CLAR localized scoring (workbench.retrieval.localized): agreement with the frame-level reference,
-the mean-of-cosines identity, the clamping / no-token rules, and input validation."""
+the mean-of-cosines identity, the clamping / no-token rules, input validation, and the optional
+standardization of scores per hotword token length."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from workbench.retrieval.localized import (
     LengthBuckets,
     localized_scores,
     naive_localized_scores,
+    normalize_by_length,
     pool_token_span,
     score_buckets,
 )
@@ -131,3 +133,49 @@ def test_pool_token_span_range_checked_and_differentiable():
     assert frames.grad[:7].abs().sum() > 0 and frames.grad[7:].abs().sum() == 0
     with pytest.raises(ValueError, match="outside"):
         pool_token_span(frames, spans, 1, 3)
+
+
+def test_length_normalization_standardizes_each_length_and_keeps_its_order():
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([1] * 8 + [3] * 6 + [5] * 2)
+    # short hotwords peak higher by chance: an offset per length, which the normalization removes
+    scores = torch.randn(16, generator=generator) * 0.1 + (lengths == 1) * 0.5
+    scores[3] = -float("inf")  # outside a candidate pool: stays out, not in the statistics
+    normalized = normalize_by_length(scores, lengths, min_count=5)
+    assert normalized[3] == -float("inf")
+    for length in (1, 3):
+        rows = (lengths == length) & torch.isfinite(scores)
+        values = normalized[rows].double()
+        assert abs(float(values.mean())) < 1e-5 and abs(float(values.std(unbiased=False)) - 1.0) < 1e-5
+        assert torch.equal(torch.argsort(normalized[rows]), torch.argsort(scores[rows]))
+    finite = torch.isfinite(scores)
+    pooled = scores[finite].double()
+    expected = (scores[lengths == 5].double() - pooled.mean()) / pooled.std(unbiased=False)  # too few: pooled
+    torch.testing.assert_close(normalized[lengths == 5], expected.float())
+    flat = normalize_by_length(torch.ones(6), torch.tensor([1, 1, 1, 2, 2, 2]), min_count=2)
+    assert torch.equal(flat, torch.zeros(6))  # no spread anywhere: centred only
+    with pytest.raises(ValueError, match="both be"):
+        normalize_by_length(torch.ones(3), torch.ones(4))
+
+
+def test_clar_scores_queries_with_length_normalization_inside_its_candidate_pool():
+    from workbench.retrieval.evaluation import score_queries
+    from workbench.retrieval.models import ArchitectureConfig, build_retriever, text_encoder_of
+    from workbench.testing.dummies import tiny_whisper
+
+    torch.manual_seed(0)
+    config = ArchitectureConfig(text_encoder="chars", symbol_dim=16, symbol_layers=1, projection_dim=16,
+                                projection_hidden=32)
+    model = build_retriever("clar", tiny_whisper(), text_encoder_of(config, None), config).eval()
+    words = ["ab", "abc", "abcd", "xyz", "q", "longer word", "mid", "ok", "zz", "tiny"]
+    with torch.no_grad():
+        vocabulary = model.embed_text(words)
+    generator = torch.Generator().manual_seed(1)
+    states = [torch.randn(30, 64, generator=generator), torch.randn(45, 64, generator=generator)]
+    plain = score_queries(model, states, vocabulary, words).scores
+    both = score_queries(model, states, vocabulary, words, length_normalized=True).scores
+    lengths = model.text_lengths(words)
+    for q in range(2):
+        torch.testing.assert_close(torch.from_numpy(both[q]), normalize_by_length(torch.from_numpy(plain[q]), lengths))
+    pooled = score_queries(model, states, vocabulary, words, clar_candidates=6, length_normalized=True).scores
+    assert (np.isfinite(pooled).sum(axis=1) == 6).all()  # the rest is outside the pool: -inf

@@ -8,8 +8,9 @@ import sys
 
 STAGES = (
     "assets", "corpus", "librivox", "evaluate", "nbest", "nearmiss", "encode", "train_asr", "eval_asr", "report_cs_nmg",
-    "rada", "pronunciations", "train_retriever", "eval_retrieval", "report_retrieval", "score", "compare", "table",
-    "sft_speechllm", "grpo_speechllm", "eval_contextual", "s1s2_replay", "regress", "convert", "report",
+    "rada", "pronunciations", "train_retriever", "eval_retrieval", "retrieval_scale", "report_retrieval", "score",
+    "compare", "table", "sft_speechllm", "grpo_speechllm", "eval_contextual", "s1s2_replay", "regress", "convert",
+    "report",
 )
 
 

@@ -6,7 +6,8 @@ the largest: text features are computed once, for the largest, and sliced.
 
 - GLCLAP and CLSR: cosine of the utterance embedding with each hotword embedding.
 - CLAR: the same global cosine picks the top-M candidates (FAISS), then the length-aware
-  localized window score (``localized.py``) ranks them; words outside the pool rank below.
+  localized window score (``localized.py``) ranks them, optionally standardized per hotword
+  token length (``clar_length_normalization``); words outside the pool rank below.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from workbench.metrics.intervals import UtteranceRatios, interval_metrics
 from workbench.metrics.retrieval import retrieval_counts
 from workbench.reporting.table import Column, Estimate, Table, format_cell
 from workbench.retrieval.index import HotwordIndex
-from workbench.retrieval.localized import LengthBuckets, score_buckets
+from workbench.retrieval.localized import LengthBuckets, normalize_by_length, score_buckets
 from workbench.retrieval.longform import longform_recall
 from workbench.retrieval.models import CLAR, Retriever
 from workbench.retrieval.options import LISTS, OWN, EvalRetrievalConfig
@@ -61,9 +62,11 @@ class ScoredQueries:
 
 @torch.no_grad()
 def score_queries(model: Retriever, states: Sequence[torch.Tensor], vocabulary_embeddings: torch.Tensor,
-                  words: Sequence[str], clar_candidates: int | None = None) -> ScoredQueries:
+                  words: Sequence[str], clar_candidates: int | None = None,
+                  length_normalized: bool = False) -> ScoredQueries:
     """Scores of each utterance (encoder states [T, d]) against projected, normalized
-    ``vocabulary_embeddings`` [V, P]."""
+    ``vocabulary_embeddings`` [V, P]; CLAR's localized scores standardized per hotword token
+    length with ``length_normalized`` (``localized.normalize_by_length``)."""
     started = time.perf_counter()
     queries = model.query_embeddings(states)  # [Q, P] global embeddings
     vocab = vocabulary_embeddings.float()
@@ -77,12 +80,11 @@ def score_queries(model: Retriever, states: Sequence[torch.Tensor], vocabulary_e
     pools = None if pool_all else HotwordIndex(vocab.numpy(), words).top_candidates(queries.numpy(), clar_candidates)
     for q, utterance in enumerate(states):
         frames, spans = model.alignments(utterance)
-        if pool_all:
-            scores[q] = score_buckets(frames, spans, buckets).scores.numpy()
-        else:
-            pool = torch.from_numpy(pools[q])
-            local = score_buckets(frames, spans, LengthBuckets.build(vocab[pool], lengths[pool])).scores.numpy()
-            scores[q, pools[q]] = local
+        pool = slice(None) if pool_all else torch.from_numpy(pools[q])
+        local = score_buckets(frames, spans, buckets or LengthBuckets.build(vocab[pool], lengths[pool])).scores
+        if length_normalized:
+            local = normalize_by_length(local, lengths[pool])
+        scores[q, slice(None) if pool_all else pools[q]] = local.numpy()
     return ScoredQueries(scores, (time.perf_counter() - started) / max(1, len(states)))
 
 
@@ -380,13 +382,15 @@ def evaluate_retrieval(test: RetrievalTestSet, lists: VocabularyLists, config: E
         block: dict[str, dict] = {}
         scored = {"phonetic": phonetic_scores[:, :count]}
         if model is not None:
-            result = score_queries(model, utterance_states, embeddings[:count], words, config.clar_candidates)
+            result = score_queries(model, utterance_states, embeddings[:count], words, config.clar_candidates,
+                                   config.clar_length_normalization)
             scored["learned"] = result.scores
             block["seconds_per_query"] = result.seconds_per_query
             if tuned:
                 columns = dev_columns[: dev_prefix[setting]]
                 dev_words = [words_all[c] for c in columns]
-                dev_learned = score_queries(model, dev_states, embeddings[columns], dev_words, config.clar_candidates)
+                dev_learned = score_queries(model, dev_states, embeddings[columns], dev_words, config.clar_candidates,
+                                            config.clar_length_normalization)
                 position = {hotword_key(w): i for i, w in enumerate(dev_words)}
                 choice = tune_fusion(finite_floor(dev_learned.scores), dev_phonetic[:, columns],
                                      [[position[hotword_key(h)] for h in g] for g in dev.test.gold],

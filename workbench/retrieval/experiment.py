@@ -9,6 +9,7 @@
     cif_pretrain_epochs: 2                 # seed 000's stage 1: the CIF quantity loss alone
     rada: false                            # seed 001: RADA clips as training data, RADA-filtered distractors
     fuzzy: false                           # seed 001: fuzzy variants as local training text
+    hard_negatives: 0                      # k sound-alike words per hotword as extra local-loss negatives
 
 Shared hyperparameters (encoders, epochs, learning rate) live in params.yaml's
 ``train_retriever`` section; ``architecture`` here overrides single fields of it
@@ -99,6 +100,7 @@ class RetrieverExperiment:
     cif_pretrain_epochs: int = 0
     rada: bool = False
     fuzzy: bool = False
+    hard_negatives: int = 0  # k phonetic neighbours of each training hotword as extra negatives (0: in-batch only)
     architecture: ArchitectureOverrides = field(default_factory=ArchitectureOverrides)
 
     def __post_init__(self) -> None:
@@ -114,6 +116,10 @@ class RetrieverExperiment:
             raise ValueError("cif_pretrain_epochs must be >= 0")
         if self.cif_pretrain_epochs and self.losses.quantity <= 0:
             raise ValueError("cif_pretrain_epochs needs a positive quantity loss weight")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        if self.hard_negatives and self.losses.local <= 0:
+            raise ValueError("hard_negatives are negatives of the local loss: give it a positive weight")
         try:  # every architecture check is per field: valid over the defaults is valid over any base
             self.architecture_over(ArchitectureConfig())
         except ValueError as error:

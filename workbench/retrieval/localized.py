@@ -108,6 +108,38 @@ def score_buckets(
     return LocalizedScores(scores, torch.index_select(sorted_positions, 0, buckets.rank))
 
 
+def normalize_by_length(scores: ArrayLike, lengths: ArrayLike, min_count: int = 5) -> Tensor:
+    """One utterance's localized ``scores`` [V] standardized per hotword token length: each length
+    with at least ``min_count`` hotwords by its own mean and standard deviation over them, the
+    others (and a length whose scores are all equal) by the whole vocabulary's.
+
+    The max over windows favours short hotwords: a short window has more positions to peak at and
+    averages fewer frames, so its maximum runs higher and wider by chance. Standardizing within a
+    length compares each hotword with the hotwords of its own length (cohort normalization) and
+    keeps the order within a length. Scores of hotwords outside a candidate pool (-inf) stay -inf
+    and take no part in the statistics."""
+    scores = torch.as_tensor(scores).double()
+    lengths = torch.as_tensor(lengths).long()
+    if scores.shape != lengths.shape or scores.dim() != 1:
+        raise ValueError(f"scores and lengths must both be [V], got {tuple(scores.shape)} and {tuple(lengths.shape)}")
+    finite = torch.isfinite(scores)
+    out = scores.clone()
+    if int(finite.sum()) < 2:
+        return out.float()
+
+    def standardized(values: Tensor, reference: Tensor) -> Tensor | None:
+        spread = reference.std(unbiased=False)
+        return (values - reference.mean()) / spread if spread > 0 else None
+
+    pooled = scores[finite]
+    for length in torch.unique(lengths[finite]).tolist():
+        rows = finite & (lengths == length)
+        own = standardized(scores[rows], scores[rows]) if int(rows.sum()) >= min_count else None
+        fallback = standardized(scores[rows], pooled)
+        out[rows] = own if own is not None else fallback if fallback is not None else scores[rows] - pooled.mean()
+    return out.float()
+
+
 def localized_scores(
     frames: ArrayLike, spans: ArrayLike, text: ArrayLike, lengths: ArrayLike, logit_scale: float = 1.0
 ) -> LocalizedScores:

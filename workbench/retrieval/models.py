@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from workbench.training.losses import LossParts
 
 METHODS = ("glclap", "clar", "clsr")
 TEXT_ENCODERS = ("minilm", "chars", "phonemes")  # pretrained MiniLM, or trained from scratch
+POOLINGS = ("mean", "attention")  # ArchitectureConfig.audio_pooling
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ class ArchitectureConfig:
     audio_trainable_layers: int = 0  # top Whisper encoder blocks fine-tuned (0: frozen, features precomputed)
     projection_dim: int = 256  # shared embedding space (two-layer heads, seed 000 Eq. 1)
     projection_hidden: int = 512
-    initial_temperature: float = 0.07  # logit scale starts at 1/0.07 (CLIP), learnable, capped at 100
+    initial_temperature: float = 0.07  # logit scale starts at 1/0.07 (CLIP), learnable, capped at max_scale
+    learn_temperature: bool = True  # false: the logit scale stays 1/initial_temperature
+    max_scale: float = 100.0  # cap of the learnable logit scale
+    audio_pooling: str = "mean"  # utterance embedding: mean of the frames, or attention (a learned weight per frame)
     cif_kernel: int = 3
     cif_threshold: float = 1.0  # β
     decoder_layers: int = 2  # CLSR's non-autoregressive decoder
@@ -63,6 +67,10 @@ class ArchitectureConfig:
             raise ValueError("dimensions, layer counts and cif_kernel must be >= 1")
         if min(self.initial_temperature, self.cif_threshold, self.vq_temperature) <= 0:
             raise ValueError("initial_temperature, cif_threshold and vq_temperature must be > 0")
+        if self.max_scale < 1.0 / self.initial_temperature:
+            raise ValueError(f"max_scale {self.max_scale} is below the initial scale 1/{self.initial_temperature}")
+        if self.audio_pooling not in POOLINGS:
+            raise ValueError(f"audio_pooling must be one of {', '.join(POOLINGS)}, got {self.audio_pooling!r}")
         if not 0.0 <= self.sampler_ratio <= 1.0:
             raise ValueError(f"sampler_ratio must be in [0, 1], got {self.sampler_ratio}")
 
@@ -72,13 +80,21 @@ class ProjectionHead(nn.Sequential):
         super().__init__(nn.Linear(dim_in, hidden), nn.ReLU(), nn.Linear(hidden, dim_out))
 
 
-def symmetric_infonce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, keys: Sequence[str]) -> torch.Tensor:
+def symmetric_infonce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, keys: Sequence[str],
+                      negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE between row-aligned normalized embeddings ``a``, ``b`` [N, P]; rows whose
-    ``keys`` agree are positives of each other (soft targets spread over them)."""
+    ``keys`` agree are positives of each other (soft targets spread over them).
+
+    ``negatives`` [M, P]: extra texts (hard negatives, e.g. sound-alike words) that are no row's
+    positive; they join the candidates of the audio→text direction only (they have no audio)."""
     logits = scale * a @ b.T
     same = torch.tensor([[x == y for y in keys] for x in keys], dtype=logits.dtype, device=logits.device)
     targets = same / same.sum(1, keepdim=True)
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+    if negatives is None or not len(negatives):
+        return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+    text_to_audio = F.cross_entropy(logits.T, targets)
+    wide = torch.cat([logits, scale * a @ negatives.T], dim=1)
+    return 0.5 * (F.cross_entropy(wide, F.pad(targets, (0, len(negatives)))) + text_to_audio)
 
 
 @dataclass
@@ -88,6 +104,7 @@ class RetrievalBatch:
     ``local_texts[i]``: the hotword (or cropped phrase, or its fuzzy variant) for the local loss;
     ``local_spans[i]``: its character span in ``texts[i]`` (None when the local text is not a
     span of the transcript, e.g. a fuzzy variant: CLAR then pools the span of the original).
+    ``negative_texts``: texts that are no row's local text, extra negatives of the local loss.
     """
 
     states: torch.Tensor  # [B, T, d]
@@ -95,6 +112,7 @@ class RetrievalBatch:
     texts: list[str]
     local_texts: list[str]
     local_spans: list[tuple[int, int] | None]
+    negative_texts: list[str] = field(default_factory=list)  # hard negatives of the local loss (no row's positive)
 
 
 class Retriever(nn.Module):
@@ -111,11 +129,24 @@ class Retriever(nn.Module):
         self.text = text_encoder
         self.audio_proj = ProjectionHead(self.audio_dim, config.projection_hidden, config.projection_dim)
         self.text_proj = ProjectionHead(text_encoder.dim, config.projection_hidden, config.projection_dim)
-        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.initial_temperature)))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.initial_temperature)),
+                                      requires_grad=config.learn_temperature)
+        if config.audio_pooling == "attention":  # created last: the default's initialization is unchanged
+            self.frame_weight = nn.Linear(self.audio_dim, 1)
 
     @property
     def scale(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=math.log(100.0)).exp()
+        return self.log_scale.clamp(max=math.log(self.config.max_scale)).exp()
+
+    def pool(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, d] utterance vector of padded frames: their mean, or an attention-weighted sum."""
+        if self.config.audio_pooling == "mean":
+            return masked_mean(states, mask)
+        logits = self.frame_weight(states).squeeze(-1).masked_fill(~mask, float("-inf"))
+        return (torch.softmax(logits, dim=1).unsqueeze(-1) * states).sum(1)
+
+    def negative_embeddings(self, batch: RetrievalBatch) -> torch.Tensor | None:
+        return self.embed_text(batch.negative_texts) if batch.negative_texts else None
 
     def text_features(self, texts: Sequence[str]) -> torch.Tensor:
         """Pooled text-encoder outputs [N, dim] (before projection; cacheable when frozen)."""
@@ -128,7 +159,7 @@ class Retriever(nn.Module):
         return self.project_text(self.text_features(texts))
 
     def utterance_embedding(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.audio_proj(masked_mean(states, mask)), dim=-1)
+        return F.normalize(self.audio_proj(self.pool(states, mask)), dim=-1)
 
     def global_loss(self, states, mask, texts) -> torch.Tensor:
         return symmetric_infonce(self.utterance_embedding(states, mask), self.embed_text(texts), self.scale, texts)
@@ -143,7 +174,8 @@ class GLCLAP(Retriever):
         keys = [t.casefold() for t in batch.local_texts]
         return LossParts({
             "global": symmetric_infonce(utterance, self.embed_text(batch.texts), self.scale, batch.texts),
-            "local": symmetric_infonce(utterance, self.embed_text(batch.local_texts), self.scale, keys),
+            "local": symmetric_infonce(utterance, self.embed_text(batch.local_texts), self.scale, keys,
+                                       self.negative_embeddings(batch)),
         })
 
     @torch.no_grad()
@@ -185,7 +217,8 @@ class CLAR(Retriever):
             keys.append(batch.local_texts[i].casefold())
             local_texts.append(batch.local_texts[i])
         if spans:
-            parts["local"] = symmetric_infonce(torch.stack(spans), self.embed_text(local_texts), self.scale, keys)
+            parts["local"] = symmetric_infonce(torch.stack(spans), self.embed_text(local_texts), self.scale, keys,
+                                               self.negative_embeddings(batch))
         return LossParts(parts)
 
     @torch.no_grad()

@@ -121,6 +121,7 @@ class EvalRetrievalConfig:
     ks: tuple[int, ...] = (1, 2, 5, 10)
     table_vocabulary: str = LISTS  # the vocabulary the ablation tables report (one of vocabularies)
     clar_candidates: int | None = 2000  # CLAR: localized scores over the top-M global candidates (None: all)
+    clar_length_normalization: bool = False  # CLAR: window scores standardized per hotword token length
     # fused = learned·w + phonetic·(1−w) after a per-query calibration. dev: the calibration and w
     # that maximize exact R@1 on the dev queries (--dev-manifest, --dev-hypotheses), chosen per
     # vocabulary size from fusion_methods at w = 0, 1/fusion_steps, ..., 1; fixed: min-max at fusion_weight
@@ -170,3 +171,24 @@ class EvalRetrievalConfig:
             raise ValueError(f"longform_window_seconds must be > 0, got {self.longform_window_seconds}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class RetrievalScaleConfig(TrainRetrieverConfig):
+    """The data-scale curve (stage ``retrieval_scale``): train_retriever's settings, and the nested
+    sets of distinct training words the same experiment is trained on, each scored on held-out
+    hotwords (exact R@k with bootstrap intervals over the held-out queries)."""
+
+    sizes: tuple[int | None, ...] = (100, 400, 1500, None)  # distinct training words; null: all of them
+    subset_seed: int = 0  # the permutation of the distinct words the nested sets are prefixes of
+    ks: tuple[int, ...] = (1, 5, 10)
+    clar_candidates: int | None = None  # CLAR: localized scores over the top-M global candidates (None: all)
+    intervals: IntervalConfig = IntervalConfig()
+
+    def __post_init__(self) -> None:
+        if not self.sizes or any(s is not None and s < 1 for s in self.sizes):
+            raise ValueError(f"sizes must be numbers of words >= 1 or null (all), got {list(self.sizes)}")
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise ValueError(f"ks must be positive ranks, got {list(self.ks)}")
+        if self.clar_candidates is not None and self.clar_candidates < 1:
+            raise ValueError(f"clar_candidates must be >= 1 or null (all), got {self.clar_candidates}")

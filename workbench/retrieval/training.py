@@ -4,7 +4,9 @@ two-stage schedule: the quantity loss alone), a checkpoint after every epoch.
 
 An epoch's batches, including each example's local text (a hotword, a fuzzy variant or a cropped
 phrase), are drawn from one (seed, epoch) RNG, so a resumed run redraws exactly the batches the
-interrupted one would have. The stage keeps the checkpoint in its resume directory
+interrupted one would have. Hard negatives (an experiment's ``hard_negatives: k``) are each
+hotword's k nearest sound-alike words, fixed before training (``fit.hard_negative_neighbours``),
+so they draw nothing from the RNG. The stage keeps the checkpoint in its resume directory
 (``workbench.data.resume``), not in its output.
 """
 
@@ -23,11 +25,12 @@ from workbench.retrieval.data import RetrievalExample, crop_phrase, find_span
 from workbench.retrieval.frames import pad_states
 from workbench.retrieval.fuzzy import FuzzyConfig, sample_training_text
 from workbench.retrieval.models import RetrievalBatch, Retriever
+from workbench.text.hotwords import hotword_key
 from workbench.training.checkpoint import CHECKPOINT
 from workbench.training.loop import Callbacks, LoopSettings, TrainingTask, run_training
 from workbench.training.losses import LossParts
 
-__all__ = ["CHECKPOINT", "RetrieverLoopConfig", "make_batch", "train_retriever"]
+__all__ = ["CHECKPOINT", "RetrieverLoopConfig", "batch_negatives", "make_batch", "train_retriever"]
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,34 @@ def local_target(example: RetrievalExample, rng: random.Random,
     return crop_phrase(example.text, rng)
 
 
+def batch_negatives(local_texts: Sequence[str], neighbours: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """The hard negatives of a batch: the sound-alike ``neighbours`` of each local text (by
+    ``hotword_key``; a fuzzy variant or a cropped phrase has none), in batch order, once each,
+    leaving out any that is a local text of the batch (it is that row's positive)."""
+    if not neighbours:
+        return []
+    taken = {hotword_key(t) for t in local_texts}
+    negatives = []
+    for text in local_texts:
+        for neighbour in neighbours.get(hotword_key(text), ()):
+            key = hotword_key(neighbour)
+            if key not in taken:
+                taken.add(key)
+                negatives.append(neighbour)
+    return negatives
+
+
 def _batch(examples: Sequence[RetrievalExample], targets: Sequence[tuple[str, tuple[int, int] | None]],
-           states: Mapping[str, torch.Tensor]) -> RetrievalBatch:
+           states: Mapping[str, torch.Tensor], neighbours: Mapping[str, Sequence[str]] | None = None) -> RetrievalBatch:
     padded, mask = pad_states([states[e.id] for e in examples])
-    return RetrievalBatch(padded, mask, [e.text for e in examples], [t for t, _ in targets], [s for _, s in targets])
+    local = [t for t, _ in targets]
+    return RetrievalBatch(padded, mask, [e.text for e in examples], local, [s for _, s in targets],
+                          batch_negatives(local, neighbours))
 
 
 def make_batch(examples: Sequence[RetrievalExample], states: Mapping[str, torch.Tensor], rng: random.Random,
-               fuzzy: FuzzyConfig | None) -> RetrievalBatch:
-    return _batch(examples, [local_target(e, rng, fuzzy) for e in examples], states)
+               fuzzy: FuzzyConfig | None, neighbours: Mapping[str, Sequence[str]] | None = None) -> RetrievalBatch:
+    return _batch(examples, [local_target(e, rng, fuzzy) for e in examples], states, neighbours)
 
 
 class _RetrieverTask(TrainingTask):
@@ -77,9 +99,10 @@ class _RetrieverTask(TrainingTask):
 
     def __init__(self, model: Retriever, examples: Sequence[RetrievalExample], states: Mapping[str, torch.Tensor],
                  loss_weights: Mapping[str, float], config: RetrieverLoopConfig, cif_pretrain_epochs: int,
-                 fuzzy: FuzzyConfig | None):
+                 fuzzy: FuzzyConfig | None, neighbours: Mapping[str, Sequence[str]] | None = None):
         self.model, self.examples, self.states, self.weights = model, examples, states, loss_weights
         self.config, self.cif_pretrain_epochs, self.fuzzy = config, cif_pretrain_epochs, fuzzy
+        self.neighbours = neighbours
         self.batches_per_epoch = len(examples) // config.batch_size + (len(examples) % config.batch_size >= 2)
 
     def epoch_batches(self, epoch: int) -> list[list[tuple[RetrievalExample, tuple[str, tuple[int, int] | None]]]]:
@@ -94,7 +117,7 @@ class _RetrieverTask(TrainingTask):
         return batches
 
     def loss(self, batch, epoch: int) -> LossParts:
-        return self.model(_batch([e for e, _ in batch], [t for _, t in batch], self.states))
+        return self.model(_batch([e for e, _ in batch], [t for _, t in batch], self.states, self.neighbours))
 
     def loss_weights(self, epoch: int, parts: LossParts) -> Mapping[str, float]:
         # CIF pre-training: the quantity loss alone; a part a batch has nothing for (CLAR's local
@@ -119,11 +142,13 @@ def train_retriever(
     stop_after_epochs: int | None = None,
     on_resume: Callable[[int], None] = lambda step: None,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    neighbours: Mapping[str, Sequence[str]] | None = None,
 ) -> int:
     """Train ``cif_pretrain_epochs + config.epochs`` epochs (or ``stop_after_epochs`` in this call:
     tests simulate a kill); returns the epochs done. Resumes from ``checkpoint_dir/checkpoint.pt``
     when present (``on_resume`` gets its optimizer step); the callbacks are the loop's
-    (``workbench.training.loop``)."""
+    (``workbench.training.loop``). ``neighbours``: hotword key -> sound-alike texts, the hard
+    negatives of the local loss (``batch_negatives``); None or empty: in-batch negatives only."""
     if len(examples) < 2:
         raise InputError(f"{len(examples)} training example(s): contrastive training needs at least 2")
     epochs = cif_pretrain_epochs + config.epochs
@@ -132,6 +157,6 @@ def train_retriever(
     schedule = math.ceil(len(examples) / config.batch_size) * epochs
     settings = LoopSettings(config.learning_rate, config.weight_decay, config.warmup_steps, config.max_grad_norm,
                             epochs, config.seed, schedule_steps=schedule)
-    task = _RetrieverTask(model, examples, states, loss_weights, config, cif_pretrain_epochs, fuzzy)
+    task = _RetrieverTask(model, examples, states, loss_weights, config, cif_pretrain_epochs, fuzzy, neighbours)
     callbacks = Callbacks(log_metrics, on_resume=on_resume, progress=progress)
     return run_training(model, task, settings, checkpoint_dir, callbacks, stop_after_epochs=stop_after_epochs).epochs
