@@ -100,12 +100,20 @@ def cs_nmg_from_files(results: Path, experiments: Path, nearmiss: Path) -> list[
 
 def retrieval_from_files(results: Path, experiments: Path, vocabulary: str = "lists") -> list[Table]:
     """The retrieval tables from ``<results>/<variant>/eval/metrics.json`` (the phonetic baseline
-    as variant ``phonetic``); rows from the experiment YAMLs."""
+    as variant ``phonetic``) and the data-scale curves (``scale_curves_from_files``); rows from
+    the experiment YAMLs."""
     rows = retrieval_rows(experiments)
     evals = {name: found for name in ["phonetic", *(row.name for row in rows)]
              if (found := ResultsFile.read(results / name / "eval" / "metrics.json")) is not None}
     sizes = {name: dict(found.data.get("vocabularies") or {}) for name, found in evals.items()}
-    return retrieval_tables(rows, evals, sizes, vocabulary, FILE_PAIRING)
+    return retrieval_tables(rows, evals, sizes, vocabulary, FILE_PAIRING, scale_curves_from_files(results, experiments))
+
+
+def scale_curves_from_files(results: Path, experiments: Path) -> dict[str, Mapping]:
+    """Variant -> its retrieval_scale ``<results>/<variant>/scale/metrics.json``, for the variants
+    of the experiment YAMLs that have one."""
+    return {row.name: found.data for row in sorted(retrieval_rows(experiments), key=lambda r: r.name)
+            if (found := ResultsFile.read(results / row.name / "scale" / "metrics.json")) is not None}
 
 
 def tables_markdown(tables: Sequence[Table]) -> str:

@@ -232,12 +232,15 @@ RETRIEVAL_ORDERINGS = (
 
 
 def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: Mapping[str, Mapping[str, int]],
-                     vocabulary: str = "lists", pairing: Pairing = NO_PAIRING) -> list[Table]:
-    """Seed 000 Table 1, seed 001 Tables 1-2, seed 002 (CLSR), the scale sweep and the long-form
-    table from each variant's eval_retrieval results (``evals``, the phonetic baseline as
-    ``"phonetic"``) and its vocabulary sizes (``sizes``: setting -> words). A learned or fused cell
-    is compared with the phonetic baseline on the same queries and list (the run's own phonetic
-    scores: a RADA row's list is filtered), and the seeds' orderings are read off the same runs."""
+                     vocabulary: str = "lists", pairing: Pairing = NO_PAIRING,
+                     curves: Mapping[str, Mapping] | None = None) -> list[Table]:
+    """Seed 000 Table 1, seed 001 Tables 1-2, seed 002 (CLSR), the scale sweep, the long-form
+    table and the data-scale curve from each variant's eval_retrieval results (``evals``, the
+    phonetic baseline as ``"phonetic"``), its vocabulary sizes (``sizes``: setting -> words) and
+    the retrieval_scale metrics of the variants that have a curve (``curves``). A learned or fused
+    cell is compared with the phonetic baseline on the same queries and list (the run's own
+    phonetic scores: a RADA row's list is filtered), and the seeds' orderings are read off the
+    same runs."""
     rows = sorted(rows, key=lambda r: (r.table, r.row, r.name))
     phonetic = evals.get("phonetic")
 
@@ -288,8 +291,8 @@ def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: M
     ]
     settings = list((sizes.get("phonetic") or next((s for s in sizes.values() if s), {})).items())
     if settings:
-        columns = ([Column("method", TEXT), Column("scorer", TEXT)]
-                   + [Column(f"{name} ({count})") for name, count in settings])
+        columns = ([Column("method", TEXT), Column("scorer", TEXT)]  # "own (180)"; a size named by its count once
+                   + [Column(name if name == str(count) else f"{name} ({count})") for name, count in settings])
         body = [["phonetic baseline", "phonetic",
                  *(value(phonetic, name, "phonetic", "exact@1_recall") for name, _ in settings)]]
         for r in rows:
@@ -312,7 +315,49 @@ def retrieval_tables(rows: Sequence[Row], evals: Mapping[str, Results], sizes: M
     tables.append(orderings_table("retrieval_orderings",
                                   f"Retrieval: do the seeds' orderings hold on our runs? ({vocabulary} vocabulary)",
                                   orderings))
+    tables.append(data_scale_table(curves or {}))
     return tables
+
+
+def _curve_cell(point: Mapping, name: str):
+    """A rate of a data-scale point with its interval (an Estimate) when the point has one."""
+    value, lo, hi = (point.get(key) for key in (name, f"{name}_ci_lo", f"{name}_ci_hi"))
+    return value if value is None or lo is None or hi is None else Estimate(value, lo, hi)
+
+
+def _curve_ks(curves: Mapping[str, Mapping]) -> list[int]:
+    return sorted({int(k) for curve in curves.values() for k in curve.get("ks", ())}) or [1, 5, 10]
+
+
+def data_scale_table(curves: Mapping[str, Mapping]) -> Table:
+    """Issue 20's data-scale curve: held-out exact R@k (with intervals) by distinct training
+    words, a row per point of each variant's retrieval_scale ``metrics.json`` (``curves``:
+    variant -> ``ScaleCurve.metrics``)."""
+    ks = _curve_ks(curves)
+    columns = [Column("retriever", TEXT), Column("training words", "count"), Column("examples", "count"),
+               *(Column(f"R@{k}", digits=1) for k in ks), Column("train s", "number", 0)]
+    body = [[name, point.get("words"), point.get("examples"),
+             *(_curve_cell(point, f"exact@{k}_recall") for k in ks), point.get("train_seconds")]
+            for name, curve in curves.items() for point in curve.get("points", ())]
+    note = "; ".join(f"{name}: {curve.get('queries')} held-out queries over {curve.get('candidates')} candidates"
+                     for name, curve in curves.items()) or "no retrieval_scale run yet"
+    return Table("retrieval_data_scale", "Data-scale curve: held-out exact R@k by distinct training words (%)",
+                 columns, body, note + " (nested word sets, one seeded permutation; 95 % bootstrap intervals "
+                 "over the held-out queries).")
+
+
+def data_scale_plot(curves: Mapping[str, Mapping]) -> PlotData:
+    """The data-scale curve as lines with error bars: a panel per R@k, a line per variant, and
+    chance (k / candidates) where the variants share one candidate list."""
+    plot = PlotData("retrieval_data_scale", "Data-scale curve: held-out exact R@k by distinct training words",
+                    "lines", "distinct training words", "exact R@k (%)")
+    candidates = {curve.get("candidates") for curve in curves.values()}
+    for k in _curve_ks(curves):
+        plot.panels[f"R@{k}"] = {name: [_point(p["words"], _curve_cell(p, f"exact@{k}_recall"))
+                                        for p in curve.get("points", ())] for name, curve in curves.items()}
+        if len(candidates) == 1 and (count := next(iter(candidates))):
+            plot.references[f"R@{k}"] = {f"chance ({k}/{count})": 100 * min(1.0, k / count)}
+    return plot
 
 
 def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary: str = "lists") -> StudyReport:
@@ -325,20 +370,23 @@ def retrieval_study(store: RunStore, experiments: Path | None = None, vocabulary
     phonetic = evals.get("phonetic")
     sizes = {name: (store.artifact_json(run, "metrics.json") or {}).get("vocabularies", {})
              for name, run in evals.items()}
+    scales = store.latest_by("variant", stage="retrieval_scale")
+    curves = {name: curve for name, run in sorted(scales.items())
+              if (curve := store.artifact_json(run, "metrics.json")) is not None}
 
     ks = (1, 2, 5, 10)
-    curves = PlotData("retrieval_recall_at_k", f"Recall@k on the {vocabulary} vocabulary (substring match)", "lines",
-                      "k", "recall@k (%)")
+    recall_curves = PlotData("retrieval_recall_at_k", f"Recall@k on the {vocabulary} vocabulary (substring match)",
+                             "lines", "k", "recall@k (%)")
     for scorer in ("learned", "fused"):
         panel = {"phonetic baseline": [
             _point(k, estimate(phonetic, f"{vocabulary}/phonetic/substring@{k}_recall")) for k in ks]}
         for r in rows:
             panel[r.label] = [_point(k, estimate(evals.get(r.name), f"{vocabulary}/{scorer}/substring@{k}_recall"))
                               for k in ks]
-        curves.panels[scorer] = panel
+        recall_curves.panels[scorer] = panel
     return StudyReport("retrieval", "Hotword retrievers: CLAR (seed 000), GLCLAP (seed 001), CLSR (seed 002)",
-                       retrieval_tables(rows, evals, sizes, vocabulary, Pairing(store.ratios)), [curves],
-                       len(evals) + len(trains))
+                       retrieval_tables(rows, evals, sizes, vocabulary, Pairing(store.ratios), curves),
+                       [recall_curves, data_scale_plot(curves)], len(evals) + len(trains) + len(scales))
 
 
 # --------------------------------------------------------------------------- speech LLM (seed 000 T3, seed 001 T3-4)

@@ -244,18 +244,12 @@ class ScaleCurve:
                   for n, e, s in zip(self.sizes, self.examples, self.seconds)]
         return {"queries": len(self.ratios.ids), "candidates": self.candidates, "ks": list(self.ks), "points": points}
 
-    def table(self, intervals: IntervalConfig = IntervalConfig()) -> str:
-        """table.md: held-out R@k (with intervals) by distinct training words."""
-        from workbench.reporting.table import Column, Estimate, Table
+    def table(self, intervals: IntervalConfig = IntervalConfig(), name: str = "retriever") -> str:
+        """table.md: held-out R@k (with intervals) by distinct training words, as the report
+        renders it (``reporting.studies.data_scale_table``); ``name``: the experiment."""
+        from workbench.reporting.studies import data_scale_table
 
-        metrics = self.metrics(intervals)
-        columns = [Column("training words", "count"), Column("examples", "count"),
-                   *(Column(f"R@{k}", digits=1) for k in self.ks)]
-        rows = [[p["words"], p["examples"], *(Estimate(p[f"exact@{k}_recall"], p.get(f"exact@{k}_recall_ci_lo"),
-                                                        p.get(f"exact@{k}_recall_ci_hi")) for k in self.ks)]
-                for p in metrics["points"]]
-        return (f"## Held-out exact R@k by distinct training words ({metrics['queries']} queries, "
-                f"{self.candidates} candidates)\n\n" + Table("retrieval_scale", "", columns, rows).grid())
+        return data_scale_table({name: self.metrics(intervals)}).to_markdown()
 
 
 def scale_curve(experiment: RetrieverExperiment, config: TrainRetrieverConfig, train: Sequence[RetrievalExample],

@@ -57,9 +57,9 @@ def run(context: StageContext) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         context.write_json(args.out / "metrics.json", curve.metrics(config.intervals))
         context.write_json(args.out / "ratios.json", curve.ratios.to_json())
-        write_text_atomic(args.out / "table.md", curve.table(config.intervals))
+        write_text_atomic(args.out / "table.md", curve.table(config.intervals, experiment.name))
         resume.finish()
-    print(curve.table(config.intervals))
+    print(curve.table(config.intervals, experiment.name))
 
 
 STAGE = Stage("retrieval_scale", "data-scale curve: held-out retrieval R@k by distinct training words (nested "
