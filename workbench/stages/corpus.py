@@ -34,7 +34,7 @@ def run(context: StageContext) -> None:
         for name in config.pairs:
             spec = specs[name]
             with context.progress(None, f"tts {name}", "seg") as bar:
-                splits = build_pair(spec, load_sentences(args.text_dir, spec), config.sizes, config.seed,
+                splits = build_pair(spec, load_sentences(args.text_dir, spec), config.pair_sizes(name), config.seed,
                                     out / name / "wav", out / name, engine,
                                     progress=lambda message, n: (context.log.info(message), bar.update(n)))
             for split, utterances in splits.items():

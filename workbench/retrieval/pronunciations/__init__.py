@@ -1,7 +1,8 @@
 """The pronunciation training corpus (issue 20): thousands of distinct hotword-like terms, none of
 them an evaluation hotword (``terms``), each spoken alone, in carrier sentences and in training
 sentences by every offline voice with seeded variation (``renditions``), written as a train-split
-manifest by the ``pronunciations`` stage (``corpus``)."""
+manifest by the ``pronunciations`` stage (``corpus``); Mandarin names, places and organisations
+come from ``mandarin``."""
 
 from workbench.retrieval.pronunciations.corpus import (
     CLIPS,
@@ -12,6 +13,7 @@ from workbench.retrieval.pronunciations.corpus import (
     install_clips,
     pending_terms,
 )
+from workbench.retrieval.pronunciations.mandarin import MANDARIN_CATEGORIES, select_mandarin_terms
 from workbench.retrieval.pronunciations.renditions import (
     ENGLISH_VOICES,
     ClipPlan,
@@ -31,8 +33,12 @@ from workbench.retrieval.pronunciations.terms import (
     select_terms,
 )
 
+# term selection per language (``PronunciationsConfig.language``): English or Mandarin categories
+TERM_LANGUAGES = {"en": select_terms, "zh": select_mandarin_terms}
+
 __all__ = [
-    "CATEGORIES", "CLIPS", "ENGLISH_VOICES", "ClipPlan", "CorpusOptions", "CorpusOutcome", "CorpusTimings", "Effects",
-    "Exclusion", "Renditions", "Term", "TermSelection", "Voices", "corpus_outcome", "corpus_records", "install_clips",
-    "load_exclusion", "pending_terms", "plan_corpus", "select_terms", "sentence_templates",
+    "CATEGORIES", "CLIPS", "ENGLISH_VOICES", "MANDARIN_CATEGORIES", "TERM_LANGUAGES", "ClipPlan", "CorpusOptions",
+    "CorpusOutcome", "CorpusTimings", "Effects", "Exclusion", "Renditions", "Term", "TermSelection", "Voices",
+    "corpus_outcome", "corpus_records", "install_clips", "load_exclusion", "pending_terms", "plan_corpus",
+    "select_mandarin_terms", "select_terms", "sentence_templates",
 ]

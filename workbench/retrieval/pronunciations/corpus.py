@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workbench.data import Utterance, write_wav
 from workbench.retrieval.pronunciations.renditions import ClipPlan, SynthesisTimings, synthesize
-from workbench.retrieval.pronunciations.terms import CATEGORIES, TermSelection
+from workbench.retrieval.pronunciations.terms import TermSelection
 
 LANGUAGE = "en"
 CLIPS = "clips"  # the clips' directory below the corpus output (manifest audio paths start with it)
@@ -82,13 +82,13 @@ def corpus_records(pending: Sequence[tuple[ClipPlan, ...]], voices: Callable[[st
             yield {"term": term.text, "category": term.category, "spoken": term.spoken, "clips": clips}
 
 
-def clip_utterances(records: Iterable[dict]) -> Iterator[Utterance]:
+def clip_utterances(records: Iterable[dict], language: str = LANGUAGE) -> Iterator[Utterance]:
     for record in records:
         for clip in record["clips"]:
             variation = {k: clip[k] for k in ("speed", "snr_db", "noise") if clip[k] not in (None, 1.0)}
             yield Utterance(
                 id=clip["id"], audio=f"{CLIPS}/{clip['audio']}", duration=clip["duration"], text=clip["text"],
-                language=LANGUAGE, split="train", hotwords=(record["term"],), speaker=f"tts:{clip['voice']}",
+                language=language, split="train", hotwords=(record["term"],), speaker=f"tts:{clip['voice']}",
                 custom={"kind": clip["kind"], "category": record["category"], "voice": clip["voice"],
                         "template": clip["template"], **variation},
             )
@@ -113,11 +113,11 @@ class CorpusOutcome:
 
 
 def corpus_outcome(selection: TermSelection, records: Mapping[str, dict], excluded_hotwords: int, templates: int,
-                   timings: CorpusTimings, terms_made: int) -> CorpusOutcome:
-    """The outputs of a run whose every selected term has a record."""
+                   timings: CorpusTimings, terms_made: int, language: str = LANGUAGE) -> CorpusOutcome:
+    """The outputs of a run whose every selected term has a record (``language``: the clips')."""
     terms = tuple(t.text for t in selection.terms)
     ordered = [records[t] for t in terms]
-    utterances = tuple(clip_utterances(ordered))
+    utterances = tuple(clip_utterances(ordered, language))
     clips = [clip for record in ordered for clip in record["clips"]]
     stats = {
         "terms": len(terms), "clips": len(utterances),
@@ -128,7 +128,7 @@ def corpus_outcome(selection: TermSelection, records: Mapping[str, dict], exclud
         "effects": {"speed": sum(c["speed"] != 1.0 for c in clips),
                     "noise": sum(c["snr_db"] is not None for c in clips)},
         "excluded_hotwords": excluded_hotwords,
-        "rejected_by_exclusion": {c: selection.rejected[c] for c in CATEGORIES},
+        "rejected_by_exclusion": {c: selection.rejected[c] for c in selection.categories},
         "sentence_templates": templates,
         "timings": timings.as_json(terms_made, len(terms) - terms_made),
     }

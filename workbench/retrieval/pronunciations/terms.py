@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +63,7 @@ ORGANISATION_SUFFIXES = (
 )
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CAPITAL_RUN = re.compile(r"[A-Z]{2,}")
+_HAN_EDGE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[A-Z])|(?<=[A-Z]{2})(?=\d)")
 
 
@@ -102,7 +103,10 @@ class Exclusion:
         longest = max((len(c) for c in self.compacts), default=0)
         self._longest = longest
         keys = sorted((hotword_key(h) for h in self.hotwords), key=len, reverse=True)
+        han = [k for k in keys if _HAN_EDGE.match(k[0]) or _HAN_EDGE.match(k[-1])]  # no word boundaries in Han text
+        keys = [k for k in keys if k not in frozenset(han)] if han else keys
         self._mention = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, keys)) + r")(?!\w)") if keys else None
+        self._han_mention = re.compile("|".join(map(re.escape, han))) if han else None
 
     def __len__(self) -> int:
         return len(self.hotwords)
@@ -117,7 +121,8 @@ class Exclusion:
                    for i in range(len(term)) for j in range(i + 1, min(len(term), i + self._longest) + 1))
 
     def mentioned_in(self, text: str) -> bool:
-        return self._mention is not None and self._mention.search(hotword_key(text)) is not None
+        key = hotword_key(text)
+        return any(p is not None and p.search(key) is not None for p in (self._mention, self._han_mention))
 
 
 def load_exclusion(manifests: Sequence[Path], lists: Sequence[Path]) -> Exclusion:
@@ -251,9 +256,10 @@ class TermSelection:
     terms: tuple[Term, ...]
     rejected: dict[str, int]  # draws skipped per category: excluded hotwords
     duplicates: dict[str, int]  # draws skipped per category: a term already taken
+    categories: tuple[str, ...] = CATEGORIES  # the language's categories (Mandarin: mandarin.MANDARIN_CATEGORIES)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(CATEGORIES, 0)
+        counts = dict.fromkeys(self.categories, 0)
         for term in self.terms:
             counts[term.category] += 1
         return counts
@@ -264,19 +270,26 @@ def select_terms(size: int, shares: Mapping[str, float], seed: int, exclusion: E
     """``size`` distinct terms (by hotword key), none blocked by ``exclusion``, the categories
     interleaved by ``shares`` (category -> weight; missing or 0: none of it)."""
     pools = pools or english_pools()
-    weights = {c: float(shares.get(c, 0.0)) for c in CATEGORIES if shares.get(c, 0.0) > 0}
+    return interleave(size, shares, seed, exclusion, CATEGORIES, lambda c, s: _stream(c, pools, s))
+
+
+def interleave(size: int, shares: Mapping[str, float], seed: int, exclusion: Exclusion, categories: Sequence[str],
+               stream: Callable[[str, int], Iterator[Term]]) -> TermSelection:
+    """``size`` distinct terms from the seeded per-category streams (``stream(category, seed)``),
+    the category furthest below its share next; excluded and repeated draws are skipped."""
+    weights = {c: float(shares.get(c, 0.0)) for c in categories if shares.get(c, 0.0) > 0}
     if size < 1 or not weights:
         raise VocabularyError(f"need a positive size and a positive share, got size {size} and shares {dict(shares)}")
     total = sum(weights.values())
     weights = {c: w / total for c, w in weights.items()}
-    streams = {c: _stream(c, pools, seed) for c in weights}
+    streams = {c: stream(c, seed) for c in weights}
     taken: dict[str, int] = dict.fromkeys(weights, 0)
-    rejected, duplicates = dict.fromkeys(CATEGORIES, 0), dict.fromkeys(CATEGORIES, 0)
+    rejected, duplicates = dict.fromkeys(categories, 0), dict.fromkeys(categories, 0)
     keys: set[str] = set()
     terms: list[Term] = []
     while len(terms) < size and streams:
         position = len(terms) + 1
-        category = max(streams, key=lambda c: (weights[c] * position - taken[c], -CATEGORIES.index(c)))
+        category = max(streams, key=lambda c: (weights[c] * position - taken[c], -categories.index(c)))
         term = _next_term(streams[category], exclusion, keys, rejected, duplicates)
         if term is None:
             del streams[category]
@@ -287,7 +300,7 @@ def select_terms(size: int, shares: Mapping[str, float], seed: int, exclusion: E
     if len(terms) < size:
         raise VocabularyError(f"only {len(terms)} terms could be selected of the {size} asked for "
                               f"(shares {dict(shares)}; the word pools are exhausted)")
-    return TermSelection(tuple(terms), rejected, duplicates)
+    return TermSelection(tuple(terms), rejected, duplicates, tuple(categories))
 
 
 def _next_term(stream: Iterator[Term], exclusion: Exclusion, keys: set[str], rejected: dict[str, int],
