@@ -4,6 +4,7 @@ save/load round-trips, partly trained encoder tops ignore padding."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -67,9 +68,27 @@ def test_a_few_steps_lower_each_loss(method, weights, tmp_path):
         assert last < first, f"{method} {name}: {first:.3f} -> {last:.3f}"
 
 
+CLSR_SMALL = ArchitectureConfig(text_encoder="minilm", projection_dim=32, projection_hidden=64, decoder_dim=64)
+
+
+def test_clsr_without_the_vq_adaptor_feeds_the_soft_mixture(minilm_path):
+    """Seed 002's "w/o VQ" ablation: same weights, the forward pass sees the softmax mixture, not a one-hot."""
+    text = make_text_encoder("minilm", minilm_path)
+    torch.manual_seed(0)
+    vq = _model("clsr", text, CLSR_SMALL).eval()
+    soft = _model("clsr", text, dataclasses.replace(CLSR_SMALL, vq_adaptor=False)).eval()
+    soft.load_state_dict(vq.state_dict())
+    states = list(_states().values())[:2]
+    with torch.no_grad():
+        assert not torch.allclose(vq.query_embeddings(states), soft.query_embeddings(states))
+    soft.train()
+    soft(make_batch(_examples(), _states(), random.Random(0), None))["global"].backward()
+    assert float(soft.output.weight.grad.abs().sum()) > 0
+
+
 def test_clsr_losses_fall_and_vq_passes_gradients(minilm_path, tmp_path):
     text = make_text_encoder("minilm", minilm_path)
-    model = _model("clsr", text, ArchitectureConfig(projection_dim=32, projection_hidden=64, decoder_dim=64))
+    model = _model("clsr", text, CLSR_SMALL)
     batch = make_batch(_examples(), _states(), random.Random(0), None)
     model.train()
     model(batch)["global"].backward()  # the contrastive loss alone reaches the decoder only through the VQ adaptor

@@ -129,7 +129,7 @@ def test_frozen_text_features_are_cached_by_word(tmp_path, minilm_path):
     from workbench.retrieval.models import ArchitectureConfig, build_retriever, text_encoder_of
     from workbench.testing.dummies import tiny_whisper
 
-    config = ArchitectureConfig(projection_dim=16, projection_hidden=32)
+    config = ArchitectureConfig(text_encoder="minilm", projection_dim=16, projection_hidden=32)
     model = build_retriever("glclap", tiny_whisper(), text_encoder_of(config, minilm_path), config)
     first = cached_text_features(model, ["Wegovy", "Spiriva"], tmp_path, 8)
     calls = []

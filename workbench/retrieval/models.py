@@ -39,7 +39,7 @@ POOLINGS = ("mean", "attention")  # ArchitectureConfig.audio_pooling
 
 @dataclass(frozen=True)
 class ArchitectureConfig:
-    text_encoder: str = "minilm"  # minilm (pretrained) | chars | phonemes (trained from scratch)
+    text_encoder: str = "phonemes"  # phonemes | chars (trained from scratch) | minilm (pretrained); phonemes by measurement
     text_trainable_layers: int = 0  # MiniLM layers fine-tuned (0: frozen; its vocabulary embeddings are cached)
     symbol_dim: int = 256  # chars / phonemes encoder width and depth
     symbol_layers: int = 2
@@ -55,6 +55,7 @@ class ArchitectureConfig:
     decoder_layers: int = 2  # CLSR's non-autoregressive decoder
     decoder_dim: int = 256
     vq_temperature: float = 0.1  # CLSR's γ for the straight-through softmax
+    vq_adaptor: bool = True  # CLSR: false feeds the softmax(d/γ) mixture itself (seed 002's "w/o VQ" ablation)
     sampler_ratio: float = 0.5  # CLSR's λ: share of wrongly predicted tokens replaced by their embeddings
 
     def __post_init__(self) -> None:
@@ -272,7 +273,8 @@ class CLSR(Retriever):
         """VQ adaptor + frozen text encoder: sentence embeddings [B, dim] of the distributions."""
         soft = F.softmax(logits / self.config.vq_temperature, dim=-1)
         hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(soft.dtype)
-        quantized = hard + soft - soft.detach()  # straight-through: forward one-hot, backward softmax
+        # straight-through: forward one-hot, backward softmax; without the adaptor the mixture itself
+        quantized = hard + soft - soft.detach() if self.config.vq_adaptor else soft
         table = self.text.word_embeddings
         body = quantized @ table
         tok = self.text.tokenizer
