@@ -39,7 +39,7 @@ POOLINGS = ("mean", "attention")  # ArchitectureConfig.audio_pooling
 
 @dataclass(frozen=True)
 class ArchitectureConfig:
-    text_encoder: str = "phonemes"  # phonemes | chars (trained from scratch) | minilm (pretrained); phonemes by measurement
+    text_encoder: str = "phonemes"  # phonemes | chars (from scratch) | minilm (pretrained); chosen by measurement
     text_trainable_layers: int = 0  # MiniLM layers fine-tuned (0: frozen; its vocabulary embeddings are cached)
     symbol_dim: int = 256  # chars / phonemes encoder width and depth
     symbol_layers: int = 2
