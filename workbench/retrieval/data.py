@@ -32,16 +32,21 @@ class RetrievalExample:
     source: str  # the manifest it came from
 
 
+_NOT_HAN_WORD = "[^\\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"  # a word character other than Han
+_LATIN_EDGE_BEFORE, _LATIN_EDGE_AFTER = f"(?<!{_NOT_HAN_WORD})", f"(?!{_NOT_HAN_WORD})"
+
+
 def find_span(text: str, phrase: str) -> tuple[int, int] | None:
     """First case-insensitive occurrence of ``phrase`` in ``text`` on word boundaries (plain
-    substring for CJK), as a character span."""
+    substring for CJK; a Han character next to a Latin phrase is a boundary: "开meeting讨论"),
+    as a character span."""
     if not phrase:
         return None
     pattern = re.escape(phrase)
     if phrase[0].isalnum() and phrase[0].isascii():
-        pattern = r"(?<!\w)" + pattern
+        pattern = _LATIN_EDGE_BEFORE + pattern
     if phrase[-1].isalnum() and phrase[-1].isascii():
-        pattern = pattern + r"(?!\w)"
+        pattern = pattern + _LATIN_EDGE_AFTER
     match = re.search(pattern, text, flags=re.IGNORECASE)
     return (match.start(), match.end()) if match else None
 

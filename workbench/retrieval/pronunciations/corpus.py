@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.data import Utterance, write_wav
+from workbench.data import Span, Utterance, write_wav
 from workbench.retrieval.pronunciations.renditions import ClipPlan, SynthesisTimings, synthesize
 from workbench.retrieval.pronunciations.terms import TermSelection
 
@@ -45,9 +45,10 @@ class CorpusTimings:
 
 
 def clip_record(plan: ClipPlan, duration: float) -> dict:
+    switched = {"language": plan.language, "spans": [list(s) for s in plan.spans]} if plan.segments else {}
     return {"id": plan.id, "audio": plan.audio, "duration": round(duration, 4), "text": plan.text, "kind": plan.kind,
             "voice": plan.voice, "template": plan.template, "speed": plan.speed, "snr_db": plan.snr_db,
-            "noise": plan.noise}
+            "noise": plan.noise, **switched}
 
 
 def usable_records(records: Mapping[str, dict], clip_dirs: Sequence[Path]) -> dict[str, dict]:
@@ -83,12 +84,15 @@ def corpus_records(pending: Sequence[tuple[ClipPlan, ...]], voices: Callable[[st
 
 
 def clip_utterances(records: Iterable[dict], language: str = LANGUAGE) -> Iterator[Utterance]:
+    """A switched clip is in its sentence's language, with its spans in ``language`` (the term's and others)."""
     for record in records:
         for clip in record["clips"]:
             variation = {k: clip[k] for k in ("speed", "snr_db", "noise") if clip[k] not in (None, 1.0)}
+            spans = tuple(Span(start, end, language) for start, end in clip.get("spans", ()))
             yield Utterance(
                 id=clip["id"], audio=f"{CLIPS}/{clip['audio']}", duration=clip["duration"], text=clip["text"],
-                language=language, split="train", hotwords=(record["term"],), speaker=f"tts:{clip['voice']}",
+                language=clip.get("language", language), split="train", hotwords=(record["term"],), spans=spans,
+                speaker=f"tts:{clip['voice']}",
                 custom={"kind": clip["kind"], "category": record["category"], "voice": clip["voice"],
                         "template": clip["template"], **variation},
             )

@@ -4,10 +4,15 @@ their synthesis.
 A term gets ``alone`` clips (the term by itself), ``carrier`` clips (RADA's carrier sentences,
 "I heard about {word} today.") and ``sentence`` clips (a sentence of the default corpus's
 training manifest with its hotword replaced by the term, so the local and CIF losses get a span
-inside real context). Every clip of a term is spoken by a different voice while there are voices
-left (a seeded permutation of ``voices``: TTS engine specs such as ``piper:1.2`` or
-``espeak:en-us+f2:170:70``), and some clips get seeded effects: speed perturbation by resampling
-(tempo and pitch together, like sox's ``speed``) and additive white or pink noise at a seeded SNR.
+inside real context). ``switched`` clips (code-switching, off by default) put the term into a
+training sentence of another language's corpus pair (cmn_eng, vie_eng: their English hotword
+replaced) and speak it the way ``workbench corpus`` speaks those pairs: the sentence's own
+language by its voice (``switch_voices``), the term by the clip's voice, span by span
+(``workbench.corpus.default_corpus.plan_segments``), joined by its ``join_segments``. Every
+clip of a term is spoken by a different voice while there are voices left (a seeded
+permutation of ``voices``: TTS engine specs such as ``piper:1.2`` or ``espeak:en-us+f2:170:70``),
+and some clips get seeded effects: speed perturbation by resampling (tempo and pitch together,
+like sox's ``speed``) and additive white or pink noise at a seeded SNR.
 
 Everything a clip is made of comes from a generator seeded by (seed, term): the same seed gives
 the same clips whatever the batch, order or size of the corpus.
@@ -19,21 +24,23 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from math import gcd
 
 import numpy as np
 from scipy.signal import resample_poly
 
+from workbench.corpus.default_corpus import PairSpec, join_segments, plan_segments
+from workbench.corpus.marked_text import MarkedSentence
 from workbench.data import Utterance
 from workbench.errors import InputError
 from workbench.retrieval.data import find_span
 from workbench.retrieval.pronunciations.terms import Exclusion, Term
 from workbench.retrieval.rada import WORD_SLOT, fill_carrier
 
-ALONE, CARRIER, SENTENCE = "alone", "carrier", "sentence"
-KINDS = (ALONE, CARRIER, SENTENCE)
+ALONE, CARRIER, SENTENCE, SWITCHED = "alone", "carrier", "sentence", "switched"
+KINDS = (ALONE, CARRIER, SENTENCE, SWITCHED)
 NOISE_COLORS = ("white", "pink")
 # Piper joe-us at three length scales and espeak-ng variants (the Caribbean and Scottish voices were
 # left out: Whisper base heard few of their terms at all)
@@ -50,17 +57,19 @@ class Renditions:
     alone: int = 1  # the term by itself
     carrier: int = 1  # in distinct carrier sentences
     sentence: int = 1  # in distinct sentences of the training manifest, its hotword replaced
+    switched: int = 0  # in distinct sentences of another language's training manifest (code-switching)
 
     def __post_init__(self) -> None:
-        if min(self.alone, self.carrier, self.sentence) < 0 or self.total < 1:
+        if min(self.alone, self.carrier, self.sentence, self.switched) < 0 or self.total < 1:
             raise ValueError(f"renditions must be >= 0 and at least one clip a term, got {self}")
 
     @property
     def total(self) -> int:
-        return self.alone + self.carrier + self.sentence
+        return self.alone + self.carrier + self.sentence + self.switched
 
     def kinds(self) -> tuple[str, ...]:
-        return (ALONE,) * self.alone + (CARRIER,) * self.carrier + (SENTENCE,) * self.sentence
+        return (ALONE,) * self.alone + (CARRIER,) * self.carrier + (SENTENCE,) * self.sentence + (
+            SWITCHED,) * self.switched
 
 
 @dataclass(frozen=True)
@@ -103,8 +112,14 @@ class CorpusOptions:
     seed: int = 0
     shard_size: int = 500  # terms per clips/ subdirectory
     batch_size: int = 16  # terms per synthesis batch
+    language: str = "en"  # the terms' language: sentences in it are ``sentence`` templates
+    # switched clips: the voices of the other languages' sentences (language -> engine specs)
+    switch_voices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "switch_voices", {k: tuple(v) for k, v in dict(self.switch_voices).items()})
+        if not all(self.switch_voices.values()):
+            raise ValueError(f"switch_voices: every language needs a voice, got {self.switch_voices}")
         if any(WORD_SLOT not in c for c in self.carriers):
             raise ValueError(f"every carrier needs a {WORD_SLOT} slot, got {list(self.carriers)}")
         usable = len(sentence_carriers(self.carriers))
@@ -128,9 +143,17 @@ class SentenceTemplate:
     text: str
     start: int
     end: int
+    language: str = ""  # the sentence's (its utterance's) language
+    spans: tuple[tuple[int, int], ...] = ()  # its other embedded-language spans (code-switched pairs)
 
     def fill(self, phrase: str) -> str:
         return self.text[: self.start] + phrase + self.text[self.end:]
+
+    def filled_spans(self, phrase: str) -> tuple[tuple[int, int], ...]:
+        """The embedded-language spans of ``fill(phrase)``: the phrase's and the others, in order."""
+        shift = len(phrase) - (self.end - self.start)
+        others = ((s + shift, e + shift) if s >= self.end else (s, e) for s, e in self.spans)
+        return tuple(sorted(((self.start, self.start + len(phrase)), *others)))
 
 
 def sentence_templates(utterances: Iterable[Utterance], exclusion: Exclusion) -> tuple[SentenceTemplate, ...]:
@@ -142,7 +165,8 @@ def sentence_templates(utterances: Iterable[Utterance], exclusion: Exclusion) ->
             span = find_span(utt.text, hotword)
             if span is None:
                 continue
-            template = SentenceTemplate(utt.id, utt.text, *span)
+            others = tuple((s.start, s.end) for s in utt.spans if s.end <= span[0] or s.start >= span[1])
+            template = SentenceTemplate(utt.id, utt.text, *span, utt.language, others)
             if not exclusion.mentioned_in(template.fill(" ")):
                 templates.setdefault((utt.text, *span), template)
     return tuple(templates.values())
@@ -168,6 +192,11 @@ class ClipPlan:
     noise: str | None
     noise_seed: int
     shard: str
+    # switched clips: (voice, text) spoken in turn and joined, the sentence's language, the spans of
+    # ``text`` in the terms' language (the term's and the sentence's other embedded spans)
+    segments: tuple[tuple[str, str], ...] = ()
+    language: str = ""
+    spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def audio(self) -> str:
@@ -185,18 +214,45 @@ def clip_id(term: Term, rendition: int) -> str:
     return f"pron-{slug}-{hashlib.sha1(term.key.encode()).hexdigest()[:8]}-{rendition}"
 
 
-def plan_term(term: Term, index: int, templates: Sequence[SentenceTemplate], options: CorpusOptions
-              ) -> tuple[ClipPlan, ...]:
-    """The clips of ``term`` (the ``index``-th term: its shard)."""
+def split_templates(templates: Sequence[SentenceTemplate], options: CorpusOptions
+                    ) -> tuple[list[SentenceTemplate], list[SentenceTemplate]]:
+    """The ``sentence`` templates (the terms' language, or one without a switch voice) and the
+    ``switched`` ones (another language with a voice in ``switch_voices``)."""
+    switched = [t for t in templates if t.language != options.language and t.language in options.switch_voices]
+    return [t for t in templates if t not in switched], switched
+
+
+def switched_segments(template: SentenceTemplate, term: Term, matrix_voice: str, term_voice: str
+                      ) -> tuple[tuple[str, str], ...]:
+    """(voice, text) of a term inside another language's sentence, split as the corpus stage
+    splits a code-switched sentence (``plan_segments``): the term and the sentence's other
+    embedded spans by ``term_voice``, the rest by ``matrix_voice``."""
+    sentence = MarkedSentence(template.fill(term.spoken), template.filled_spans(term.spoken))
+    pair = PairSpec("pronunciations", template.language, "", matrix_voice, term_voice, True, True)
+    return tuple(plan_segments(sentence, pair))
+
+
+def plan_term(term: Term, index: int, templates: Sequence[SentenceTemplate], options: CorpusOptions,
+              switches: Sequence[SentenceTemplate] = ()) -> tuple[ClipPlan, ...]:
+    """The clips of ``term`` (the ``index``-th term: its shard); ``switches``: the templates of
+    its switched clips."""
     rng = term_rng(term, options.seed)
     kinds = options.renditions.kinds()
     voices = rng.sample(options.voices, len(options.voices))
     carriers = rng.sample(sentence_carriers(options.carriers), options.renditions.carrier)
     sentences = rng.sample(templates, options.renditions.sentence)
+    switched = rng.sample(switches, options.renditions.switched) if options.renditions.switched else []
     shard = f"{index // options.shard_size:04d}"
     plans = []
     for k, kind in enumerate(kinds):
-        if kind == ALONE:
+        voice, extra = voices[k % len(voices)], {}
+        if kind == SWITCHED:
+            sentence = switched.pop()
+            text, spoken, template = sentence.fill(term.text), sentence.fill(term.spoken), sentence.source
+            segments = switched_segments(sentence, term, rng.choice(options.switch_voices[sentence.language]), voice)
+            voice = "+".join(sorted({v for v, _ in segments}))  # as the corpus stage names a mixed speaker
+            extra = {"segments": segments, "language": sentence.language, "spans": sentence.filled_spans(term.text)}
+        elif kind == ALONE:
             text, spoken, template = term.text, term.spoken, ""
         elif kind == CARRIER:
             carrier = carriers.pop()
@@ -209,17 +265,24 @@ def plan_term(term: Term, index: int, templates: Sequence[SentenceTemplate], opt
         noisy = rng.random() < effects.noise_share
         snr = round(rng.uniform(*effects.snr_range), 1) if noisy else None
         noise = rng.choice(effects.noise_colors) if noisy else None
-        plans.append(ClipPlan(clip_id(term, k + 1), term, kind, text, spoken, voices[k % len(voices)], template,
-                              speed, snr, noise, rng.getrandbits(32), shard))
+        plans.append(ClipPlan(clip_id(term, k + 1), term, kind, text, spoken, voice, template,
+                              speed, snr, noise, rng.getrandbits(32), shard, **extra))
     return tuple(plans)
 
 
 def plan_corpus(terms: Sequence[Term], templates: Sequence[SentenceTemplate], options: CorpusOptions
                 ) -> list[tuple[ClipPlan, ...]]:
-    if options.renditions.sentence > len(templates):
-        raise InputError(f"renditions.sentence {options.renditions.sentence} exceeds the {len(templates)} usable "
+    """Every term's clips; ``templates``: sentences of the terms' language and, for switched
+    clips, of the ``switch_voices`` languages (``split_templates``)."""
+    own, switches = split_templates(templates, options)
+    if options.renditions.sentence > len(own):
+        raise InputError(f"renditions.sentence {options.renditions.sentence} exceeds the {len(own)} usable "
                          "sentence templates (training sentences with a hotword, none mentioning an excluded one)")
-    return [plan_term(term, i, templates, options) for i, term in enumerate(terms)]
+    if options.renditions.switched > len(switches):
+        raise InputError(f"renditions.switched {options.renditions.switched} exceeds the {len(switches)} usable "
+                         f"code-switch templates (training sentences in one of {sorted(options.switch_voices)}, "
+                         f"not {options.language}: pass their manifests to --sentences)")
+    return [plan_term(term, i, own, options, switches) for i, term in enumerate(terms)]
 
 
 # --- effects and synthesis -----------------------------------------------------------------------
@@ -275,17 +338,22 @@ class SynthesisTimings:
 
 def synthesize(plans: Sequence[ClipPlan], voices: Callable[[str], object], timings: SynthesisTimings
                ) -> list[np.ndarray]:
-    """The audio of ``plans`` in order: one TTS call per voice, then each clip's effects."""
-    audio: list[np.ndarray | None] = [None] * len(plans)
-    by_voice: dict[str, list[int]] = {}
-    for i, plan in enumerate(plans):
-        by_voice.setdefault(plan.voice, []).append(i)
+    """The audio of ``plans`` in order: one TTS call per voice (a switched clip's segments go to
+    their voices), segments joined, then each clip's effects."""
+    pieces = [plan.segments or ((plan.voice, plan.spoken),) for plan in plans]
+    spoken: list[list[np.ndarray | None]] = [[None] * len(p) for p in pieces]
+    by_voice: dict[str, list[tuple[int, int]]] = {}
+    for i, segments in enumerate(pieces):
+        for j, (voice, _) in enumerate(segments):
+            by_voice.setdefault(voice, []).append((i, j))
     for voice, positions in by_voice.items():
         started = time.perf_counter()
-        clips = voices(voice).synthesize([plans[i].spoken for i in positions])
+        clips = voices(voice).synthesize([pieces[i][j][1] for i, j in positions])
         timings.tts_seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        for i, samples in zip(positions, clips):
-            audio[i] = apply_effects(samples, plans[i])
-        timings.effects_seconds += time.perf_counter() - started
-    return audio  # type: ignore[return-value]
+        for (i, j), samples in zip(positions, clips):
+            spoken[i][j] = samples
+    started = time.perf_counter()
+    audio = [apply_effects(join_segments(parts) if plan.segments else parts[0], plan)
+             for plan, parts in zip(plans, spoken)]
+    timings.effects_seconds += time.perf_counter() - started
+    return audio

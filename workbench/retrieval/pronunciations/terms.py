@@ -105,7 +105,10 @@ class Exclusion:
         keys = sorted((hotword_key(h) for h in self.hotwords), key=len, reverse=True)
         han = [k for k in keys if _HAN_EDGE.match(k[0]) or _HAN_EDGE.match(k[-1])]  # no word boundaries in Han text
         keys = [k for k in keys if k not in frozenset(han)] if han else keys
-        self._mention = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, keys)) + r")(?!\w)") if keys else None
+        # word boundaries; a Han character is one too ("开meeting讨论" mentions "meeting")
+        edge = "[^\\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+        alternatives = "|".join(map(re.escape, keys))
+        self._mention = re.compile(f"(?<!{edge})(?:{alternatives})(?!{edge})") if keys else None
         self._han_mention = re.compile("|".join(map(re.escape, han))) if han else None
 
     def __len__(self) -> int:
