@@ -53,8 +53,8 @@ def _eval_metrics() -> dict:
 
 def test_report_retrieval_renders_the_scale_table_and_plot(tmp_path, capsys):
     results = tmp_path / "results"
-    phonemes = _write_curve(results, "glclap_phonemes", _curve((9, 21, 29, 30)))
-    _write_curve(results, "glclap_fuzzy", _curve((1, 3, 6, 7)))
+    phonemes = _write_curve(results, "glclap_fuzzy", _curve((9, 21, 29, 30)))
+    _write_curve(results, "glclap_minilm", _curve((1, 3, 6, 7)))
     (results / "phonetic" / "eval").mkdir(parents=True)
     (results / "phonetic" / "eval" / "metrics.json").write_text(json.dumps(_eval_metrics()))
 
@@ -64,9 +64,9 @@ def test_report_retrieval_renders_the_scale_table_and_plot(tmp_path, capsys):
     assert "### Data-scale curve: held-out exact R@k by distinct training words (%)" in text
     first = phonemes["points"][0]
     lo, hi = 100 * first["exact@1_recall_ci_lo"], 100 * first["exact@1_recall_ci_hi"]
-    assert f"| glclap_phonemes | 100 | 300 | 22.5 [{lo:.1f}, {hi:.1f}] |" in text
-    assert "| glclap_phonemes | 2130 | 6400 | 75.0 [" in text and "| glclap_fuzzy | 1500 | 4500 | 15.0 [" in text
-    assert "glclap_phonemes: 40 held-out queries over 464 candidates" in text
+    assert f"| glclap_fuzzy | 100 | 300 | 22.5 [{lo:.1f}, {hi:.1f}] |" in text
+    assert "| glclap_fuzzy | 2130 | 6400 | 75.0 [" in text and "| glclap_minilm | 1500 | 4500 | 15.0 [" in text
+    assert "glclap_fuzzy: 40 held-out queries over 464 candidates" in text
     # the vocabulary-scale table names a numbered vocabulary once ("10000", not "10000 (10000)")
     assert "| method | scorer | own (180) | lists (464) | 10000 |" in text and "10000 (10000)" not in text
 
@@ -75,7 +75,7 @@ def test_report_retrieval_renders_the_scale_table_and_plot(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 2 * len(SIZES)  # panels R@1, R@5 x two retrievers x four sizes
     point = next(r for r in rows if (r["panel"], r["series"], r["distinct training words"])
-                 == ("R@1", "glclap_phonemes", "100"))
+                 == ("R@1", "glclap_fuzzy", "100"))
     assert float(point["exact R@k (%)"]) == 22.5 and float(point["exact R@k (%)_lo"]) == round(lo, 4)
     assert "retrieval_data_scale.png" in capsys.readouterr().out
 
@@ -83,8 +83,8 @@ def test_report_retrieval_renders_the_scale_table_and_plot(tmp_path, capsys):
 def test_report_from_mlflow_shows_the_scale_curve(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     curve = _curve((9, 21, 29, 30))
-    logger = MLflowLogger("retrieval", "scale-glclap_phonemes", uri,
-                          tags={"stage": "retrieval_scale", "study": "retrieval", "variant": "glclap_phonemes"})
+    logger = MLflowLogger("retrieval", "scale-glclap_fuzzy", uri,
+                          tags={"stage": "retrieval_scale", "study": "retrieval", "variant": "glclap_fuzzy"})
     logger.log_metrics(curve.flat(INTERVALS))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.json").write_text(json.dumps(curve.metrics(INTERVALS)))
@@ -95,7 +95,7 @@ def test_report_from_mlflow_shows_the_scale_curve(tmp_path):
     assert main(["report", "--tracking-uri", uri, "--experiments", str(EXPERIMENTS), "--studies", "retrieval",
                  "--out", str(out), "--no-log", "--print", "none"]) == 0
     report = (out / "report.md").read_text()
-    assert "| glclap_phonemes | 1500 | 4500 | 72.5 [" in report
+    assert "| glclap_fuzzy | 1500 | 4500 | 72.5 [" in report
     assert "![Data-scale curve: held-out exact R@k by distinct training words](plots/retrieval_data_scale.png)" \
         in report
     assert (out / "plots" / "retrieval_data_scale.png").is_file()
