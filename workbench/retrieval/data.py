@@ -32,8 +32,9 @@ class RetrievalExample:
     source: str  # the manifest it came from
 
 
-_NOT_HAN_WORD = "[^\\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"  # a word character other than Han
-_LATIN_EDGE_BEFORE, _LATIN_EDGE_AFTER = f"(?<!{_NOT_HAN_WORD})", f"(?!{_NOT_HAN_WORD})"
+# a word character other than Han: what may not touch a Latin hotword ("开meeting讨论" mentions "meeting")
+NOT_HAN_WORD = "[^\\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+_LATIN_EDGE_BEFORE, _LATIN_EDGE_AFTER = f"(?<!{NOT_HAN_WORD})", f"(?!{NOT_HAN_WORD})"
 
 
 def find_span(text: str, phrase: str) -> tuple[int, int] | None:

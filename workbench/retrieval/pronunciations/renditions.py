@@ -218,8 +218,10 @@ def split_templates(templates: Sequence[SentenceTemplate], options: CorpusOption
                     ) -> tuple[list[SentenceTemplate], list[SentenceTemplate]]:
     """The ``sentence`` templates (the terms' language, or one without a switch voice) and the
     ``switched`` ones (another language with a voice in ``switch_voices``)."""
-    switched = [t for t in templates if t.language != options.language and t.language in options.switch_voices]
-    return [t for t in templates if t not in switched], switched
+    def is_switched(t: SentenceTemplate) -> bool:
+        return t.language != options.language and t.language in options.switch_voices
+
+    return [t for t in templates if not is_switched(t)], [t for t in templates if is_switched(t)]
 
 
 def switched_segments(template: SentenceTemplate, term: Term, matrix_voice: str, term_voice: str

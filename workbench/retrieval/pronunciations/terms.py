@@ -37,6 +37,7 @@ from pathlib import Path
 
 from workbench.data import read_manifest
 from workbench.errors import VocabularyError
+from workbench.retrieval.data import NOT_HAN_WORD
 from workbench.text.hotwords import hotword_key, read_hotword_lists
 
 NAME, WORD, PHRASE, ACRONYM, ALPHANUMERIC = "name", "word", "phrase", "acronym", "alphanumeric"
@@ -105,10 +106,9 @@ class Exclusion:
         keys = sorted((hotword_key(h) for h in self.hotwords), key=len, reverse=True)
         han = [k for k in keys if _HAN_EDGE.match(k[0]) or _HAN_EDGE.match(k[-1])]  # no word boundaries in Han text
         keys = [k for k in keys if k not in frozenset(han)] if han else keys
-        # word boundaries; a Han character is one too ("开meeting讨论" mentions "meeting")
-        edge = "[^\\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
-        alternatives = "|".join(map(re.escape, keys))
-        self._mention = re.compile(f"(?<!{edge})(?:{alternatives})(?!{edge})") if keys else None
+        alternatives = "|".join(map(re.escape, keys))  # word boundaries; a Han character is one too
+        self._mention = (re.compile(f"(?<!{NOT_HAN_WORD})(?:{alternatives})(?!{NOT_HAN_WORD})")
+                         if keys else None)
         self._han_mention = re.compile("|".join(map(re.escape, han))) if han else None
 
     def __len__(self) -> int:
