@@ -22,7 +22,8 @@ from workbench.cli import main
 from workbench.data.resume import resume_root
 from workbench.rl.rewards import match_reward, wer_reward
 from workbench.speechllm.decoding import DecodeOptions, generate, joint_decode, transcribe
-from workbench.speechllm.model import FrameAdapter, SpeechLLMConfig, build_speechllm, load_speechllm
+from workbench.speechllm.backbone import load_backbone
+from workbench.speechllm.model import FrameAdapter, SpeechLLMConfig, build_adapter_lm
 from workbench.speechllm.prompts import (
     PromptConfig,
     condition_words,
@@ -302,11 +303,12 @@ def test_adapter_shapes_and_audio_prefix(lm_dir):
     adapter = FrameAdapter(16, 24, SpeechLLMConfig(downsample=2, adapter_hidden=8))
     assert adapter(torch.randn(7, 16)).shape == (4, 24)  # 7 frames -> ceil(7/2) positions
     assert adapter(torch.randn(8, 16)).shape == (4, 24)
-    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    model = build_adapter_lm(lm_dir, 16, SMALL).eval()
     audio, mask = model.audio_embeddings([torch.randn(5, 16), torch.randn(12, 16)])
     assert audio.shape == (2, 6, model.lm.config.hidden_size) and mask.tolist()[0] == [1, 1, 1, 0, 0, 0]
     ids = torch.tensor([[0, 5, 6], [7, 8, 9]])
-    inputs = model.inputs((audio, mask), ids, torch.tensor([[0, 1, 1], [1, 1, 1]]))
+    inputs, offset = model.model_inputs((audio, mask), ids, torch.tensor([[0, 1, 1], [1, 1, 1]]))
+    assert offset == 6
     assert inputs["inputs_embeds"].shape == (2, 9, model.lm.config.hidden_size)
     assert inputs["position_ids"][0].tolist() == [0, 1, 2, 2, 2, 2, 2, 3, 4]  # pads do not advance positions
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -315,37 +317,37 @@ def test_adapter_shapes_and_audio_prefix(lm_dir):
 
 
 def test_padded_batch_generates_what_single_clips_do(lm_dir):
-    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    model = build_adapter_lm(lm_dir, 16, SMALL).eval()
     torch.manual_seed(1)
     states = [torch.randn(6, 16), torch.randn(15, 16)]
-    prompts = [render_chat(model.tokenizer, prompt_text(words)) for words in ([], ["hello", "fox"])]
+    prompts = [model.prompt_ids(words, PromptConfig(), None) for words in ([], ["hello", "fox"])]
     batched = generate(model, states, prompts, max_new_tokens=6)
     singles = [generate(model, [s], [p], max_new_tokens=6)[0] for s, p in zip(states, prompts)]
     assert batched == singles
 
 
 def test_save_and_load_round_trip(lm_dir, tmp_path):
-    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    model = build_adapter_lm(lm_dir, 16, SMALL).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_()  # LoRA B starts at zero: make the adapter matter
     model.save(tmp_path / "m")
-    loaded = load_speechllm(tmp_path / "m", lm_dir).eval()
+    loaded = load_backbone(tmp_path / "m", lm_dir).eval()
     clip = torch.randn(9, 16)
-    prompt = render_chat(model.tokenizer, prompt_text(["fox"]))
+    prompt = model.prompt_ids(["fox"], PromptConfig(), None)
     assert generate(model, [clip], [prompt], max_new_tokens=5) == generate(loaded, [clip], [prompt], max_new_tokens=5)
 
 
 def test_joint_beam_search_falls_back_to_context_free_without_a_list(lm_dir):
-    model = build_speechllm(lm_dir, 16, SMALL).eval()
+    model = build_adapter_lm(lm_dir, 16, SMALL).eval()
     states = [torch.randn(8, 16), torch.randn(10, 16)]
     options = DecodeOptions(beam_size=2, max_new_tokens=6, joint=True, joint_n_best=2)
     plain = DecodeOptions(beam_size=2, max_new_tokens=6)
     assert transcribe(model, states, [(), ()], options) == transcribe(model, states, [(), ()], plain)
     # with a list, the choice is one of the pooled candidates of the two beam searches
-    free = render_chat(model.tokenizer, prompt_text([]))
-    context = render_chat(model.tokenizer, prompt_text(["hello", "world"]))
+    free = model.prompt_ids([], PromptConfig(), None)
+    context = model.prompt_ids(["hello", "world"], PromptConfig(), None)
     pooled = {c for g in generate(model, [states[0]] * 2, [context, free], 2, 6, 2) for c in g}
     assert joint_decode(model, states[0], context, free, options) in pooled
     with pytest.raises(ValueError, match="joint_weight"):
@@ -360,7 +362,7 @@ def test_sft_resume_replays_the_uninterrupted_run(lm_dir, tmp_path):
     prompts = PromptConfig(unbiased_per_biased=1.0)
 
     def fresh():
-        return build_speechllm(lm_dir, 16, SMALL, seed=3)
+        return build_adapter_lm(lm_dir, 16, SMALL, seed=3)
 
     whole = fresh()
     losses: list[float] = []
@@ -387,12 +389,12 @@ def test_two_grpo_steps_change_lora_and_log_both_rewards(lm_dir, tmp_path):
 
     from workbench.rl.grpo import SpeechGRPOTrainer, grpo_rows
 
-    model = build_speechllm(lm_dir, 16, SMALL)
+    model = build_adapter_lm(lm_dir, 16, SMALL)
     # an empty reference makes 1 - WER count the sampled words: rewards differ within a group
     examples = [SFTExample("a", "", ()), SFTExample("b", "the quick fox", ("fox",))]
     states = {"a": torch.randn(9, 16), "b": torch.randn(14, 16)}
     lists = [["hello", "dog"], ["brown"]]
-    prompts = [render_chat(model.tokenizer, prompt_text(w)) for w in lists]
+    prompts = [model.render_prompt(w, PromptConfig(), None) for w in lists]
     adapter_before = {n: p.detach().clone() for n, p in model.adapter.named_parameters()}
     lora_before = {n: p.detach().clone() for n, p in model.lm.named_parameters() if "lora_" in n}
     args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=6, num_generations=3,
@@ -461,7 +463,7 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
     sft = root / "sft"
     assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
                  "--frames", str(root / "frames"), "--out", str(sft), *common, "--set", f"model={whisper_tiny_en_path}",
-                 "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
+                 "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
                  "--set", "loop.epochs=2", "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1"]) == 0
     summary = json.loads((sft / "train.json").read_text())
     assert summary["utterances"] == 2 and summary["steps"] == 2 and summary["resumed_from_step"] == 0
@@ -479,7 +481,7 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
     out = root / "eval"
     assert main(["eval_contextual", "--manifest", str(root / "test.jsonl"), "--models", f"sft={sft / 'model'}",
                  f"grpo={grpo / 'model'}", "--rankings", str(root / "rankings.jsonl"), "--frames", str(root / "frames"),
-                 "--out", str(out), *common, "--set", "conditions=[NA, GT, top1, top2]",
+                 "--out", str(out), *common, "--set", "vanilla=null", "--set", "conditions=[NA, GT, top1, top2]",
                  "--set", "joint_conditions=[top2]",
                  "--set", "decoding.max_new_tokens=6", "--set", "joint_decoding.max_new_tokens=6",
                  "--set", "joint_decoding.beam_size=2", "--set", "joint_decoding.joint_n_best=2"]) == 0
@@ -511,7 +513,8 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
 def _one_epoch_sft(root: Path, whisper: Path, out: Path, settings: list[str]) -> list[str]:
     return ["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
             "--frames", str(root / "frames"), "--out", str(out), *settings, "--set", f"model={whisper}",
-            "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]
+            "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
+            "--set", "loop.epochs=1"]
 
 
 def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_dir, tmp_path, monkeypatch, capsys):
@@ -597,7 +600,7 @@ def test_sft_data_parallel_with_accelerate_launch(staged, whisper_tiny_en_path, 
                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "workbench", "sft_speechllm",
                "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
                "--frames", str(root / "frames"), "--out", str(out), "--set", f"lm={lm_dir}",
-               "--set", f"model={whisper_tiny_en_path}",
+               "--set", f"model={whisper_tiny_en_path}", "--set", "backbone=adapter_lm",
                "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4", "--set", "loop.epochs=2",
                "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1", "--set", "loop.learning_rate=0.01",
                "--set", "tracking.backend=disk", "--set", f"tracking.uri={runs}"]
@@ -611,5 +614,5 @@ def test_sft_data_parallel_with_accelerate_launch(staged, whisper_tiny_en_path, 
     assert len([p for p in (runs / "speechllm").iterdir() if p.is_dir()]) == 1  # one run logged, by rank 0
     from workbench.speechllm.sft import weights_digest
 
-    untrained = build_speechllm(lm_dir, 384, SpeechLLMConfig(adapter_hidden=32, lora_rank=4), seed=0)
+    untrained = build_adapter_lm(lm_dir, 384, SpeechLLMConfig(adapter_hidden=32, lora_rank=4), seed=0)
     assert weights_digest(untrained) != first  # the two ranks trained (and agree), not both untouched

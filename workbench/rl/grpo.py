@@ -1,16 +1,17 @@
-"""GRPO on the speech LLM through trl's ``GRPOTrainer``.
+"""GRPO on the speech LLM through trl's ``GRPOTrainer``, for any backbone (``workbench.speechllm.backbone``).
 
 trl's trainer knows causal LMs with text (and image) prompts. Audio travels here as a row index:
 each dataset row names its utterance, ``_generate_and_score_completions`` records the rows of the
 generation batch and adds an ``audio_row`` tensor to trl's batch dict (trl shuffles and splits
 every tensor of that dict in unison, so it stays aligned with the prompts), and the two methods
-that run the model put the adapter's audio embeddings in front of trl's own prompt/completion
-ids: ``_generate_single_turn`` (sampling the group of completions) and
+that run the model give the backbone's audio (the adapter's embeddings in front of the text, or
+Whisper's encoder states for its cross-attention) with trl's own prompt/completion ids:
+``_generate_single_turn`` (sampling the group of completions) and
 ``_get_per_token_logps_and_entropies`` (policy, old-policy and reference log-probs, through the
 fused LM head trl installs, so temperature and fp32 handling stay trl's). Everything else is
 trl's: the group-normalized advantages, the clipped loss with the β-weighted KL to the
 adapter-disabled reference, reward logging, checkpoints and resume. Only the LoRA weights train;
-the encoder (precomputed states) and the adapter are frozen, as in seed 001 §3.2.
+the encoder (precomputed states) and any adapter are frozen, as in seed 001 §3.2.
 
 One thing is ours for resume: the prompt order. trl's ``RepeatSampler`` draws every epoch's
 shuffle from one generator seeded once, so epoch e's order is the (e+1)-th draw; transformers 5
@@ -29,7 +30,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler, pad
 
 from workbench.errors import CheckpointError
-from workbench.speechllm.model import SpeechLLM
+from workbench.speechllm.backbone import SpeechBackbone
 
 
 class EpochRepeatSampler(RepeatSampler):
@@ -50,9 +51,11 @@ class EpochRepeatSampler(RepeatSampler):
 
 
 class SpeechGRPOTrainer(GRPOTrainer):
-    def __init__(self, speech: SpeechLLM, audio_states: Mapping[str, torch.Tensor], **kwargs):
+    def __init__(self, speech: SpeechBackbone, audio_states: Mapping[str, torch.Tensor], **kwargs):
         self.speech = speech
-        speech.adapter.requires_grad_(False)
+        for name, parameter in speech.named_parameters():
+            if not name.startswith("lm."):
+                parameter.requires_grad_(False)  # an adapter in front of the LM is frozen in GRPO
         self._audio_ids = list(audio_states)
         self._audio_row = {utt_id: i for i, utt_id in enumerate(self._audio_ids)}
         self._audio = [audio_states[i] for i in self._audio_ids]
@@ -83,8 +86,8 @@ class SpeechGRPOTrainer(GRPOTrainer):
         return super()._compute_loss(model, inputs)
 
     def _audio_embeddings(self, rows: torch.Tensor):
-        with torch.no_grad():  # the adapter is frozen in GRPO
-            return self.speech.audio_embeddings([self._audio[int(r)] for r in rows])
+        with torch.no_grad():  # any adapter is frozen in GRPO
+            return self.speech.audio([self._audio[int(r)] for r in rows])
 
     # --- the model calls, with the audio in front ---
 
@@ -96,15 +99,9 @@ class SpeechGRPOTrainer(GRPOTrainer):
         ids = pad(prompts, padding_value=self._tokenizer.pad_token_id, padding_side="left").to(device)
         mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left").to(device)
         lm = self.accelerator.unwrap_model(self.model)
-        inputs = self.speech.inputs(self._audio_embeddings(self._rows), ids, mask, lm=lm)
         with torch.no_grad():
-            completion_ids = lm.generate(**inputs, generation_config=self.generation_config)
-        # with inputs_embeds only, generate returns the new tokens; cut each after its first end token
-        eos = set(self.eos_token_ids)
-        out = []
-        for row in completion_ids.cpu().tolist():
-            cut = next((i for i, t in enumerate(row) if t in eos), len(row) - 1)
-            out.append(row[: cut + 1])
+            out = self.speech.generate_ids(self._audio_embeddings(self._rows), ids, mask, lm=lm,
+                                           generation_config=self.generation_config)
         return out, None
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
@@ -118,10 +115,10 @@ class SpeechGRPOTrainer(GRPOTrainer):
             end = min(start + batch_size, input_ids.size(0))
             ids, mask = input_ids[start:end], attention_mask[start:end]
             audio = self._audio_embeddings(self._rows[start:end])
-            inputs = self.speech.inputs(audio, ids, mask, lm=lm)
+            inputs, offset = self.speech.model_inputs(audio, ids, mask, lm=lm)
             labels = ids.masked_fill(mask == 0, -100)
             labels[:, :-logits_to_keep] = -100
-            labels = torch.cat([labels.new_full((labels.size(0), audio[0].shape[1]), -100), labels], dim=1)
+            labels = torch.cat([labels.new_full((labels.size(0), offset), -100), labels], dim=1)
             with self.accelerator.autocast():
                 outputs = model(**inputs, labels=labels, fused_lm_head=True)
             logps.append(outputs.log_probs[:, -logits_to_keep:])

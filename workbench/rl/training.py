@@ -19,15 +19,8 @@ from workbench.config import config_to_dict
 from workbench.rl.options import GRPOSpeechLLMConfig
 from workbench.rl.rewards import REWARDS
 from workbench.speechllm.data import TrainingData
-from workbench.speechllm.model import SpeechLLM, load_speechllm
-from workbench.speechllm.prompts import (
-    PromptConfig,
-    example_rng,
-    prompt_text,
-    render_chat,
-    training_list,
-    with_format_of,
-)
+from workbench.speechllm.backbone import SpeechBackbone, load_backbone
+from workbench.speechllm.prompts import PromptConfig, example_rng, training_list, with_format_of
 
 
 def grpo_arguments(config: GRPOSpeechLLMConfig, checkpoints: Path):
@@ -47,7 +40,7 @@ def grpo_arguments(config: GRPOSpeechLLMConfig, checkpoints: Path):
 class GRPOPolicy:
     """The SFT model with trainable LoRA, and the prompts GRPO samples completions for."""
 
-    model: SpeechLLM
+    model: SpeechBackbone
     prompts: PromptConfig  # GRPO's list mix in the wording the SFT model was trained on
     data: TrainingData
     rows: list[dict]  # dataset rows: prompt, utterance_id, reference, biasing_words
@@ -57,11 +50,11 @@ def grpo_policy(sft: Path, sft_meta: dict, data: TrainingData, config: GRPOSpeec
     """Load the SFT model and draw each utterance's biasing list (seeded by (seed, 0, id))."""
     from workbench.rl.grpo import grpo_rows
 
-    model = load_speechllm(sft, config.lm, trainable_lora=True)
+    model = load_backbone(sft, config.lm, trainable_lora=True)
     prompts = with_format_of(config.prompts, sft_meta.get("prompts"))
     lists = [training_list(e.hotwords, data.vocabulary, example_rng(config.seed, 0, e.id), prompts).words
              for e in data.examples]
-    rendered = [render_chat(model.tokenizer, prompt_text(words, prompts), prompts.system) for words in lists]
+    rendered = [model.render_prompt(words, prompts, e.language) for words, e in zip(lists, data.examples)]
     return GRPOPolicy(model, prompts, data, grpo_rows(data.examples, lists, rendered))
 
 
@@ -120,7 +113,8 @@ def train_grpo(policy: GRPOPolicy, config: GRPOSpeechLLMConfig, sft_meta: dict, 
     seconds = time.perf_counter() - started
     moved = sum(not torch.equal(before[n], p.detach()) for n, p in model.lm.named_parameters() if n in before)
     history: list[dict[str, Any]] = [h for h in trainer.state.log_history if "loss" in h]
-    meta = {"lm": config.lm, "whisper": sft_meta["whisper"], "stage": "grpo", "prompts": config_to_dict(policy.prompts)}
+    meta = {"lm": sft_meta.get("lm") and config.lm, "whisper": sft_meta["whisper"], "stage": "grpo",
+            "prompts": config_to_dict(policy.prompts)}
     summary = {"prompts": len(policy.rows), "steps": trainer.state.global_step, "resumed_from_step": resumed_from,
                "lora_tensors_changed": moved, "train_seconds": round(seconds, 1),
                "first": history[0] if history else None, "last": history[-1] if history else None}

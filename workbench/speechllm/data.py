@@ -1,10 +1,11 @@
 """What the speech-LLM stages read: training utterances (minus any mentioning an evaluation
 hotword, so neither SFT nor GRPO ever sees a test hotword, as a target or as a distractor), the
-distractor vocabulary, and the frozen encoder states of an own-length feature store
-(``workbench.features``, written by ``encode --layout own``)."""
+distractor vocabulary, and the frozen encoder states of a feature store (``workbench.features``):
+padded for the Whisper backbone, own length for the adapter one (``encode --layout padded|own``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,9 @@ import torch
 
 from workbench.asr.whisper_model import load_whisper
 from workbench.data import read_manifest
+from workbench.errors import InputError
 from workbench.features import OWN, FeatureStore, Layout, feature_fingerprint
+from workbench.features.store import META
 from workbench.retrieval.data import load_examples
 from workbench.speechllm.training import SFTExample
 from workbench.text.hotwords import hotword_key, read_hotword_lists
@@ -28,7 +31,8 @@ def training_examples(manifests: Sequence[Path], exclude: set[str],
                       limit: int | None = None) -> tuple[list[SFTExample], dict]:
     """Utterances of the manifests (first ``limit`` of the first manifest, then the others whole)."""
     found, counts = load_examples(manifests, exclude)
-    examples = [SFTExample(e.id, e.text, tuple(e.hotwords)) for e in found]
+    languages = {u.id: u.language for path in manifests for u in read_manifest(path, check_files=False)}
+    examples = [SFTExample(e.id, e.text, tuple(e.hotwords), languages.get(e.id)) for e in found]
     if limit is not None:
         first = str(manifests[0])
         primary = [e for e, f in zip(examples, found) if f.source == first][:limit]
@@ -42,13 +46,33 @@ def distractor_vocabulary(paths: Sequence[Path], exclude: set[str]) -> list[str]
     return [w for w in read_hotword_lists(paths).phrases if hotword_key(w) not in exclude]
 
 
-def encoder_states(frames: Path, whisper_checkpoint: str, ids: Iterable[str]) -> dict[str, torch.Tensor]:
-    """Final encoder states (own length, every block and ln_post) by utterance id, from the feature
-    store ``frames``; a store of other encoder weights or of states below the top blocks is refused."""
-    layout = Layout(OWN)
+def store_of_layout(frames: Sequence[Path], length: str) -> Path:
+    """The first of the feature stores ``frames`` whose layout is ``length`` (padded / own)."""
+    for directory in frames:
+        meta = Path(directory) / META
+        if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("layout") == length:
+            return Path(directory)
+    raise InputError(f"none of the feature stores {[str(f) for f in frames]} holds the {length} layout this "
+                     f"backbone reads: run `workbench encode --layout {length}` on the manifests")
+
+
+def encoder_states(frames: Path | Sequence[Path], whisper_checkpoint: str, ids: Iterable[str],
+                   length: str = OWN) -> dict[str, torch.Tensor]:
+    """Final encoder states (``length``: own or padded; every block and ln_post) by utterance id, from
+    the feature store ``frames`` (or the one of that layout among several); a store of other encoder
+    weights or of states below the top blocks is refused."""
+    frames = store_of_layout(frames, length) if isinstance(frames, (list, tuple)) else frames
+    layout = Layout(length)
     store = FeatureStore.open(frames, layout)
     store.check(feature_fingerprint(load_whisper(whisper_checkpoint), layout))
     return store.load(ids)
+
+
+def backbone_layout(meta: dict) -> str:
+    """The feature layout a saved model's backbone reads (``read_speechllm_meta``)."""
+    from workbench.features import PADDED
+
+    return PADDED if meta.get("backbone") == "whisper" else OWN
 
 
 @dataclass(frozen=True)
@@ -61,11 +85,11 @@ class TrainingData:
 
 
 def load_training_data(manifests: Sequence[Path], vocabulary: Sequence[Path], exclude: Sequence[Path], frames: Path,
-                       whisper_checkpoint: str, limit: int | None = None) -> TrainingData:
+                       whisper_checkpoint: str, limit: int | None = None, length: str = OWN) -> TrainingData:
     """What SFT and GRPO train on: utterances and distractors without any evaluation hotword, and
-    their encoder states."""
+    their encoder states (of the backbone's layout ``length``)."""
     excluded = evaluation_hotwords(exclude)
     examples, counts = training_examples(manifests, excluded, limit)
     words = distractor_vocabulary(vocabulary, excluded)
-    states = encoder_states(frames, whisper_checkpoint, (e.id for e in examples))
+    states = encoder_states(frames, whisper_checkpoint, (e.id for e in examples), length)
     return TrainingData(examples, counts, words, len(excluded), states)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from workbench.speechllm.model import SpeechLLM, teacher_forced_batch
-from workbench.speechllm.prompts import PromptConfig, prompt_text, render_chat
+from workbench.speechllm.backbone import SpeechBackbone, left_padded
+from workbench.speechllm.prompts import PromptConfig
 
 
 @dataclass(frozen=True)
@@ -40,57 +40,46 @@ class DecodeOptions:
     validate = __post_init__  # for callers that check options they were given
 
 
-def _encode_prompts(model: SpeechLLM, texts: Sequence[str]):
-    return model.tokenizer(list(texts), return_tensors="pt", padding=True, padding_side="left",
-                           add_special_tokens=False)
-
-
-@torch.no_grad()
-def generate(model: SpeechLLM, states: Sequence[torch.Tensor], prompts: Sequence[str], beam_size: int = 1,
+def generate(model: SpeechBackbone, states: Sequence[torch.Tensor], prompts: Sequence[list[int]], beam_size: int = 1,
              max_new_tokens: int = 48, n_best: int = 1) -> list[list[str]]:
-    """The top ``n_best`` transcripts of each clip under its rendered prompt string."""
+    """The top ``n_best`` transcripts of each clip after its prompt ids."""
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} clips but {len(prompts)} prompts")
-    tokenizer = model.tokenizer
-    enc = _encode_prompts(model, prompts)
-    inputs = model.inputs(model.audio_embeddings(states), enc["input_ids"].to(model.device),
-                          enc["attention_mask"].to(model.device))
-    beams = max(beam_size, n_best)
-    out = model.lm.generate(
-        **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=beams, num_return_sequences=n_best,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
-    texts = [t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
+    ids, mask = left_padded(model.tokenizer.pad_token_id, prompts)
+    with torch.no_grad():
+        out = model.generate_ids(model.audio(states), ids, mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                 num_beams=max(beam_size, n_best), num_return_sequences=n_best)
+    texts = [t.strip() for t in model.tokenizer.batch_decode(out, skip_special_tokens=True)]
     return [texts[i * n_best:(i + 1) * n_best] for i in range(len(states))]
 
 
 @torch.no_grad()
-def candidate_scores(model: SpeechLLM, clip: torch.Tensor, prompt: str, candidates: Sequence[str]) -> list[float]:
-    """Mean log-probability per token of each candidate (+ end of turn) after ``prompt``, in one batch."""
-    tokenizer = model.tokenizer
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    input_ids, mask, target = teacher_forced_batch(tokenizer, [(prompt_ids, text) for text in candidates])
-    audio = model.audio_embeddings([clip] * len(candidates))
+def candidate_scores(model: SpeechBackbone, clip: torch.Tensor, prompt: list[int],
+                     candidates: Sequence[str]) -> list[float]:
+    """Mean log-probability per token of each candidate (+ end token) after ``prompt``, in one batch."""
+    input_ids, mask, target = model.teacher_forced([(prompt, text) for text in candidates])
+    audio = model.audio([clip] * len(candidates))
     logp = model.token_logprobs(audio, input_ids.to(model.device), mask.to(model.device), target.to(model.device))
     counts = (target >= 0).sum(dim=1).clamp(min=1).to(logp.device)
     return (logp.sum(dim=1) / counts).tolist()
 
 
-def transcribe(model: SpeechLLM, states: Sequence[torch.Tensor], lists: Sequence[Sequence[str]], options: DecodeOptions,
-               prompts: PromptConfig = PromptConfig(), progress=None) -> list[str]:
-    """One transcript per clip under its biasing list (empty: no list), batched; ``progress`` gets
-    the number of clips done after each batch."""
+def transcribe(model: SpeechBackbone, states: Sequence[torch.Tensor], lists: Sequence[Sequence[str]],
+               options: DecodeOptions, prompts: PromptConfig = PromptConfig(),
+               languages: Sequence[str | None] | None = None, progress=None) -> list[str]:
+    """One transcript per clip under its biasing list (empty: no list) and language, batched;
+    ``progress`` gets the number of clips done after each batch."""
     if len(states) != len(lists):
         raise ValueError(f"{len(states)} clips but {len(lists)} biasing lists")
-    rendered = [render_chat(model.tokenizer, prompt_text(words, prompts), prompts.system) for words in lists]
+    languages = list(languages) if languages is not None else [None] * len(states)
+    rendered = [model.prompt_ids(words, prompts, lang) for words, lang in zip(lists, languages)]
     out: list[str] = []
     for first in range(0, len(states), options.batch_size):
         chunk = slice(first, first + options.batch_size)
         if options.joint:
-            free = render_chat(model.tokenizer, prompt_text((), prompts), prompts.system)
-            out += [joint_decode(model, s, p, free, options) if words else
-                    generate(model, [s], [free], options.beam_size, options.max_new_tokens)[0][0]
-                    for s, p, words in zip(states[chunk], rendered[chunk], lists[chunk])]
+            out += [joint_decode(model, s, p, model.prompt_ids((), prompts, lang), options) if words else
+                    generate(model, [s], [p], options.beam_size, options.max_new_tokens)[0][0]
+                    for s, p, words, lang in zip(states[chunk], rendered[chunk], lists[chunk], languages[chunk])]
         else:
             out += [n[0] for n in generate(model, states[chunk], rendered[chunk], options.beam_size,
                                            options.max_new_tokens)]
@@ -99,7 +88,7 @@ def transcribe(model: SpeechLLM, states: Sequence[torch.Tensor], lists: Sequence
     return out
 
 
-def joint_decode(model: SpeechLLM, clip: torch.Tensor, context_prompt: str, free_prompt: str,
+def joint_decode(model: SpeechBackbone, clip: torch.Tensor, context_prompt: list[int], free_prompt: list[int],
                  options: DecodeOptions) -> str:
     """Joint beam search for one clip (see the module docstring)."""
     beams = max(options.beam_size, options.joint_n_best)

@@ -29,9 +29,9 @@ from workbench.metrics import Reference, Scorer
 from workbench.metrics.intervals import UtteranceRatios, interval_metrics
 from workbench.metrics.options import IntervalConfig
 from workbench.reporting.table import Column, Estimate, Table
-from workbench.speechllm.data import encoder_states
+from workbench.speechllm.backbone import SpeechBackbone, load_backbone, read_speechllm_meta
+from workbench.speechllm.data import backbone_layout, encoder_states
 from workbench.speechllm.decoding import transcribe
-from workbench.speechllm.model import load_speechllm, read_speechllm_meta
 from workbench.speechllm.options import EvalContextualConfig
 from workbench.speechllm.prompts import PromptConfig, condition_words, rankings_by_id, with_format_of
 from workbench.text.hotwords import hotword_key
@@ -167,26 +167,41 @@ class ContextualEvaluation:
         return "\n".join(table.to_markdown() for table in self.tables())
 
 
-def evaluate_contextual(models: Mapping[str, Path], utterances: Sequence[Utterance], frames: Path,
+def _vanilla(checkpoint: str) -> SpeechBackbone:
+    from workbench.speechllm.whisper_backbone import WhisperBackboneConfig, build_whisper_backbone
+
+    return build_whisper_backbone(checkpoint, WhisperBackboneConfig(), lora=False)
+
+
+def evaluate_contextual(models: Mapping[str, Path], utterances: Sequence[Utterance], frames: Sequence[Path],
                         ranked: Mapping[str, list[str]], config: EvalContextualConfig,
                         progress: Callable[[int], None] | None = None) -> Iterator[ConditionResult]:
-    """Decode and score every model under every condition (``config.runs``), one result at a time;
-    ``progress`` gets the clips decoded after each batch."""
+    """Decode and score every model (``vanilla`` first when configured) under every condition
+    (``config.runs``), one result at a time; ``progress`` gets the clips decoded after each batch."""
     metas = {name: read_speechllm_meta(directory) for name, directory in models.items()}  # all readable before decoding
+    if config.vanilla is not None:
+        if "vanilla" in models:
+            raise ConfigError("--models: the name vanilla is taken by eval_contextual.vanilla (set it to null)")
+        metas = {"vanilla": {"backbone": "whisper", "whisper": config.vanilla}, **metas}
     scorer = Scorer(config.normalization)
     references = [Reference.from_utterance(u) for u in utterances]
     gold = [list(u.hotwords or ()) for u in utterances]
+    languages = [u.language for u in utterances]
     lists = {c: [condition_words(c, u.hotwords or (), ranked.get(u.id, [])) for u in utterances]
              for c in dict.fromkeys((*config.conditions, *config.joint_conditions))}
-    states = None
-    for name, directory in models.items():
-        if states is None:
-            states = encoder_states(frames, metas[name]["whisper"], (u.id for u in utterances))
-        model = load_speechllm(directory, config.lm).to(config.device).eval()
-        prompts = with_format_of(PromptConfig(), metas[name].get("prompts"))
+    states_by_layout: dict[tuple[str, str], dict] = {}
+    for name, meta in metas.items():
+        key = (backbone_layout(meta), meta["whisper"])
+        if key not in states_by_layout:
+            states_by_layout[key] = encoder_states(list(frames), key[1], (u.id for u in utterances), key[0])
+        states = states_by_layout[key]
+        model = (_vanilla(config.vanilla) if name == "vanilla" and name not in models
+                 else load_backbone(models[name], config.lm)).to(config.device).eval()
+        prompts = with_format_of(PromptConfig(), meta.get("prompts"))
         for condition, decoding, options in config.runs:
             started = time.perf_counter()
-            texts = transcribe(model, [states[u.id] for u in utterances], lists[condition], options, prompts, progress)
+            texts = transcribe(model, [states[u.id] for u in utterances], lists[condition], options, prompts,
+                               languages, progress)
             seconds = time.perf_counter() - started
             scores, ratios = condition_scores(scorer, references, texts, gold,
                                               lists[condition] if condition != "NA" else None, config.intervals)

@@ -1,4 +1,9 @@
-"""A speech LLM: Whisper encoder states -> 2x frame concatenation -> two-layer adapter -> a causal LM.
+"""The ``adapter_lm`` backbone: Whisper encoder states -> 2x frame concatenation -> two-layer adapter
+-> a causal LM (any HF causal LM by path).
+
+It does not transcribe until the adapter has been trained on ASR data at scale (hundreds of hours
+and more; seed 001's model saw millions): on this CPU's hundred utterances it stays untrained for
+ASR, and the Whisper backbone (``workbench.speechllm.whisper_backbone``) is the default.
 
 Seed 001 §3.2: the encoder output is downsampled 2x by concatenating neighbouring frames and
 passed through a two-layer linear adapter into the LLM; the LLM is adapted with LoRA. The encoder
@@ -27,10 +32,18 @@ from torch import nn
 
 from workbench.data.atomic import atomic_directory
 from workbench.errors import InputError
+from workbench.features import OWN
+from workbench.speechllm.backbone import (
+    CONFIG_FILE,
+    LORA_DIR,
+    SpeechBackbone,
+    cut_after_end,
+    read_speechllm_meta,
+    with_defaults,
+)
+from workbench.speechllm.prompts import PromptConfig, prompt_text, render_chat
 
 PROJECTOR_WEIGHTS = "projector.safetensors"
-CONFIG_FILE = "speechllm.json"
-LORA_DIR = "lora"
 _FORMAT = 1
 
 
@@ -70,8 +83,11 @@ class FrameAdapter(nn.Module):
         return self.net(states.reshape(-1, dim * self.downsample))
 
 
-class SpeechLLM(nn.Module):
+class AdapterLM(SpeechBackbone):
     """The adapter and a (LoRA-wrapped) causal LM; the tokenizer travels with it."""
+
+    kind = "adapter_lm"
+    layout = OWN
 
     def __init__(self, lm, tokenizer, adapter: FrameAdapter, config: SpeechLLMConfig, audio_dim: int):
         super().__init__()
@@ -81,9 +97,14 @@ class SpeechLLM(nn.Module):
         self.config = config
         self.audio_dim = audio_dim
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.adapter.parameters()).device
+    def render_prompt(self, words: Sequence[str], prompts: PromptConfig, language: str | None) -> str:
+        return render_chat(self.tokenizer, prompt_text(words, prompts), prompts.system)
+
+    def completion_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+
+    def audio(self, states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.audio_embeddings(states)
 
     def audio_embeddings(self, states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Adapter outputs of each clip, right-padded: [B, A, D] and a [B, A] mask (1 = real)."""
@@ -94,8 +115,8 @@ class SpeechLLM(nn.Module):
         mask = (torch.arange(padded.shape[1], device=self.device)[None, :] < lengths[:, None]).long()
         return padded, mask
 
-    def inputs(self, audio: tuple[torch.Tensor, torch.Tensor], input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               lm=None) -> dict[str, torch.Tensor]:
+    def model_inputs(self, audio: tuple[torch.Tensor, torch.Tensor], input_ids: torch.Tensor,
+                     attention_mask: torch.Tensor, lm=None) -> tuple[dict[str, torch.Tensor], int]:
         """``inputs_embeds``, ``attention_mask`` and ``position_ids`` of [audio][text ids]."""
         lm = self.lm if lm is None else lm
         audio_embeds, audio_mask = audio
@@ -103,19 +124,16 @@ class SpeechLLM(nn.Module):
         embeds = torch.cat([audio_embeds.to(text_embeds.dtype), text_embeds], dim=1)
         mask = torch.cat([audio_mask, attention_mask.to(audio_mask.dtype)], dim=1)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        return {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions}
+        return {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions}, audio_embeds.shape[1]
 
-    def token_logprobs(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                       targets: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities [B, L] of ``targets`` (the next token at each text position; -100 = ignore)."""
-        inputs = self.inputs(audio, input_ids, attention_mask)
-        logits = self.lm(**inputs).logits[:, audio[0].shape[1]:].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        safe = targets.clamp(min=0)
-        return logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1).masked_fill(targets < 0, 0.0)
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]
+    def generate_ids(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor, lm=None,
+                     **generation) -> list[list[int]]:
+        lm = self.lm if lm is None else lm
+        inputs, _ = self.model_inputs(audio, input_ids.to(self.device), attention_mask.to(self.device), lm=lm)
+        generation = with_defaults(generation, pad_token_id=self.tokenizer.pad_token_id,
+                                   eos_token_id=self.tokenizer.eos_token_id)
+        # with inputs_embeds only, generate returns the new tokens
+        return cut_after_end(lm.generate(**inputs, **generation), self.end_ids)
 
     # --- persistence: the adapter (projector) and the LoRA weights, never the 135M base LM ---
 
@@ -125,28 +143,9 @@ class SpeechLLM(nn.Module):
             safetensors.torch.save_file(adapter, str(tmp / PROJECTOR_WEIGHTS))
             # only our adapter: trl's GRPO adds a frozen copy ("ref") as its KL reference
             self.lm.save_pretrained(str(tmp / LORA_DIR), selected_adapters=["default"])
-            meta = {"format": _FORMAT, "config": dataclasses.asdict(self.config), "audio_dim": self.audio_dim,
-                    **(extra or {})}
+            meta = {"format": _FORMAT, "backbone": self.kind, "config": dataclasses.asdict(self.config),
+                    "audio_dim": self.audio_dim, **(extra or {})}
             (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-
-
-def teacher_forced_batch(tokenizer, pairs: Sequence[tuple[list[int], str]]):
-    """Right-padded ``[prompt][answer + end of turn]`` ids, their mask, and next-token targets
-    (-100 on the prompt and the padding) for (prompt ids, answer text) pairs."""
-    rows, targets = [], []
-    for prompt_ids, text in pairs:
-        answer = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append(prompt_ids + answer)
-        targets.append([-100] * (len(prompt_ids) - 1) + answer + [-100])
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    target = torch.full((len(rows), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (r, t) in enumerate(zip(rows, targets)):
-        input_ids[i, : len(r)] = torch.tensor(r)
-        target[i, : len(t)] = torch.tensor(t)
-        mask[i, : len(r)] = 1
-    return input_ids, mask, target
 
 
 def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32):
@@ -164,7 +163,7 @@ def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32):
     return lm, tokenizer
 
 
-def build_speechllm(lm_path: Path | str, audio_dim: int, config: SpeechLLMConfig, seed: int = 0) -> SpeechLLM:
+def build_adapter_lm(lm_path: Path | str, audio_dim: int, config: SpeechLLMConfig, seed: int = 0) -> AdapterLM:
     """A fresh speech LLM: new adapter, new LoRA on the frozen LM."""
     from peft import LoraConfig, get_peft_model
 
@@ -173,22 +172,11 @@ def build_speechllm(lm_path: Path | str, audio_dim: int, config: SpeechLLMConfig
     adapter = FrameAdapter(audio_dim, lm.config.hidden_size, config)
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
-    return SpeechLLM(get_peft_model(lm, lora), tokenizer, adapter, config, audio_dim)
+    return AdapterLM(get_peft_model(lm, lora), tokenizer, adapter, config, audio_dim)
 
 
-def read_speechllm_meta(directory: Path | str) -> dict:
-    """What ``save`` recorded beside a speech LLM's weights (shapes, base LM, encoder, prompt wording)."""
-    meta_path = Path(directory) / CONFIG_FILE
-    if not meta_path.is_file():
-        raise InputError(f"{directory} is not a saved speech LLM ({CONFIG_FILE} missing); run sft_speechllm first")
-    try:
-        return json.loads(meta_path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise InputError(f"{meta_path}: not a speech LLM description ({error})") from None
-
-
-def load_speechllm(directory: Path | str, lm_path: Path | str, trainable_lora: bool = False) -> SpeechLLM:
-    """A saved speech LLM (``save`` output) on top of the base LM at ``lm_path``."""
+def load_adapter_lm(directory: Path | str, lm_path: Path | str, trainable_lora: bool = False) -> AdapterLM:
+    """A saved adapter_lm backbone (``save`` output) on top of the base LM at ``lm_path``."""
     from peft import PeftModel
 
     directory = Path(directory)
@@ -200,4 +188,4 @@ def load_speechllm(directory: Path | str, lm_path: Path | str, trainable_lora: b
     lm = PeftModel.from_pretrained(lm, str(directory / LORA_DIR), is_trainable=trainable_lora)
     adapter = FrameAdapter(int(meta["audio_dim"]), lm.config.hidden_size, config)
     adapter.load_state_dict(safetensors.torch.load_file(str(directory / PROJECTOR_WEIGHTS)))
-    return SpeechLLM(lm, tokenizer, adapter, config, int(meta["audio_dim"]))
+    return AdapterLM(lm, tokenizer, adapter, config, int(meta["audio_dim"]))

@@ -14,6 +14,9 @@ from workbench.speechllm.decoding import DecodeOptions
 from workbench.speechllm.model import SpeechLLMConfig
 from workbench.speechllm.prompts import PromptConfig, retrieved_count
 from workbench.speechllm.training import SFTLoopConfig
+from workbench.speechllm.whisper_backbone import WhisperBackboneConfig
+
+BACKBONES = ("whisper", "adapter_lm")
 from workbench.tracking.options import TrackingConfig
 
 
@@ -25,8 +28,9 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hotword lists the distractors come from")
     parser.add_argument("--exclude", type=Path, nargs="*", default=[],
                         help="manifests whose hotwords must not occur in training (the evaluation sets)")
-    parser.add_argument("--frames", type=Path, required=True,
-                        help="feature store (encode --layout own) holding every training manifest")
+    parser.add_argument("--frames", type=Path, nargs="+", required=True,
+                        help="feature stores holding every training manifest: the one of the backbone's layout is "
+                        "used (encode --layout padded for whisper, own for adapter_lm)")
 
 
 def check_utterance_limit(limit: int | None) -> None:
@@ -36,9 +40,11 @@ def check_utterance_limit(limit: int | None) -> None:
 
 @dataclass(frozen=True)
 class SFTSpeechLLMConfig:
-    lm: str = LM  # any HF causal LM directory
-    model: str = WHISPER  # the audio encoder whose states `encode --layout own` stored
-    architecture: SpeechLLMConfig = SpeechLLMConfig()
+    backbone: str = "whisper"  # whisper (its decoder transcribes already) | adapter_lm (needs ASR pretraining)
+    lm: str = LM  # adapter_lm: any HF causal LM directory
+    model: str = WHISPER  # the Whisper checkpoint: the whisper backbone, and the encoder of the stored states
+    whisper: WhisperBackboneConfig = WhisperBackboneConfig()
+    architecture: SpeechLLMConfig = SpeechLLMConfig()  # adapter_lm
     prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
     loop: SFTLoopConfig = SFTLoopConfig()
     max_train_utterances: int | None = None  # None: all (the profile's knob)
@@ -47,12 +53,17 @@ class SFTSpeechLLMConfig:
     tracking: TrackingConfig = TrackingConfig(experiment="speechllm")
 
     def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         check_utterance_limit(self.max_train_utterances)
 
 
 @dataclass(frozen=True)
 class EvalContextualConfig:
-    lm: str = LM
+    lm: str = LM  # the base LM of adapter_lm models
+    # seed 000 Table 3's "Vanilla": this Whisper checkpoint as it is (no LoRA), under every condition;
+    # None: no vanilla model
+    vanilla: str | None = WHISPER
     # seed 000 Table 3 / seed 001 Table 3: no list, the oracle list, a retriever's top-k
     conditions: tuple[str, ...] = ("NA", "GT", "top1", "top2", "top5", "top10")
     ranking_method: str = "phonetic"  # rankings.jsonl method: phonetic | learned | fused

@@ -1,5 +1,5 @@
-"""Supervised fine-tuning of the speech LLM as one call (seed 001 §3.1.1, §3.2): a fresh adapter and
-LoRA on the base LM, trained by ``workbench.speechllm.training.train_sft`` on the training data
+"""Supervised fine-tuning of the speech LLM as one call (seed 001 §3.1.1, §3.2): a fresh backbone
+(Whisper with LoRA on its decoder, or an adapter and LoRA on a causal LM), trained by ``workbench.speechllm.training.train_sft`` on the training data
 (``workbench.speechllm.data``), with the digests of every process's weights gathered so a
 data-parallel run shows that its ranks agree."""
 
@@ -18,7 +18,7 @@ from accelerate.utils import gather_object
 from workbench.config import config_to_dict
 from workbench.errors import InputError
 from workbench.speechllm.data import TrainingData
-from workbench.speechllm.model import SpeechLLM, build_speechllm
+from workbench.speechllm.backbone import SpeechBackbone
 from workbench.speechllm.options import SFTSpeechLLMConfig
 from workbench.speechllm.training import train_sft
 
@@ -40,10 +40,21 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 @dataclass(frozen=True)
 class SFTResult:
-    model: SpeechLLM
+    model: SpeechBackbone
     meta: dict  # saved beside the weights: base LM, encoder, stage, prompt wording
     summary: dict  # train.json
     seconds: float  # training time
+
+
+def build_backbone(config: SFTSpeechLLMConfig, audio_dim: int) -> SpeechBackbone:
+    """A fresh backbone of ``config.backbone``, its LoRA (and adapter) initialised from ``config.loop.seed``."""
+    if config.backbone == "whisper":
+        from workbench.speechllm.whisper_backbone import build_whisper_backbone
+
+        return build_whisper_backbone(config.model, config.whisper, seed=config.loop.seed)
+    from workbench.speechllm.model import build_adapter_lm
+
+    return build_adapter_lm(config.lm, audio_dim, config.architecture, seed=config.loop.seed)
 
 
 def fine_tune(config: SFTSpeechLLMConfig, data: TrainingData, checkpoint_dir: Path,
@@ -55,7 +66,7 @@ def fine_tune(config: SFTSpeechLLMConfig, data: TrainingData, checkpoint_dir: Pa
     if not data.examples:
         raise InputError("no training utterances left (every one mentions an excluded evaluation hotword?)")
     audio_dim = next(iter(data.states.values())).shape[-1]
-    model = build_speechllm(config.lm, audio_dim, config.architecture, seed=config.loop.seed).to(config.device)
+    model = build_backbone(config, audio_dim).to(config.device)
     trainable = sum(p.numel() for p in model.trainable_parameters())
     resumed_from = [0]
 
@@ -69,7 +80,8 @@ def fine_tune(config: SFTSpeechLLMConfig, data: TrainingData, checkpoint_dir: Pa
     seconds = time.perf_counter() - started
     # every rank must hold the same weights after data-parallel training: gather their digests
     digests = gather_object([weights_digest(model)])
-    meta = {"lm": config.lm, "whisper": config.model, "stage": "sft", "prompts": config_to_dict(config.prompts)}
+    meta = {"lm": config.lm if config.backbone == "adapter_lm" else None, "whisper": config.model, "stage": "sft",
+            "prompts": config_to_dict(config.prompts)}
     summary = {"utterances": len(data.examples), "counts": data.counts, "distractors": len(data.vocabulary),
                "steps": steps, "excluded_hotwords": data.excluded_hotwords, "trainable_parameters": trainable,
                "train_seconds": round(seconds, 1), "processes": training_process().num_processes,

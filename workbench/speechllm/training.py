@@ -25,8 +25,8 @@ import torch
 from accelerate import PartialState
 
 from workbench.errors import ConfigError, InputError
-from workbench.speechllm.model import SpeechLLM, teacher_forced_batch
-from workbench.speechllm.prompts import PromptConfig, example_rng, prompt_text, render_chat, training_list
+from workbench.speechllm.backbone import SpeechBackbone
+from workbench.speechllm.prompts import PromptConfig, example_rng, training_list
 from workbench.training.checkpoint import CHECKPOINT
 from workbench.training.loop import Callbacks, LoopSettings, TrainingTask, run_training
 from workbench.training.losses import LossParts
@@ -39,6 +39,7 @@ class SFTExample:
     id: str
     text: str
     hotwords: tuple[str, ...] = ()
+    language: str | None = None  # the manifest's (Whisper's language token)
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,17 @@ class SFTLoopConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
-def sft_batch(model: SpeechLLM, examples: Sequence[SFTExample], lists: Sequence[Sequence[str]], prompts: PromptConfig):
-    """Right-padded [prompt][transcript + end of turn] ids, their mask, and next-token targets
+def sft_batch(model: SpeechBackbone, examples: Sequence[SFTExample], lists: Sequence[Sequence[str]],
+              prompts: PromptConfig):
+    """Right-padded [prompt][transcript + end token] ids, their mask, and next-token targets
     (-100 on the prompt and the padding)."""
-    tokenizer = model.tokenizer
-    chats = [render_chat(tokenizer, prompt_text(words, prompts), prompts.system) for words in lists]
-    prompt_ids = [tokenizer(chat, add_special_tokens=False)["input_ids"] for chat in chats]
-    return teacher_forced_batch(tokenizer, [(ids, e.text) for ids, e in zip(prompt_ids, examples)])
+    return model.teacher_forced([(model.prompt_ids(words, prompts, e.language), e.text)
+                                 for e, words in zip(examples, lists)])
 
 
-def sft_loss_parts(model: SpeechLLM, states: Sequence[torch.Tensor], input_ids, mask, target) -> LossParts:
+def sft_loss_parts(model: SpeechBackbone, states: Sequence[torch.Tensor], input_ids, mask, target) -> LossParts:
     """Token-mean cross-entropy of the transcripts."""
-    logp = model.token_logprobs(model.audio_embeddings(states), input_ids.to(model.device), mask.to(model.device),
+    logp = model.token_logprobs(model.audio(states), input_ids.to(model.device), mask.to(model.device),
                                 target.to(model.device))
     count = (target >= 0).sum().clamp(min=1).to(logp.device)
     return LossParts({"ce": -logp.sum() / count})
@@ -80,7 +80,7 @@ def sft_loss_parts(model: SpeechLLM, states: Sequence[torch.Tensor], input_ids, 
 class _SFTTask(TrainingTask):
     """Micro-batches of (example, biasing list) pairs, the lists drawn per (seed, epoch, id)."""
 
-    def __init__(self, model: SpeechLLM, examples: Sequence[SFTExample], states: Mapping[str, torch.Tensor],
+    def __init__(self, model: SpeechBackbone, examples: Sequence[SFTExample], states: Mapping[str, torch.Tensor],
                  vocabulary: Sequence[str], config: SFTLoopConfig, prompts: PromptConfig,
                  loss_weights: Mapping[str, float]):
         self.model, self.examples, self.states, self.vocabulary = model, examples, states, vocabulary
@@ -108,7 +108,7 @@ class _SFTTask(TrainingTask):
 
 
 def train_sft(
-    model: SpeechLLM,
+    model: SpeechBackbone,
     examples: Sequence[SFTExample],
     states: Mapping[str, torch.Tensor],
     vocabulary: Sequence[str],

@@ -1,7 +1,8 @@
 """Stage ``eval_contextual``: the speech LLM under each biasing condition (seed 000 Table 3,
 seed 001 Tables 3-4).
 
-For every model given (``--models sft=DIR grpo=DIR``) and condition: NA (no list), GT (the
+For every model given (``--models sft=DIR grpo=DIR``), and the untrained Whisper (``vanilla``: seed
+000 Table 3's Vanilla row, and zero-shot prompt biasing under the list conditions), and condition: NA (no list), GT (the
 utterance's annotated hotwords) and top-k (the first k words a retriever ranked for the utterance,
 from ``eval_retrieval``'s rankings.jsonl), decode the test set greedily and score CER/WER, B-WER,
 U-WER/U-CER, KER and SACC with ``workbench.metrics`` (one alignment). ``joint_conditions`` are
@@ -30,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "grpo=results/speechllm/grpo/model")
     parser.add_argument("--rankings", type=Path, default=None,
                         help="eval_retrieval rankings.jsonl (needed for top-k conditions)")
-    parser.add_argument("--frames", type=Path, required=True,
-                        help="feature store (encode --layout own) holding the test manifest")
+    parser.add_argument("--frames", type=Path, nargs="+", required=True,
+                        help="feature stores holding the test manifest: each model reads the one of its backbone's "
+                        "layout (encode --layout padded for whisper, own for adapter_lm)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output directory: metrics.json, ratios.json, table.md, hypotheses.jsonl")
 
@@ -45,7 +47,8 @@ def run(context: StageContext) -> None:
     evaluation = ContextualEvaluation(len(utterances), config.ranking_method, rankings)
     models_param = {"models": {name: str(directory) for name, directory in models.items()}}
     with context.tracked("eval-contextual", {"study": "speechllm"}, models_param) as run:
-        with context.progress(len(models) * len(config.runs) * len(utterances), "eval_contextual") as bar:
+        count = len(models) + (config.vanilla is not None)
+        with context.progress(count * len(config.runs) * len(utterances), "eval_contextual") as bar:
             for result in evaluate_contextual(models, utterances, args.frames, ranked, config, bar.update):
                 evaluation.results.append(result)
                 run.log_metrics(result.tracked_metrics())

@@ -1,4 +1,4 @@
-"""Stage ``grpo_speechllm``: GRPO of the SFT speech LLM with trl (seed 001 §2.2.3, §3.2).
+"""Stage ``grpo_speechllm``: GRPO of the SFT speech LLM (any backbone) with trl (seed 001 §2.2.3, §3.2).
 
 Each prompt carries a biasing list (true hotwords + distractors, or distractors only, 1:1); trl
 samples ``num_generations`` completions per prompt and rewards them with the match reward and
@@ -19,8 +19,8 @@ from pathlib import Path
 from workbench.rl.options import GRPOSpeechLLMConfig
 from workbench.rl.training import grpo_policy, train_grpo
 from workbench.runner import Stage, StageContext
-from workbench.speechllm.data import load_training_data
-from workbench.speechllm.model import read_speechllm_meta
+from workbench.speechllm.data import backbone_layout, load_training_data
+from workbench.speechllm.backbone import read_speechllm_meta
 from workbench.speechllm.options import add_training_data_arguments
 
 
@@ -35,12 +35,12 @@ def run(context: StageContext) -> None:
     args, config = context.args, context.config
     sft = read_speechllm_meta(args.sft)
     data = load_training_data(args.manifest, args.vocabulary, args.exclude, args.frames, sft["whisper"],
-                              config.max_train_utterances)
+                              config.max_train_utterances, backbone_layout(sft))
     policy = grpo_policy(args.sft, sft, data, config)
     context.log.info("GRPO on %d prompts (%s), %d steps of %d prompts x %d generations", len(data.examples),
                      data.counts, config.max_steps, config.prompts_per_step, config.num_generations)
     with context.tracked("grpo", {"study": "speechllm"}, {"sft": sft}) as run:
-        state = context.resume(args.out, [args.sft, *args.manifest, *args.vocabulary, *args.exclude, args.frames,
+        state = context.resume(args.out, [args.sft, *args.manifest, *args.vocabulary, *args.exclude, *args.frames,
                                           config.lm])
         with context.training_progress("grpo speechllm", state.directory / "checkpoints", config.max_steps) as steps:
             result = train_grpo(policy, config, sft, state.directory / "checkpoints", run.log_metrics,
