@@ -21,8 +21,8 @@ import torch
 from workbench.cli import main
 from workbench.data.resume import resume_root
 from workbench.rl.rewards import match_reward, wer_reward
-from workbench.speechllm.decoding import DecodeOptions, generate, joint_decode, transcribe
 from workbench.speechllm.backbone import load_backbone
+from workbench.speechllm.decoding import DecodeOptions, generate, joint_decode, transcribe
 from workbench.speechllm.model import FrameAdapter, SpeechLLMConfig, build_adapter_lm
 from workbench.speechllm.prompts import (
     PromptConfig,
@@ -30,7 +30,6 @@ from workbench.speechllm.prompts import (
     example_rng,
     prompt_text,
     rankings_by_id,
-    render_chat,
     training_list,
 )
 from workbench.speechllm.training import SFTExample, SFTLoopConfig, train_sft
@@ -463,8 +462,9 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
     sft = root / "sft"
     assert main(["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
                  "--frames", str(root / "frames"), "--out", str(sft), *common, "--set", f"model={whisper_tiny_en_path}",
-                 "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
-                 "--set", "loop.epochs=2", "--set", "loop.batch_size=2", "--set", "loop.warmup_steps=1"]) == 0
+                 "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32",
+                 "--set", "architecture.lora_rank=4", "--set", "loop.epochs=2", "--set", "loop.batch_size=2",
+                 "--set", "loop.warmup_steps=1"]) == 0
     summary = json.loads((sft / "train.json").read_text())
     assert summary["utterances"] == 2 and summary["steps"] == 2 and summary["resumed_from_step"] == 0
     assert not resume_root(sft).exists()  # done: the resume state is gone
@@ -513,8 +513,8 @@ def test_sft_grpo_eval_stages_end_to_end(staged, whisper_tiny_en_path, lm_dir):
 def _one_epoch_sft(root: Path, whisper: Path, out: Path, settings: list[str]) -> list[str]:
     return ["sft_speechllm", "--manifest", str(root / "train.jsonl"), "--vocabulary", str(root / "words.txt"),
             "--frames", str(root / "frames"), "--out", str(out), *settings, "--set", f"model={whisper}",
-            "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32", "--set", "architecture.lora_rank=4",
-            "--set", "loop.epochs=1"]
+            "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32",
+            "--set", "architecture.lora_rank=4", "--set", "loop.epochs=1"]
 
 
 def test_grpo_crash_ends_the_mlflow_run_failed(staged, whisper_tiny_en_path, lm_dir, tmp_path, monkeypatch, capsys):

@@ -42,7 +42,8 @@ def padded_states(original):
 
 def test_the_transformers_copy_computes_what_openai_whisper_does(original, padded_states):
     tokenizer = whisper.tokenizer.get_tokenizer(False)
-    ids = torch.tensor([[tokenizer.sot_prev, *tokenizer.encode(" Ponyo"), *tokenizer.sot_sequence_including_notimestamps,
+    head = tokenizer.sot_sequence_including_notimestamps
+    ids = torch.tensor([[tokenizer.sot_prev, *tokenizer.encode(" Ponyo"), *head,
                          *tokenizer.encode(" My daughter watches Ponyo")]])
     features = padded_states[1][None]
     with torch.no_grad():

@@ -18,8 +18,8 @@ import torch
 from workbench.config import config_to_dict
 from workbench.rl.options import GRPOSpeechLLMConfig
 from workbench.rl.rewards import REWARDS
-from workbench.speechllm.data import TrainingData
 from workbench.speechllm.backbone import SpeechBackbone, load_backbone
+from workbench.speechllm.data import TrainingData
 from workbench.speechllm.prompts import PromptConfig, example_rng, training_list, with_format_of
 
 

@@ -15,9 +15,9 @@ from workbench.speechllm.model import SpeechLLMConfig
 from workbench.speechllm.prompts import PromptConfig, retrieved_count
 from workbench.speechllm.training import SFTLoopConfig
 from workbench.speechllm.whisper_backbone import WhisperBackboneConfig
+from workbench.tracking.options import TrackingConfig
 
 BACKBONES = ("whisper", "adapter_lm")
-from workbench.tracking.options import TrackingConfig
 
 
 def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """Supervised fine-tuning of the speech LLM as one call (seed 001 §3.1.1, §3.2): a fresh backbone
-(Whisper with LoRA on its decoder, or an adapter and LoRA on a causal LM), trained by ``workbench.speechllm.training.train_sft`` on the training data
-(``workbench.speechllm.data``), with the digests of every process's weights gathered so a
-data-parallel run shows that its ranks agree."""
+(Whisper with LoRA on its decoder, or an adapter and LoRA on a causal LM), trained by
+``workbench.speechllm.training.train_sft`` on the training data (``workbench.speechllm.data``), with
+the digests of every process's weights gathered so a data-parallel run shows that its ranks agree."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from accelerate.utils import gather_object
 
 from workbench.config import config_to_dict
 from workbench.errors import InputError
-from workbench.speechllm.data import TrainingData
 from workbench.speechllm.backbone import SpeechBackbone
+from workbench.speechllm.data import TrainingData
 from workbench.speechllm.options import SFTSpeechLLMConfig
 from workbench.speechllm.training import train_sft
 

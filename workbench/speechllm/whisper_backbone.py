@@ -44,7 +44,8 @@ _TOP_NAMES = {
     "encoder.positional_embedding": "model.encoder.embed_positions.weight",
     "decoder.positional_embedding": "model.decoder.embed_positions.weight",
     "decoder.token_embedding.weight": "model.decoder.embed_tokens.weight",
-    "encoder.ln_post.weight": "model.encoder.layer_norm.weight", "encoder.ln_post.bias": "model.encoder.layer_norm.bias",
+    "encoder.ln_post.weight": "model.encoder.layer_norm.weight",
+    "encoder.ln_post.bias": "model.encoder.layer_norm.bias",
     "decoder.ln.weight": "model.decoder.layer_norm.weight", "decoder.ln.bias": "model.decoder.layer_norm.bias",
 }
 
@@ -116,7 +117,8 @@ def hf_tokenizer(model: whisper.Whisper):
     encoding = openai_tokenizer(model).encoding
     ranks = Path(whisper.__file__).parent / "assets" / Path(encoding.name).with_suffix(".tiktoken").name
     specials = dict(sorted(encoding._special_tokens.items(), key=lambda item: item[1]))  # added in id order
-    fast = TikTokenConverter(vocab_file=str(ranks), pattern=encoding._pat_str, extra_special_tokens=specials).converted()
+    converter = TikTokenConverter(vocab_file=str(ranks), pattern=encoding._pat_str, extra_special_tokens=specials)
+    fast = converter.converted()
     return PreTrainedTokenizerFast(tokenizer_object=fast, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
 
 
@@ -181,8 +183,9 @@ class WhisperBackbone(SpeechBackbone):
         # the generic encoder-decoder generate: Whisper's own wraps it with long-form and language
         # detection logic, and we give the prompt, language and task ourselves
         out = GenerationMixin.generate(
-            model, encoder_outputs=BaseModelOutput(last_hidden_state=audio), decoder_input_ids=input_ids.to(self.device),
-            decoder_attention_mask=attention_mask.to(self.device), **generation)
+            model, encoder_outputs=BaseModelOutput(last_hidden_state=audio),
+            decoder_input_ids=input_ids.to(self.device), decoder_attention_mask=attention_mask.to(self.device),
+            **generation)
         return cut_after_end(out[:, input_ids.shape[1]:], self.end_ids)
 
     def save(self, directory: Path, extra: dict | None = None) -> None:

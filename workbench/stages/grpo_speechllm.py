@@ -19,8 +19,8 @@ from pathlib import Path
 from workbench.rl.options import GRPOSpeechLLMConfig
 from workbench.rl.training import grpo_policy, train_grpo
 from workbench.runner import Stage, StageContext
-from workbench.speechllm.data import backbone_layout, load_training_data
 from workbench.speechllm.backbone import read_speechllm_meta
+from workbench.speechllm.data import backbone_layout, load_training_data
 from workbench.speechllm.options import add_training_data_arguments
 
 

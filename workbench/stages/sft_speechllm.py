@@ -54,4 +54,5 @@ def run(context: StageContext) -> None:
 
 
 STAGE = Stage("sft_speechllm", "SFT of the speech LLM (Whisper + LoRA, or Whisper states -> adapter -> causal "
-              "LM + LoRA) with biasing-word prompts; resumable", add_arguments, run, config=SFTSpeechLLMConfig, description=__doc__)
+              "LM + LoRA) with biasing-word prompts; resumable", add_arguments, run, config=SFTSpeechLLMConfig,
+              description=__doc__)
