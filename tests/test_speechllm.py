@@ -122,6 +122,20 @@ def test_training_lists_follow_the_seed_ratios_and_are_seeded():
     assert len(orders) > 1  # the true hotword is not always first
 
 
+def test_seed_000_ngram_lists_are_pieces_of_the_transcript():
+    text = "My daughter watches Ponyo every single weekend."
+    config = PromptConfig(unbiased_per_biased=0.0, ngram_share=0.5)
+    draws = [training_list(["Ponyo"], ["Totoro"], example_rng(0, 0, f"u{i}"), config, text) for i in range(400)]
+    ngram = [d for d in draws if d.kind == "ngram"]
+    assert 0.4 < len(ngram) / len(draws) < 0.6
+    for d in ngram:
+        assert 1 <= len(d.words) <= 10 and len(set(d.words)) == len(d.words)
+        assert all(1 <= len(w) <= 6 and w in text for w in d.words)
+    assert max(len(d.words) for d in ngram) >= 5
+    assert all(d.kind != "ngram" for d in (training_list(["Ponyo"], ["Totoro"], random.Random(i), config, "")
+                                          for i in range(50)))  # no transcript: seed 001's lists
+
+
 # --- settings, validated on construction ---
 
 @pytest.mark.parametrize("section, overrides, named", [
@@ -132,6 +146,9 @@ def test_training_lists_follow_the_seed_ratios_and_are_seeded():
     ("grpo_speechllm", {"prompts.min_words": 0}, "min_words"),
     ("sft_speechllm", {"architecture.lora_rank": 0}, "lora_rank"),
     ("sft_speechllm", {"loop.batch_size": 0}, "batch_size"),
+    ("sft_speechllm", {"prompts.ngram_share": 1.5}, "ngram_share"),
+    ("sft_speechllm", {"backbone": "qwen"}, "backbone must be one of"),
+    ("sft_speechllm", {"whisper.prompt_style": "chat"}, "prompt_style"),
     ("eval_contextual", {"conditions": ["NA", "top"]}, "unknown condition 'top'"),
     ("eval_contextual", {"joint_conditions": ["GT", "GT"]}, "listed twice"),
     ("eval_contextual", {"conditions": [], "joint_conditions": []}, "nothing to evaluate"),

@@ -52,7 +52,7 @@ def grpo_policy(sft: Path, sft_meta: dict, data: TrainingData, config: GRPOSpeec
 
     model = load_backbone(sft, config.lm, trainable_lora=True)
     prompts = with_format_of(config.prompts, sft_meta.get("prompts"))
-    lists = [training_list(e.hotwords, data.vocabulary, example_rng(config.seed, 0, e.id), prompts).words
+    lists = [training_list(e.hotwords, data.vocabulary, example_rng(config.seed, 0, e.id), prompts, e.text).words
              for e in data.examples]
     rendered = [model.render_prompt(words, prompts, e.language) for words, e in zip(lists, data.examples)]
     return GRPOPolicy(model, prompts, data, grpo_rows(data.examples, lists, rendered))

@@ -29,13 +29,16 @@ class PromptConfig:
     positive_share: float = 0.5  # lists holding the true hotwords vs only distractors (1:1)
     min_words: int = 1  # list length range of a training list (seed 001: 1-10)
     max_words: int = 10
+    # seed 000 §4: a share of the lists simulate hotwords as 5-10 random 3-6-character n-grams of the
+    # utterance's own transcript (0: seed 001's lists only)
+    ngram_share: float = 0.0
     separator: str = ", "
     # replaces the chat template's default system turn (SmolLM2's costs ~20 tokens per sequence)
     system: str | None = "You transcribe speech."
 
     def __post_init__(self) -> None:
-        if self.unbiased_per_biased < 0 or not 0 <= self.positive_share <= 1:
-            raise ValueError("prompts: unbiased_per_biased must be >= 0 and positive_share in [0, 1]")
+        if self.unbiased_per_biased < 0 or not 0 <= self.positive_share <= 1 or not 0 <= self.ngram_share <= 1:
+            raise ValueError("prompts: unbiased_per_biased must be >= 0, positive_share and ngram_share in [0, 1]")
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError(f"prompts: need 1 <= min_words <= max_words, got {self.min_words}..{self.max_words}")
 
@@ -66,14 +69,33 @@ def example_rng(seed: int, epoch: int, utt_id: str) -> random.Random:
 @dataclass(frozen=True)
 class BiasingList:
     words: tuple[str, ...]
-    kind: str  # "none" | "positive" (holds the true hotwords) | "negative" (distractors only)
+    kind: str  # "none" | "positive" (holds the true hotwords) | "negative" (distractors only) | "ngram" (seed 000)
+
+
+NGRAM_ENTRIES = (5, 10)  # seed 000 §4: 5-10 simulated hotwords
+NGRAM_CHARS = (3, 6)  # each a random 3-6-character n-gram of the transcript
+
+
+def transcript_ngrams(text: str, rng: random.Random) -> tuple[str, ...]:
+    """Seed 000's simulated hotwords: 5-10 random 3-6-character n-grams of ``text`` (spaces trimmed)."""
+    entries: list[str] = []
+    for _ in range(rng.randint(*NGRAM_ENTRIES)):
+        size = min(rng.randint(*NGRAM_CHARS), len(text))
+        start = rng.randrange(len(text) - size + 1)
+        entry = text[start : start + size].strip()
+        if entry and entry not in entries:
+            entries.append(entry)
+    return tuple(entries)
 
 
 def training_list(hotwords: Sequence[str], vocabulary: Sequence[str], rng: random.Random,
-                  config: PromptConfig = PromptConfig()) -> BiasingList:
-    """One training utterance's list: none (probability u/(u+1)), else positive or negative."""
+                  config: PromptConfig = PromptConfig(), text: str = "") -> BiasingList:
+    """One training utterance's list: none (probability u/(u+1)), else n-grams of ``text``
+    (``ngram_share``), else positive or negative."""
     if rng.random() < config.unbiased_per_biased / (config.unbiased_per_biased + 1.0):
         return BiasingList((), "none")
+    if config.ngram_share and text.strip() and rng.random() < config.ngram_share:
+        return BiasingList(transcript_ngrams(text, rng), "ngram")
     own = {w.casefold() for w in hotwords}
     size = rng.randint(config.min_words, config.max_words)
     positive = bool(hotwords) and rng.random() < config.positive_share

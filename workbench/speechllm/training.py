@@ -91,7 +91,8 @@ class _SFTTask(TrainingTask):
         order = list(range(len(self.examples)))
         random.Random(self.config.seed * 100_003 + epoch).shuffle(order)
         size, seed = self.config.batch_size, self.config.seed
-        return [[(e, training_list(e.hotwords, self.vocabulary, example_rng(seed, epoch, e.id), self.prompts).words)
+        return [[(e, training_list(e.hotwords, self.vocabulary, example_rng(seed, epoch, e.id), self.prompts,
+                                   e.text).words)
                  for e in (self.examples[i] for i in order[first : first + size])]
                 for first in range(0, len(order), size)]
 
