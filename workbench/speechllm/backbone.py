@@ -2,12 +2,14 @@
 
 A backbone turns frozen encoder states into something its model attends to, renders the biasing
 prompt that precedes a transcript, spells transcripts as completion ids, runs teacher-forced
-forward passes and generation, and saves/loads its trainable weights. Two are built in:
+forward passes and generation, and saves/loads its trainable weights. Three are built in:
 
 - ``whisper`` (``workbench.speechllm.whisper_backbone``): Whisper's own pretrained decoder, the
   biasing list in its previous-text slot, LoRA on the decoder. It transcribes before any training.
 - ``adapter_lm`` (``workbench.speechllm.model``): encoder states -> frame adapter -> a causal LM with
   LoRA (seed 001 §3.2). It needs ASR pretraining at scale before it transcribes.
+- ``audio_lm`` (``workbench.speechllm.audio_lm``): a Qwen2-Audio checkpoint (its own audio tower on
+  log-mel features, LoRA on its language model), for GPU users.
 
 Every backbone exposes ``lm``, the Hugging Face model (LoRA-wrapped by peft) that trl's GRPO
 trainer drives, and ``tokenizer``, an HF tokenizer whose ids are the model's.
@@ -166,6 +168,10 @@ def load_backbone(directory: Path | str, lm_path: Path | str | None = None,
         from workbench.speechllm.whisper_backbone import load_whisper_backbone
 
         return load_whisper_backbone(directory, meta, trainable_lora)
+    if kind == "audio_lm":  # the checkpoint directory it was trained on (its meta's "audio_lm")
+        from workbench.speechllm.audio_lm import load_audio_lm
+
+        return load_audio_lm(directory, meta, trainable_lora)
     if kind == "adapter_lm":
         from workbench.speechllm.model import load_adapter_lm
 

@@ -1,12 +1,14 @@
 """What the speech-LLM stages read: training utterances (minus any mentioning an evaluation
 hotword, so neither SFT nor GRPO ever sees a test hotword, as a target or as a distractor), the
 distractor vocabulary, and the frozen encoder states of a feature store (``workbench.features``):
-padded for the Whisper backbone, own length for the adapter one (``encode --layout padded|own``)."""
+padded for the Whisper backbone, own length for the adapter one (``encode --layout padded|own``);
+the audio_lm backbone reads log-mel features of the audio files instead (layout ``mel``: no store,
+its own audio tower encodes them)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from workbench.errors import InputError
 from workbench.features import OWN, FeatureStore, Layout, feature_fingerprint
 from workbench.features.store import META
 from workbench.retrieval.data import load_examples
+from workbench.speechllm.audio_lm import MEL, mel_features
 from workbench.speechllm.training import SFTExample
 from workbench.text.hotwords import hotword_key, read_hotword_lists
 
@@ -57,10 +60,13 @@ def store_of_layout(frames: Sequence[Path], length: str) -> Path:
 
 
 def encoder_states(frames: Path | Sequence[Path], whisper_checkpoint: str, ids: Iterable[str],
-                   length: str = OWN) -> dict[str, torch.Tensor]:
+                   length: str = OWN, audio: Mapping[str, Path] | None = None) -> dict[str, torch.Tensor]:
     """Final encoder states (``length``: own or padded; every block and ln_post) by utterance id, from
     the feature store ``frames`` (or the one of that layout among several); a store of other encoder
-    weights or of states below the top blocks is refused."""
+    weights or of states below the top blocks is refused. ``length`` mel: the log-mel features of
+    the files ``audio`` maps the ids to (``workbench.speechllm.audio_lm``), no store read."""
+    if length == MEL:
+        return mel_features(audio, ids)
     frames = store_of_layout(frames, length) if isinstance(frames, (list, tuple)) else frames
     layout = Layout(length)
     store = FeatureStore.open(frames, layout)
@@ -72,7 +78,7 @@ def backbone_layout(meta: dict) -> str:
     """The feature layout a saved model's backbone reads (``read_speechllm_meta``)."""
     from workbench.features import PADDED
 
-    return PADDED if meta.get("backbone") == "whisper" else OWN
+    return {"whisper": PADDED, "audio_lm": MEL}.get(meta.get("backbone"), OWN)
 
 
 @dataclass(frozen=True)
@@ -91,5 +97,7 @@ def load_training_data(manifests: Sequence[Path], vocabulary: Sequence[Path], ex
     excluded = evaluation_hotwords(exclude)
     examples, counts = training_examples(manifests, excluded, limit)
     words = distractor_vocabulary(vocabulary, excluded)
-    states = encoder_states(frames, whisper_checkpoint, (e.id for e in examples), length)
+    audio = None if length != MEL else {u.id: u.audio_path(Path(path).parent) for path in manifests
+                                        for u in read_manifest(path, check_files=False)}
+    states = encoder_states(frames, whisper_checkpoint, (e.id for e in examples), length, audio)
     return TrainingData(examples, counts, words, len(excluded), states)

@@ -175,9 +175,12 @@ def _vanilla(checkpoint: str) -> SpeechBackbone:
 
 def evaluate_contextual(models: Mapping[str, Path], utterances: Sequence[Utterance], frames: Sequence[Path],
                         ranked: Mapping[str, list[str]], config: EvalContextualConfig,
-                        progress: Callable[[int], None] | None = None) -> Iterator[ConditionResult]:
+                        progress: Callable[[int], None] | None = None,
+                        audio_dir: Path | None = None) -> Iterator[ConditionResult]:
     """Decode and score every model (``vanilla`` first when configured) under every condition
-    (``config.runs``), one result at a time; ``progress`` gets the clips decoded after each batch."""
+    (``config.runs``), one result at a time; ``progress`` gets the clips decoded after each batch.
+    ``audio_dir``: the directory the utterances' audio paths are relative to (the manifest's; an
+    audio_lm model reads the files)."""
     metas = {name: read_speechllm_meta(directory) for name, directory in models.items()}  # all readable before decoding
     if config.vanilla is not None:
         if "vanilla" in models:
@@ -193,7 +196,8 @@ def evaluate_contextual(models: Mapping[str, Path], utterances: Sequence[Utteran
     for name, meta in metas.items():
         key = (backbone_layout(meta), meta["whisper"])
         if key not in states_by_layout:
-            states_by_layout[key] = encoder_states(list(frames), key[1], (u.id for u in utterances), key[0])
+            audio = None if audio_dir is None else {u.id: u.audio_path(audio_dir) for u in utterances}
+            states_by_layout[key] = encoder_states(list(frames), key[1], (u.id for u in utterances), key[0], audio)
         states = states_by_layout[key]
         model = (_vanilla(config.vanilla) if name == "vanilla" and name not in models
                  else load_backbone(models[name], config.lm)).to(config.device).eval()

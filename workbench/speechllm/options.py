@@ -10,6 +10,7 @@ from pathlib import Path
 
 from workbench.config.models import LM, WHISPER
 from workbench.metrics.options import DEFAULT_NORMALIZATION, IntervalConfig
+from workbench.speechllm.audio_lm import AudioLMConfig
 from workbench.speechllm.decoding import DecodeOptions
 from workbench.speechllm.model import SpeechLLMConfig
 from workbench.speechllm.prompts import PromptConfig, retrieved_count
@@ -17,7 +18,7 @@ from workbench.speechllm.training import SFTLoopConfig
 from workbench.speechllm.whisper_backbone import WhisperBackboneConfig
 from workbench.tracking.options import TrackingConfig
 
-BACKBONES = ("whisper", "adapter_lm")
+BACKBONES = ("whisper", "adapter_lm", "audio_lm")
 
 
 def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +29,10 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hotword lists the distractors come from")
     parser.add_argument("--exclude", type=Path, nargs="*", default=[],
                         help="manifests whose hotwords must not occur in training (the evaluation sets)")
-    parser.add_argument("--frames", type=Path, nargs="+", required=True,
+    parser.add_argument("--frames", type=Path, nargs="*", default=[],
                         help="feature stores holding every training manifest: the one of the backbone's layout is "
-                        "used (encode --layout padded for whisper, own for adapter_lm)")
+                        "used (encode --layout padded for whisper, own for adapter_lm; audio_lm reads none: it "
+                        "computes log-mel features from the manifests' audio)")
 
 
 def check_utterance_limit(limit: int | None) -> None:
@@ -40,11 +42,13 @@ def check_utterance_limit(limit: int | None) -> None:
 
 @dataclass(frozen=True)
 class SFTSpeechLLMConfig:
-    backbone: str = "whisper"  # whisper (its decoder transcribes already) | adapter_lm (needs ASR pretraining)
-    lm: str = LM  # adapter_lm: any HF causal LM directory
+    # whisper (its decoder transcribes already) | adapter_lm (needs ASR pretraining) | audio_lm (Qwen2-Audio, GPU)
+    backbone: str = "whisper"
+    lm: str = LM  # adapter_lm: any HF causal LM directory; audio_lm: a Qwen2-Audio checkpoint directory
     model: str = WHISPER  # the Whisper checkpoint: the whisper backbone, and the encoder of the stored states
     whisper: WhisperBackboneConfig = WhisperBackboneConfig()
     architecture: SpeechLLMConfig = SpeechLLMConfig()  # adapter_lm
+    audio_lm: AudioLMConfig = AudioLMConfig()  # audio_lm
     prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
     loop: SFTLoopConfig = SFTLoopConfig()
     max_train_utterances: int | None = None  # None: all (the profile's knob)

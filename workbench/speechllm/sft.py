@@ -52,6 +52,10 @@ def build_backbone(config: SFTSpeechLLMConfig, audio_dim: int) -> SpeechBackbone
         from workbench.speechllm.whisper_backbone import build_whisper_backbone
 
         return build_whisper_backbone(config.model, config.whisper, seed=config.loop.seed)
+    if config.backbone == "audio_lm":
+        from workbench.speechllm.audio_lm import build_audio_lm
+
+        return build_audio_lm(config.lm, config.audio_lm, seed=config.loop.seed)
     from workbench.speechllm.model import build_adapter_lm
 
     return build_adapter_lm(config.lm, audio_dim, config.architecture, seed=config.loop.seed)

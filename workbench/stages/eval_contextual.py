@@ -49,7 +49,8 @@ def run(context: StageContext) -> None:
     with context.tracked("eval-contextual", {"study": "speechllm"}, models_param) as run:
         count = len(models) + (config.vanilla is not None)
         with context.progress(count * len(config.runs) * len(utterances), "eval_contextual") as bar:
-            for result in evaluate_contextual(models, utterances, args.frames, ranked, config, bar.update):
+            for result in evaluate_contextual(models, utterances, args.frames, ranked, config, bar.update,
+                                              args.manifest.parent):
                 evaluation.results.append(result)
                 run.log_metrics(result.tracked_metrics())
                 context.log.info("%s %s %s: WER %.3f KER %.3f (%.1f s/utt)", result.model, result.condition,
