@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-import workbench.stages.encode as encode_stage
+import workbench.features.provision as provision
 from conftest import FIXTURES
 from workbench.asr.lora import LoRAConfig, apply_lora
 from workbench.asr.whisper_model import encode
@@ -201,13 +201,13 @@ def stored(directory, layout):
 
 
 def dying_after_first_batch(monkeypatch):
-    real = encode_stage.encode_missing
+    real = provision.encode_missing
 
     def dying(*args):
         for count in real(*args):
             yield count
             raise KeyboardInterrupt  # like kill -9 once the first shard is written
-    monkeypatch.setattr(encode_stage, "encode_missing", dying)
+    monkeypatch.setattr(provision, "encode_missing", dying)
 
 
 @pytest.mark.parametrize(("flags", "layout"), [

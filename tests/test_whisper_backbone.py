@@ -139,3 +139,19 @@ def test_sft_grpo_and_eval_on_the_whisper_backbone(padded_store, whisper_tiny_en
                and h["id"] == "en_entities-0101"]
     assert "daughter watches" in english[0]["hypothesis"].lower()
     assert vanilla["GT"]["list_recall"] == 1.0 and "top1" in metrics["models"]["grpo"]["joint"]
+
+
+def test_any_corpus_in_one_command_encodes_ranks_phonetically_and_scores(padded_store, whisper_tiny_en_path, tmp_path):
+    root = padded_store
+    out, frames = tmp_path / "eval", tmp_path / "frames"
+    assert main(["eval_contextual", "--manifest", str(root / "test.jsonl"), "--vocabulary", str(root / "words.txt"),
+                 "--frames", str(frames), "--encode", "--out", str(out), "--set", f"vanilla={whisper_tiny_en_path}",
+                 "--set", "tracking.backend=disk", "--set", f"tracking.uri={tmp_path / 'runs'}",
+                 "--set", "conditions=[NA, top2]", "--set", "joint_conditions=[]",
+                 "--set", "decoding.max_new_tokens=24"]) == 0
+    assert json.loads((frames / "meta.json").read_text())["layout"] == "padded"
+    hypotheses = [json.loads(line) for line in (out / "hypotheses.jsonl").read_text().splitlines()]
+    words = set((root / "words.txt").read_text().split())
+    lists = [h["list"] for h in hypotheses if h["condition"] == "top2"]
+    assert len(lists) == 2 and all(len(x) == 2 and set(x) <= words for x in lists)
+    assert set(json.loads((out / "metrics.json").read_text())["models"]) == {"vanilla"}

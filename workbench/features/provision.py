@@ -40,3 +40,17 @@ def encode_missing(store: FeatureStore, model: whisper.Whisper, todo: list[tuple
 
             store.add([u.id for u in batch], mels, model)
             yield len(batch)
+
+
+def fill_store(directory: Path, layout, manifests: Sequence[Path], checkpoint: str, device: str = "cpu",
+               batch_size: int = 8) -> tuple[FeatureStore, int, Iterator[int]]:
+    """The store at ``directory`` bound to ``checkpoint``'s encoder (another checkpoint or layout than
+    it holds is refused before any work), how many of the manifests' utterances it lacks, and the
+    ``encode_missing`` iterator that stores them."""
+    from workbench.asr.whisper_model import load_whisper
+
+    store = FeatureStore(directory, layout)
+    model = load_whisper(checkpoint, device)
+    store.bind(model)
+    todo = missing_utterances(store, manifests)
+    return store, sum(len(utterances) for _, utterances in todo), encode_missing(store, model, todo, batch_size)

@@ -33,7 +33,13 @@ from workbench.speechllm.backbone import SpeechBackbone, load_backbone, read_spe
 from workbench.speechllm.data import backbone_layout, encoder_states
 from workbench.speechllm.decoding import transcribe
 from workbench.speechllm.options import EvalContextualConfig
-from workbench.speechllm.prompts import PromptConfig, condition_words, rankings_by_id, with_format_of
+from workbench.speechllm.prompts import (
+    PromptConfig,
+    condition_words,
+    rankings_by_id,
+    retrieved_count,
+    with_format_of,
+)
 from workbench.text.hotwords import hotword_key
 
 METRICS = ("wer", "cer", "b_wer", "u_wer", "u_cer", "ker", "sacc")
@@ -69,6 +75,46 @@ def read_rankings(path: Path | None, config: EvalContextualConfig,
     if missing:
         raise InputError(f"{path}: no ranking for {len(missing)} test utterance(s) with hotwords, e.g. {missing[:3]}")
     return ranked
+
+
+def phonetic_rankings(utterances: Sequence[Utterance], hypotheses: Sequence[str], words: Sequence[str],
+                      depth: int) -> dict[str, list[str]]:
+    """Each utterance's top ``depth`` of ``words`` by the phonetic baseline (``workbench.retrieval.phonetic``)
+    queried with its ASR hypothesis, as ``rankings_by_id`` gives them."""
+    from workbench.retrieval.phonetic import PhoneticRetriever
+    from workbench.retrieval.ranking import ranked_words
+
+    retriever = PhoneticRetriever(words)
+    scores = retriever.score(list(hypotheses), [u.language for u in utterances])
+    ranked = ranked_words(scores, retriever.words, min(depth, len(words)), retriever.tie_order)
+    return {u.id: row for u, row in zip(utterances, ranked)}
+
+
+def vanilla_rankings(utterances: Sequence[Utterance], frames: Sequence[Path], words: Sequence[str],
+                     config: EvalContextualConfig) -> dict[str, list[str]]:
+    """Top-k lists for a corpus without rankings: the untouched Whisper's greedy 1-best of each
+    utterance, matched phonetically against ``words`` (the phonetic baseline of eval_retrieval)."""
+    if config.vanilla is None:
+        raise ConfigError("phonetic rankings from --vocabulary need eval_contextual.vanilla (a Whisper checkpoint)")
+    from workbench.features import PADDED
+
+    states = encoder_states(list(frames), config.vanilla, (u.id for u in utterances), PADDED)
+    model = _vanilla(config.vanilla).to(config.device).eval()
+    hypotheses = transcribe(model, [states[u.id] for u in utterances], [()] * len(utterances), config.decoding,
+                            languages=[u.language for u in utterances])
+    depth = max(retrieved_count(c) or 0 for c in (*config.conditions, *config.joint_conditions))
+    return phonetic_rankings(utterances, hypotheses, words, depth)
+
+
+def list_rankings(rankings: Path | None, vocabulary: Sequence[Path] | None, utterances: Sequence[Utterance],
+                  frames: Sequence[Path], config: EvalContextualConfig) -> dict[str, list[str]]:
+    """The top-k lists: ``rankings`` (an eval_retrieval rankings.jsonl), else the phonetic baseline
+    over the ``vocabulary`` lists queried with the vanilla Whisper's 1-best, else none."""
+    if rankings is None and vocabulary and config.needs_rankings:
+        from workbench.text.hotwords import read_hotword_lists
+
+        return vanilla_rankings(utterances, frames, read_hotword_lists(vocabulary).phrases, config)
+    return read_rankings(rankings, config, utterances)
 
 
 def list_recall_ratios(gold: Sequence[Sequence[str]],

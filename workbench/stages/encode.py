@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.asr import load_whisper
-from workbench.features import OWN, PADDED, EncodeConfig, FeatureStore, Layout
-from workbench.features.provision import encode_missing, missing_utterances
+from workbench.features import OWN, PADDED, EncodeConfig, Layout
+from workbench.features.provision import fill_store
 from workbench.runner import Stage, StageContext
 
 
@@ -33,13 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(context: StageContext) -> None:
     args, config = context.args, context.config
-    store = FeatureStore(args.out, Layout(args.layout, args.trainable_layers))
-    model = load_whisper(config.model, config.device)
-    store.bind(model)  # another checkpoint or layout than the store holds is refused before any work
-    todo = missing_utterances(store, args.manifests)
-    with context.progress(sum(len(utterances) for _, utterances in todo), f"encode {args.out.name}") as bar:
-        for stored in encode_missing(store, model, todo, config.batch_size):
-            bar.update(stored)
+    store, missing, stored = fill_store(args.out, Layout(args.layout, args.trainable_layers), args.manifests,
+                                        config.model, config.device, config.batch_size)
+    with context.progress(missing, f"encode {args.out.name}") as bar:
+        for count in stored:
+            bar.update(count)
     context.log.info("%d utterances' %s in %s", len(store), store.layout, args.out)
 
 

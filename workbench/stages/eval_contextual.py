@@ -1,15 +1,15 @@
 """Stage ``eval_contextual``: the speech LLM under each biasing condition (seed 000 Table 3,
-seed 001 Tables 3-4).
+seed 001 Tables 3-4), on the test set or on any corpus with hotwords.
 
-For every model given (``--models sft=DIR grpo=DIR``), and the untrained Whisper (``vanilla``: seed
-000 Table 3's Vanilla row, and zero-shot prompt biasing under the list conditions), and condition: NA (no list), GT (the
-utterance's annotated hotwords) and top-k (the first k words a retriever ranked for the utterance,
-from ``eval_retrieval``'s rankings.jsonl), decode the test set greedily and score CER/WER, B-WER,
-U-WER/U-CER, KER and SACC with ``workbench.metrics`` (one alignment). ``joint_conditions`` are
-decoded a second time with joint beam search. The retriever's recall@k of the gold hotwords is
-reported beside each top-k row (``workbench.speechllm.evaluation``). Every rate has its bootstrap
-interval (``<metric>_ci_lo``/``_ci_hi``). Writes metrics.json, ratios.json (per-utterance rates for
-paired comparisons), table.md and hypotheses.jsonl; logs to MLflow.
+Models: the untouched Whisper (``vanilla``: seed 000's Vanilla row under NA, zero-shot prompt
+biasing under the lists) and every ``--models NAME=DIR`` (SFT, GRPO). Conditions: NA (no list), GT
+(the utterance's hotwords) and top-k (a retriever's first k words: ``--rankings`` from
+``eval_retrieval``, or with ``--vocabulary`` the phonetic baseline queried with the vanilla 1-best).
+Greedy, and joint beam search for ``joint_conditions``; CER/WER, B-WER, U-WER/U-CER, KER, SACC and
+the lists' recall, each with its bootstrap interval (``workbench.speechllm.evaluation``). Writes
+metrics.json, ratios.json (per-utterance rates for paired comparisons), table.md and
+hypotheses.jsonl; logs to MLflow. On a new corpus, one command:
+``workbench eval_contextual --manifest M --vocabulary V --frames DIR --encode --out OUT``.
 """
 
 from __future__ import annotations
@@ -19,20 +19,24 @@ from pathlib import Path
 
 from workbench.data import read_manifest, write_text_atomic
 from workbench.data.jsonl import write_jsonl
+from workbench.features import PADDED, Layout
+from workbench.features.provision import fill_store
 from workbench.runner import Stage, StageContext
-from workbench.speechllm.evaluation import ContextualEvaluation, evaluate_contextual, parse_models, read_rankings
+from workbench.speechllm.backbone import read_speechllm_meta
+from workbench.speechllm.evaluation import ContextualEvaluation, evaluate_contextual, list_rankings, parse_models
 from workbench.speechllm.options import EvalContextualConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="test manifest (jsonl) with annotated hotwords")
-    parser.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR",
-                        help="speech LLMs to evaluate, e.g. sft=results/speechllm/sft/model "
-                        "grpo=results/speechllm/grpo/model")
-    parser.add_argument("--rankings", type=Path, default=None,
-                        help="eval_retrieval rankings.jsonl (needed for top-k conditions)")
+    parser.add_argument("--models", nargs="*", default=[], metavar="NAME=DIR",
+                        help="speech LLMs beside the vanilla Whisper, e.g. sft=results/speechllm/sft/model")
+    parser.add_argument("--rankings", type=Path, default=None, help="eval_retrieval rankings.jsonl: the top-k lists")
+    parser.add_argument("--vocabulary", type=Path, nargs="+", default=None,
+                        help="without --rankings: hotword lists the phonetic baseline ranks per utterance")
+    parser.add_argument("--encode", action="store_true", help="first encode what the padded store --frames lacks")
     parser.add_argument("--frames", type=Path, nargs="+", required=True,
-                        help="feature stores holding the test manifest: each model reads the one of its backbone's "
+                        help="feature stores holding the manifest: each model reads the one of its backbone's "
                         "layout (encode --layout padded for whisper, own for adapter_lm)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output directory: metrics.json, ratios.json, table.md, hypotheses.jsonl")
@@ -42,9 +46,15 @@ def run(context: StageContext) -> None:
     args, config = context.args, context.config
     models = parse_models(args.models)
     utterances = read_manifest(args.manifest)
-    ranked = read_rankings(args.rankings, config, utterances)
-    rankings = str(args.rankings) if args.rankings else None
-    evaluation = ContextualEvaluation(len(utterances), config.ranking_method, rankings)
+    if args.encode:  # the vanilla checkpoint's padded store (or the first model's)
+        checkpoint = config.vanilla or read_speechllm_meta(next(iter(models.values())))["whisper"]
+        _, missing, stored = fill_store(args.frames[0], Layout(PADDED), [args.manifest], checkpoint, config.device)
+        with context.progress(missing, "encode") as bar:
+            for count in stored:
+                bar.update(count)
+    ranked = list_rankings(args.rankings, args.vocabulary, utterances, args.frames, config)
+    source = args.rankings or (args.vocabulary or [None])[0]  # where the top-k lists come from
+    evaluation = ContextualEvaluation(len(utterances), config.ranking_method, str(source) if source else None)
     models_param = {"models": {name: str(directory) for name, directory in models.items()}}
     with context.tracked("eval-contextual", {"study": "speechllm"}, models_param) as run:
         count = len(models) + (config.vanilla is not None)
@@ -65,6 +75,6 @@ def run(context: StageContext) -> None:
     print(evaluation.markdown())
 
 
-STAGE = Stage("eval_contextual", "evaluate speech LLMs under NA / GT / retrieved top-k biasing lists (CER, B-WER, "
-              "U-CER, KER, SACC), +joint beam search", add_arguments, run, config=EvalContextualConfig,
-              description=__doc__)
+STAGE = Stage("eval_contextual", "evaluate the vanilla Whisper and speech LLMs under NA / GT / top-k biasing lists "
+              "(CER, B-WER, U-CER, KER, SACC), +joint beam; any corpus", add_arguments, run,
+              config=EvalContextualConfig, description=__doc__)
