@@ -415,11 +415,14 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
         return pairing.cell(run, f"{model}/{decoding}/{condition}/{name}", baseline)
 
     na = ("sft", "greedy", "NA")
+    # vanilla: the untouched Whisper (seed 000's "Vanilla" row), present when eval_contextual ran it
+    models = [m for m in ("vanilla", "sft", "grpo") if metric(m, "greedy", "NA", "wer") is not None] or ["sft", "grpo"]
     columns = [Column("model", TEXT), Column("condition", TEXT), Column("decoding", TEXT), Column("recall"),
                Column("CER"), Column("B-WER"), Column("U-CER"), Column("WER")]
     body = [[model, condition, decoding, cell(model, decoding, condition, "list_recall"),
-             *(cell(model, decoding, condition, k, na) for k in ("cer", "b_wer", "u_cer", "wer"))]
-            for model in ("sft", "grpo") for decoding, condition in conditions]
+             *(cell(model, decoding, condition, k, na if model != "vanilla" else None)
+               for k in ("cer", "b_wer", "u_cer", "wer"))]
+            for model in models for decoding, condition in conditions]
     seed000 = Table("seed000_table3",
                     "Seed 000 Table 3: speech LLM with retrieved hotwords (NA = no list, GT = oracle list, "
                     "topk = retrieved; %)",
@@ -450,6 +453,12 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
     orderings += [
         pairing.ordering("seed 000 Table 3: the oracle list lowers B-WER below no list",
                          side("sft", "greedy", "NA", "b_wer"), side("sft", "greedy", "GT", "b_wer"), "lower"),
+        pairing.ordering("SFT keeps the vanilla Whisper's accuracy: NA WER not above vanilla's",
+                         side("vanilla", "greedy", "NA", "wer"), side("sft", "greedy", "NA", "wer"), "lower"),
+        pairing.ordering("the oracle list lowers KER below no list (SFT)",
+                         side("sft", "greedy", "NA", "ker"), side("sft", "greedy", "GT", "ker"), "lower"),
+        pairing.ordering("zero-shot: the oracle list in Whisper's prompt lowers KER (vanilla)",
+                         side("vanilla", "greedy", "NA", "ker"), side("vanilla", "greedy", "GT", "ker"), "lower"),
         pairing.ordering(f"seed 001 Table 4: GRPO lowers KER below SFT ({label})",
                          side("sft", "greedy", grpo_condition, "ker"), side("grpo", "greedy", grpo_condition, "ker"),
                          "lower"),
