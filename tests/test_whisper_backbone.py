@@ -29,7 +29,8 @@ def original(whisper_tiny_en_path):
 
 @pytest.fixture(scope="module")
 def backbone(whisper_tiny_en_path):
-    return build_whisper_backbone(str(whisper_tiny_en_path), WhisperBackboneConfig(), lora=False).eval()
+    return build_whisper_backbone(str(whisper_tiny_en_path), WhisperBackboneConfig(prompt_style="list"),
+                                  lora=False).eval()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_tokenizer_and_prompt_ids_are_whispers(backbone):
         [tokenizer.sot_prev, *tokenizer.encode(" Ponyo, Totoro"), *head]
     listed = backbone.config
     try:
-        backbone.config = WhisperBackboneConfig(prompt_style="seed")  # seed 001's sentence in the same slot
+        backbone.config = WhisperBackboneConfig()  # the default: seed 001's sentence in the same slot
         assert backbone.render_prompt(["Ponyo"], PromptConfig(), "en").startswith(
             "<|startofprev|> These biasing words you may use: Ponyo<|startoftranscript|>")
     finally:

@@ -54,7 +54,10 @@ _TOP_NAMES = {
 class WhisperBackboneConfig:
     """The Whisper backbone's prompt and adapters (params.yaml ``sft_speechllm.whisper``)."""
 
-    prompt_style: str = "list"  # list: "A, B, C" as previous text (S1's form); seed: seed 001's sentence
+    # seed: seed 001's sentence "These biasing words you may use: A, B" as previous text; list: the bare
+    # "A, B" (S1's form). By measurement (issue 21, vanilla Whisper base, 30 en_entities clips): the
+    # same KER, WER 1.2-2.4 points lower with the sentence under GT, top-2 and top-5 lists
+    prompt_style: str = "seed"
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
