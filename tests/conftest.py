@@ -65,3 +65,20 @@ def minilm_path(tmp_path_factory) -> Path:
     from workbench.assets.materialize import minilm
 
     return minilm(tmp_path_factory.mktemp("models-minilm"))
+
+
+def write_speech_corpus(root: Path) -> Path:
+    """The speech-LLM stage tests' corpus in ``root``: the two fixture clips as train.jsonl and
+    test.jsonl (audio copied beside them), a five-word vocabulary and phonetic rankings."""
+    import json
+    import shutil
+
+    rows = [json.loads(line) for line in (FIXTURES / "tiny.jsonl").read_text().splitlines()]
+    shutil.copytree(FIXTURES / "audio", root / "audio")
+    (root / "train.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in rows))
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "words.txt").write_text("Totoro\nSpiriva\nWegovy\nXarelto\nOzempic\n")
+    (root / "rankings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "cmn_eng-0044", "method": "phonetic", "top": ["Google", "Totoro"]},
+        {"id": "en_entities-0101", "method": "phonetic", "top": ["Totoro", "Ponyo"]})))
+    return root

@@ -7,13 +7,13 @@ and loads, and SFT -> GRPO -> eval_contextual run through the stages."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import write_speech_corpus
 from workbench.cli import main
 from workbench.data import load_audio
 from workbench.errors import InputError
@@ -165,15 +165,7 @@ def test_bad_checkpoints_clips_and_settings_are_named(tiny_dir, backbone, states
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("audio-lm-corpus")
-    shutil.copytree(FIXTURES / "audio", root / "audio")
-    (root / "train.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in ROWS))
-    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    (root / "words.txt").write_text("Totoro\nSpiriva\nWegovy\nXarelto\nOzempic\n")
-    (root / "rankings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
-        {"id": "cmn_eng-0044", "method": "phonetic", "top": ["Google", "Totoro"]},
-        {"id": "en_entities-0101", "method": "phonetic", "top": ["Totoro", "Ponyo"]})))
-    return root
+    return write_speech_corpus(tmp_path_factory.mktemp("audio-lm-corpus"))
 
 
 def test_sft_grpo_and_eval_on_the_audio_lm_backbone(corpus, tiny_dir):

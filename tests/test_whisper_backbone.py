@@ -5,13 +5,13 @@ and SFT -> GRPO -> eval_contextual (with the vanilla row) run through the stages
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 import whisper
 
+from conftest import write_speech_corpus
 from workbench.asr.whisper_model import load_whisper
 from workbench.cli import main
 from workbench.data import load_audio
@@ -90,16 +90,9 @@ def test_greedy_generation_matches_openai_whisper_and_batches_like_single_clips(
 
 @pytest.fixture(scope="module")
 def padded_store(tmp_path_factory, whisper_tiny_en_path):
-    root = tmp_path_factory.mktemp("whisper-backbone")
-    shutil.copytree(FIXTURES / "audio", root / "audio")
-    (root / "train.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in ROWS))
-    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    root = write_speech_corpus(tmp_path_factory.mktemp("whisper-backbone"))
     assert main(["encode", "--layout", "padded", str(root / "train.jsonl"), str(root / "test.jsonl"),
                  "--out", str(root / "frames"), "--set", f"model={whisper_tiny_en_path}"]) == 0
-    (root / "words.txt").write_text("Totoro\nSpiriva\nWegovy\nXarelto\nOzempic\n")
-    (root / "rankings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
-        {"id": "cmn_eng-0044", "method": "phonetic", "top": ["Google", "Totoro"]},
-        {"id": "en_entities-0101", "method": "phonetic", "top": ["Totoro", "Ponyo"]})))
     return root
 
 
