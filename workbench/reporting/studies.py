@@ -416,11 +416,14 @@ def speechllm_study(store: RunStore, experiments: Path | None = None, grpo_condi
 
     na = ("sft", "greedy", "NA")
     # vanilla: the untouched Whisper (seed 000's "Vanilla" row), present when eval_contextual ran it
-    models = [m for m in ("vanilla", "sft", "grpo") if metric(m, "greedy", "NA", "wer") is not None] or ["sft", "grpo"]
+    # adapter_lm: the encoder -> adapter -> SmolLM2 backbone after the same SFT, untrained for ASR at this scale
+    models = [m for m in ("vanilla", "sft", "grpo", "adapter_lm")
+              if metric(m, "greedy", "NA", "wer") is not None] or ["sft", "grpo"]
+    labels = {"adapter_lm": "adapter_lm (untrained for ASR)"}
     columns = [Column("model", TEXT), Column("condition", TEXT), Column("decoding", TEXT), Column("recall"),
                Column("CER"), Column("B-WER"), Column("U-CER"), Column("WER")]
-    body = [[model, condition, decoding, cell(model, decoding, condition, "list_recall"),
-             *(cell(model, decoding, condition, k, na if model != "vanilla" else None)
+    body = [[labels.get(model, model), condition, decoding, cell(model, decoding, condition, "list_recall"),
+             *(cell(model, decoding, condition, k, na if model in ("sft", "grpo") else None)
                for k in ("cer", "b_wer", "u_cer", "wer"))]
             for model in models for decoding, condition in conditions]
     seed000 = Table("seed000_table3",
