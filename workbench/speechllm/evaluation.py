@@ -67,7 +67,8 @@ def read_rankings(path: Path | None, config: EvalContextualConfig,
     if not config.needs_rankings:
         return {}
     if path is None:
-        raise ConfigError("top-k conditions need --rankings (an eval_retrieval rankings.jsonl)")
+        raise ConfigError("top-k conditions need --rankings (an eval_retrieval rankings.jsonl) or --vocabulary "
+                          "(the phonetic baseline ranks it)")
     ranked = rankings_by_id(list(read_jsonl(path)), config.ranking_method, source=str(path))
     if not ranked:
         raise InputError(f"{path}: no rows of method {config.ranking_method!r}")
