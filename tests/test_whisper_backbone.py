@@ -63,9 +63,11 @@ def test_tokenizer_and_prompt_ids_are_whispers(backbone):
         [tokenizer.sot_prev, *tokenizer.encode(" Ponyo, Totoro"), *head]
     listed = backbone.config
     try:
-        backbone.config = WhisperBackboneConfig()  # the default: seed 001's sentence in the same slot
+        backbone.config = WhisperBackboneConfig()  # the default: seed 001's sentence for English
         assert backbone.render_prompt(["Ponyo"], PromptConfig(), "en").startswith(
             "<|startofprev|> These biasing words you may use: Ponyo<|startoftranscript|>")
+        # other languages get the bare list: an English sentence reads as earlier English speech
+        assert backbone.render_prompt(["Google"], PromptConfig(), "zh").startswith("<|startofprev|> Google<|")
     finally:
         backbone.config = listed
     assert backbone.completion_ids("My daughter") == [*tokenizer.encode(" My daughter"), tokenizer.eot]

@@ -31,7 +31,7 @@ from workbench.features import PADDED
 from workbench.speechllm.backbone import CONFIG_FILE, LORA_DIR, SpeechBackbone, cut_after_end, with_defaults
 from workbench.speechllm.prompts import PromptConfig
 
-PROMPT_STYLES = ("list", "seed")
+PROMPT_STYLES = ("auto", "seed", "list")
 _BLOCK = re.compile(r"(encoder|decoder)\.blocks\.(\d+)\.(.+)\.(weight|bias)$")
 _BLOCK_NAMES = {
     "attn.query": "self_attn.q_proj", "attn.key": "self_attn.k_proj", "attn.value": "self_attn.v_proj",
@@ -55,9 +55,11 @@ class WhisperBackboneConfig:
     """The Whisper backbone's prompt and adapters (params.yaml ``sft_speechllm.whisper``)."""
 
     # seed: seed 001's sentence "These biasing words you may use: A, B" as previous text; list: the bare
-    # "A, B" (S1's form). By measurement (issue 21, vanilla Whisper base, 30 en_entities clips): the
-    # same KER, WER 1.2-2.4 points lower with the sentence under GT, top-2 and top-5 lists
-    prompt_style: str = "seed"
+    # "A, B" (S1's form); auto: the sentence for English utterances, the list for every other language.
+    # By measurement (issue 21, untouched Whisper base): on en_entities the sentence gives the same KER
+    # and a WER 1.2-2.4 points lower under GT, top-2 and top-5 lists; on cmn_eng the English sentence
+    # is read as earlier English speech and Whisper answers in English or with the hotword alone
+    prompt_style: str = "auto"
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -156,7 +158,9 @@ class WhisperBackbone(SpeechBackbone):
         if not words:
             return head
         listed = prompts.separator.join(words)
-        text = f"{prompts.bias_intro} {listed}" if self.config.prompt_style == "seed" else listed
+        sentence = self.config.prompt_style == "seed" or (self.config.prompt_style == "auto" and
+                                                          (language or "en") == "en")
+        text = f"{prompts.bias_intro} {listed}" if sentence else listed
         return f"<|startofprev|> {text}{head}"
 
     def completion_ids(self, text: str) -> list[int]:
