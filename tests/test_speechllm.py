@@ -355,6 +355,27 @@ def test_save_and_load_round_trip(lm_dir, tmp_path):
     assert generate(model, [clip], [prompt], max_new_tokens=5) == generate(loaded, [clip], [prompt], max_new_tokens=5)
 
 
+def test_sft_continues_from_a_saved_model(lm_dir, tmp_path):
+    from workbench.errors import ConfigError
+    from workbench.speechllm.options import SFTSpeechLLMConfig
+    from workbench.speechllm.sft import build_backbone
+
+    pretrained = build_adapter_lm(lm_dir, 16, SMALL, seed=5)
+    with torch.no_grad():
+        for name, p in pretrained.named_parameters():
+            if "lora_B" in name:
+                p.normal_()
+    pretrained.save(tmp_path / "asr")
+    config = SFTSpeechLLMConfig(backbone="adapter_lm", lm=str(lm_dir), architecture=SMALL, init=str(tmp_path / "asr"))
+    model = build_backbone(config, 16)
+    saved = dict(pretrained.named_parameters())
+    for name, p in model.named_parameters():
+        if name in saved and ("lora_" in name or name.startswith("adapter.")):
+            assert torch.equal(p, saved[name]) and p.requires_grad, name
+    with pytest.raises(ConfigError, match="is a adapter_lm model, not backbone whisper"):
+        build_backbone(SFTSpeechLLMConfig(init=str(tmp_path / "asr")), 16)
+
+
 def test_joint_beam_search_falls_back_to_context_free_without_a_list(lm_dir):
     model = build_adapter_lm(lm_dir, 16, SMALL).eval()
     states = [torch.randn(8, 16), torch.randn(10, 16)]

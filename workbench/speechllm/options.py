@@ -48,6 +48,7 @@ class SFTSpeechLLMConfig:
     model: str = WHISPER  # the Whisper checkpoint: the whisper backbone, and the encoder of the stored states
     whisper: WhisperBackboneConfig = WhisperBackboneConfig()
     architecture: SpeechLLMConfig = SpeechLLMConfig()  # adapter_lm
+    init: str | None = None  # a saved speech LLM to continue from (e.g. the adapter after ASR pretraining)
     audio_lm: AudioLMConfig = AudioLMConfig()  # audio_lm
     prompts: PromptConfig = PromptConfig()  # seed 001 §3.1.1: 8:1 without a list, positive/negative lists 1:1
     loop: SFTLoopConfig = SFTLoopConfig()

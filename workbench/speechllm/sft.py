@@ -47,7 +47,20 @@ class SFTResult:
 
 
 def build_backbone(config: SFTSpeechLLMConfig, audio_dim: int) -> SpeechBackbone:
-    """A fresh backbone of ``config.backbone``, its LoRA (and adapter) initialised from ``config.loop.seed``."""
+    """A fresh backbone of ``config.backbone``, its LoRA (and adapter) initialised from ``config.loop.seed``;
+    with ``config.init``, that saved model instead (e.g. an adapter pretrained for ASR), trainable."""
+    if config.init:
+        from workbench.errors import ConfigError
+        from workbench.speechllm.backbone import load_backbone, read_speechllm_meta
+
+        kind = read_speechllm_meta(config.init).get("backbone", "adapter_lm")
+        if kind != config.backbone:
+            raise ConfigError(f"sft_speechllm.init {config.init} is a {kind} model, not backbone {config.backbone}")
+        model = load_backbone(config.init, config.lm, trainable_lora=True)
+        for name, parameter in model.named_parameters():
+            if name.startswith("adapter."):
+                parameter.requires_grad_(True)  # the adapter trains in SFT, as when built fresh
+        return model
     if config.backbone == "whisper":
         from workbench.speechllm.whisper_backbone import build_whisper_backbone
 
