@@ -333,7 +333,7 @@ def workspace(tmp_path_factory) -> Workspace:
 def sft_argv(w: Workspace, out: Path, epochs: int = 3) -> list[str]:
     return ["sft_speechllm", "--manifest", str(w.train), "--vocabulary", str(w.words), "--frames", str(w.frames),
             "--out", str(out), "--set", f"lm={w.lm}", "--set", f"model={w.whisper}",
-            "--set", "architecture.adapter_hidden=32",
+            "--set", "backbone=adapter_lm", "--set", "architecture.adapter_hidden=32",
             "--set", "architecture.lora_rank=4", "--set", f"loop.epochs={epochs}", "--set", "loop.batch_size=2",
             "--set", "loop.warmup_steps=1", "--set", "loop.checkpoint_every=1", *w.tracking]
 
