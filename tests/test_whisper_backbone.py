@@ -98,6 +98,22 @@ def padded_store(tmp_path_factory, whisper_tiny_en_path):
     return root
 
 
+def test_states_come_from_every_store_of_the_layout(padded_store, whisper_tiny_en_path, tmp_path):
+    from workbench.errors import InputError
+    from workbench.speechllm.data import encoder_states
+
+    root = padded_store
+    other = tmp_path / "other"
+    rows = [json.loads(line) for line in (root / "test.jsonl").read_text().splitlines()]
+    (root / "one.jsonl").write_text(json.dumps(rows[1]) + "\n")
+    assert main(["encode", "--layout", "padded", str(root / "one.jsonl"), "--out", str(other),
+                 "--set", f"model={whisper_tiny_en_path}"]) == 0
+    states = encoder_states([other, root / "frames"], str(whisper_tiny_en_path), [r["id"] for r in rows], "padded")
+    assert list(states) == [r["id"] for r in rows] and all(s.shape[0] == 1500 for s in states.values())
+    with pytest.raises(InputError, match="not in it"):
+        encoder_states([other], str(whisper_tiny_en_path), [r["id"] for r in rows], "padded")
+
+
 def test_sft_grpo_and_eval_on_the_whisper_backbone(padded_store, whisper_tiny_en_path):
     root = padded_store
     common = ["--set", "tracking.backend=disk", "--set", f"tracking.uri={root / 'runs'}"]

@@ -49,29 +49,38 @@ def distractor_vocabulary(paths: Sequence[Path], exclude: set[str]) -> list[str]
     return [w for w in read_hotword_lists(paths).phrases if hotword_key(w) not in exclude]
 
 
-def store_of_layout(frames: Sequence[Path], length: str) -> Path:
-    """The first of the feature stores ``frames`` whose layout is ``length`` (padded / own)."""
-    for directory in frames:
-        meta = Path(directory) / META
-        if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("layout") == length:
-            return Path(directory)
-    raise InputError(f"none of the feature stores {[str(f) for f in frames]} holds the {length} layout this "
-                     f"backbone reads: run `workbench encode --layout {length}` on the manifests")
+def stores_of_layout(frames: Sequence[Path], length: str) -> list[Path]:
+    """The feature stores among ``frames`` whose layout is ``length`` (padded / own), in order."""
+    found = [Path(d) for d in frames if (Path(d) / META).is_file()
+             and json.loads((Path(d) / META).read_text(encoding="utf-8")).get("layout") == length]
+    if not found:
+        raise InputError(f"none of the feature stores {[str(f) for f in frames]} holds the {length} layout this "
+                         f"backbone reads: run `workbench encode --layout {length}` on the manifests")
+    return found
 
 
 def encoder_states(frames: Path | Sequence[Path], whisper_checkpoint: str, ids: Iterable[str],
                    length: str = OWN, audio: Mapping[str, Path] | None = None) -> dict[str, torch.Tensor]:
     """Final encoder states (``length``: own or padded; every block and ln_post) by utterance id, from
-    the feature store ``frames`` (or the one of that layout among several); a store of other encoder
-    weights or of states below the top blocks is refused. ``length`` mel: the log-mel features of
-    the files ``audio`` maps the ids to (``workbench.speechllm.audio_lm``), no store read."""
+    the feature store ``frames`` (or those of that layout among several, each utterance from the
+    first that holds it); a store of other encoder weights or of states below the top blocks is
+    refused. ``length`` mel: the log-mel features of the files ``audio`` maps the ids to
+    (``workbench.speechllm.audio_lm``), no store read."""
     if length == MEL:
         return mel_features(audio, ids)
-    frames = store_of_layout(frames, length) if isinstance(frames, (list, tuple)) else frames
     layout = Layout(length)
-    store = FeatureStore.open(frames, layout)
-    store.check(feature_fingerprint(load_whisper(whisper_checkpoint), layout))
-    return store.load(ids)
+    directories = stores_of_layout(frames, length) if isinstance(frames, (list, tuple)) else [frames]
+    fingerprint = feature_fingerprint(load_whisper(whisper_checkpoint), layout)
+    wanted, states = list(dict.fromkeys(ids)), {}
+    for directory in directories:
+        store = FeatureStore.open(directory, layout).check(fingerprint)
+        held = [i for i in wanted if i not in states and i in store]
+        states.update(store.load(held) if held else {})
+    # the last store reports what none of them holds, naming the store and the command to run
+    missing = [i for i in wanted if i not in states]
+    if missing:
+        states.update(FeatureStore.open(directories[-1], layout).load(missing))
+    return {i: states[i] for i in wanted}
 
 
 def backbone_layout(meta: dict) -> str:
