@@ -320,7 +320,7 @@ def test_adapter_shapes_and_audio_prefix(lm_dir):
     assert adapter(torch.randn(7, 16)).shape == (4, 24)  # 7 frames -> ceil(7/2) positions
     assert adapter(torch.randn(8, 16)).shape == (4, 24)
     model = build_adapter_lm(lm_dir, 16, SMALL).eval()
-    audio, mask = model.audio_embeddings([torch.randn(5, 16), torch.randn(12, 16)])
+    audio, mask = model.audio([torch.randn(5, 16), torch.randn(12, 16)])
     assert audio.shape == (2, 6, model.lm.config.hidden_size) and mask.tolist()[0] == [1, 1, 1, 0, 0, 0]
     ids = torch.tensor([[0, 5, 6], [7, 8, 9]])
     inputs, offset = model.model_inputs((audio, mask), ids, torch.tensor([[0, 1, 1], [1, 1, 1]]))

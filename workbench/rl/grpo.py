@@ -85,7 +85,7 @@ class SpeechGRPOTrainer(GRPOTrainer):
         self._rows = inputs["audio_row"]
         return super()._compute_loss(model, inputs)
 
-    def _audio_embeddings(self, rows: torch.Tensor):
+    def _audio_of_rows(self, rows: torch.Tensor):
         with torch.no_grad():  # any adapter is frozen in GRPO
             return self.speech.audio([self._audio[int(r)] for r in rows])
 
@@ -100,7 +100,7 @@ class SpeechGRPOTrainer(GRPOTrainer):
         mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left").to(device)
         lm = self.accelerator.unwrap_model(self.model)
         with torch.no_grad():
-            out = self.speech.generate_ids(self._audio_embeddings(self._rows), ids, mask, lm=lm,
+            out = self.speech.generate_ids(self._audio_of_rows(self._rows), ids, mask, lm=lm,
                                            generation_config=self.generation_config)
         return out, None
 
@@ -114,7 +114,7 @@ class SpeechGRPOTrainer(GRPOTrainer):
         for start in range(0, input_ids.size(0), batch_size):
             end = min(start + batch_size, input_ids.size(0))
             ids, mask = input_ids[start:end], attention_mask[start:end]
-            audio = self._audio_embeddings(self._rows[start:end])
+            audio = self._audio_of_rows(self._rows[start:end])
             inputs, offset = self.speech.model_inputs(audio, ids, mask, lm=lm)
             labels = ids.masked_fill(mask == 0, -100)
             labels[:, :-logits_to_keep] = -100

@@ -18,6 +18,7 @@ trainer drives, and ``tokenizer``, an HF tokenizer whose ids are the model's.
 from __future__ import annotations
 
 import json
+from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -84,8 +85,8 @@ def with_defaults(generation: dict, **defaults) -> dict:
     return {**generation, "generation_config": config}
 
 
-class SpeechBackbone(nn.Module):
-    """The interface (see the module docstring); subclasses implement the methods that raise."""
+class SpeechBackbone(nn.Module, metaclass=ABCMeta):
+    """The interface (see the module docstring); each backbone implements the abstract methods."""
 
     kind: ClassVar[str]
     layout: ClassVar[str]  # the feature-store layout of the encoder states it reads (workbench.features)
@@ -100,35 +101,36 @@ class SpeechBackbone(nn.Module):
     def end_ids(self) -> set[int]:
         return {int(self.tokenizer.eos_token_id)}
 
+    @abstractmethod
     def render_prompt(self, words: Sequence[str], prompts: PromptConfig, language: str | None) -> str:
         """The text before the transcript, special tokens spelled out (trl tokenizes it again)."""
-        raise NotImplementedError
 
     def prompt_ids(self, words: Sequence[str], prompts: PromptConfig, language: str | None) -> list[int]:
         return self.tokenizer(self.render_prompt(words, prompts, language), add_special_tokens=False)["input_ids"]
 
+    @abstractmethod
     def completion_ids(self, text: str) -> list[int]:
         """A transcript as the model writes it, end token included."""
-        raise NotImplementedError
 
+    @abstractmethod
     def audio(self, states: Sequence[torch.Tensor]) -> Any:
         """A batch of clips' encoder states in the form ``model_inputs`` takes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def model_inputs(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      lm=None) -> tuple[dict[str, torch.Tensor], int]:
-        """Keyword arguments of ``lm`` (or of ``lm``: trl's unwrapped model) for [audio][text ids], and
+        """Keyword arguments of ``self.lm`` (or of the ``lm`` given: trl's unwrapped model) for [audio][text ids], and
         the number of positions before the first text position in its outputs."""
-        raise NotImplementedError
 
+    @abstractmethod
     def generate_ids(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor, lm=None,
                      **generation) -> list[list[int]]:
         """New tokens after each (left-padded) prompt, cut after the first end token; ``generation``
         are ``generate``'s keyword arguments (``num_return_sequences`` rows per prompt, in order)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def save(self, directory: Path, extra: dict | None = None) -> None:
-        raise NotImplementedError
+        """The trainable weights and a ``CONFIG_FILE`` naming the backbone (plus ``extra``), atomically."""
 
     def token_logprobs(self, audio, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                        targets: torch.Tensor) -> torch.Tensor:

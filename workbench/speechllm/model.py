@@ -104,9 +104,6 @@ class AdapterLM(SpeechBackbone):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
 
     def audio(self, states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.audio_embeddings(states)
-
-    def audio_embeddings(self, states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Adapter outputs of each clip, right-padded: [B, A, D] and a [B, A] mask (1 = real)."""
         dtype = self.lm.get_input_embeddings().weight.dtype
         rows = [self.adapter(s.to(self.device, torch.float32)).to(dtype) for s in states]

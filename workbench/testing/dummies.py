@@ -60,21 +60,30 @@ _TINY_CHAT_TEMPLATE = (
 )
 
 
-def tiny_causal_lm(directory: Path, seed: int = 0, corpus: list[str] | None = None) -> Path:
-    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained here on
-    ``corpus``, saved in HF format (with a chat template) to ``directory``."""
-    import torch
+def _tiny_tokenizer(corpus: list[str] | None, extra_special: tuple[str, ...], chat_template: str, **tokens):
+    """A byte-level BPE tokenizer trained here on ``corpus`` (a default pair of sentences), with the
+    ChatML specials, ``extra_special`` tokens and ``chat_template``; ``tokens``: eos_token=... etc."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     corpus = corpus or ["transcribe the audio into text these biasing words you may use",
                         "hello world the quick brown fox jumps over the lazy dog"]
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
-                            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", bos_token="<|im_start|>")
-    tokenizer.chat_template = _TINY_CHAT_TEMPLATE
+                            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", *extra_special])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, **tokens)
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
+def tiny_causal_lm(directory: Path, seed: int = 0, corpus: list[str] | None = None) -> Path:
+    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained here on
+    ``corpus``, saved in HF format (with a chat template) to ``directory``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _tiny_tokenizer(corpus, (), _TINY_CHAT_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                bos_token="<|im_start|>")
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
@@ -109,9 +118,7 @@ def tiny_qwen2_audio(directory: Path, seed: int = 0, corpus: list[str] | None = 
     byte-level BPE tokenizer trained here holding Qwen2-Audio's special tokens and chat template,
     and Qwen2-Audio's feature-extractor settings, saved in HF format to ``directory``."""
     import torch
-    from tokenizers import ByteLevelBPETokenizer
     from transformers import (
-        PreTrainedTokenizerFast,
         Qwen2AudioConfig,
         Qwen2AudioEncoderConfig,
         Qwen2AudioForConditionalGeneration,
@@ -119,14 +126,8 @@ def tiny_qwen2_audio(directory: Path, seed: int = 0, corpus: list[str] | None = 
         WhisperFeatureExtractor,
     )
 
-    corpus = corpus or ["transcribe the audio into text these biasing words you may use",
-                        "hello world the quick brown fox jumps over the lazy dog"]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=[
-        "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>")
-    tokenizer.chat_template = _QWEN2_AUDIO_CHAT_TEMPLATE
+    tokenizer = _tiny_tokenizer(corpus, ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"), _QWEN2_AUDIO_CHAT_TEMPLATE,
+                                eos_token="<|im_end|>", pad_token="<|endoftext|>")
     torch.manual_seed(seed)
     text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
